@@ -1,0 +1,88 @@
+package codes
+
+import "fmt"
+
+// A Confirmation tells the authority that the instance installed the
+// authorization code with this reservation id and serial, so licenses freed
+// by that update can leave transition. The instance makes it
+// (SealConfirmation); the authority finds the instance by the reservation
+// id (ParseUnverifiedConfirmation) and then verifies it with the pairwise key
+// (OpenConfirmation). It is short enough to read over the phone.
+type Confirmation struct {
+	Reservation []byte `cbor:"1,keyasint"` // ReservationIDSize bytes
+	Serial      uint64 `cbor:"2,keyasint"`
+}
+
+func (c *Confirmation) validate() error { return checkReservation(c.Reservation, c.Serial) }
+
+func checkReservation(id []byte, serial uint64) error {
+	if err := checkLen("reservation id", id, ReservationIDSize); err != nil {
+		return err
+	}
+	if serial == 0 {
+		return fmt.Errorf("%w: serial is 0, serials start at 1", ErrMalformed)
+	}
+	return nil
+}
+
+// SealConfirmation returns the confirmation code for c, MACed with the
+// pairwise key.
+func SealConfirmation(c *Confirmation, macKey []byte) ([]byte, error) {
+	return sealCode(KindConfirmation, c, macKey)
+}
+
+// OpenConfirmation verifies a confirmation code with the pairwise key.
+func OpenConfirmation(b []byte, macKey []byte) (*Confirmation, error) {
+	var c Confirmation
+	if err := openMACed(KindConfirmation, b, macKey, &c); err != nil {
+		return nil, err
+	}
+	return &c, nil
+}
+
+// ParseUnverifiedConfirmation decodes a confirmation code without checking
+// its MAC, so that the authority can find the instance it claims to come
+// from. Nothing in it is trusted until OpenConfirmation succeeds.
+func ParseUnverifiedConfirmation(b []byte) (*Confirmation, error) {
+	var c Confirmation
+	if _, err := parseMACed(KindConfirmation, b, &c); err != nil {
+		return nil, err
+	}
+	return &c, nil
+}
+
+// A Return tells the authority that the instance destroyed the
+// authorization code with this reservation id and serial, or, with
+// NeverInstalled, that it will never install that code. The authority then
+// releases the reservation's licenses.
+type Return struct {
+	Reservation    []byte `cbor:"1,keyasint"` // ReservationIDSize bytes
+	Serial         uint64 `cbor:"2,keyasint"`
+	NeverInstalled bool   `cbor:"3,keyasint,omitempty"`
+}
+
+func (r *Return) validate() error { return checkReservation(r.Reservation, r.Serial) }
+
+// SealReturn returns the return code for r, MACed with the pairwise key.
+func SealReturn(r *Return, macKey []byte) ([]byte, error) {
+	return sealCode(KindReturn, r, macKey)
+}
+
+// OpenReturn verifies a return code with the pairwise key.
+func OpenReturn(b []byte, macKey []byte) (*Return, error) {
+	var r Return
+	if err := openMACed(KindReturn, b, macKey, &r); err != nil {
+		return nil, err
+	}
+	return &r, nil
+}
+
+// ParseUnverifiedReturn decodes a return code without checking its MAC; see
+// ParseUnverifiedConfirmation.
+func ParseUnverifiedReturn(b []byte) (*Return, error) {
+	var r Return
+	if _, err := parseMACed(KindReturn, b, &r); err != nil {
+		return nil, err
+	}
+	return &r, nil
+}

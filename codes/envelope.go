@@ -1,0 +1,180 @@
+package codes
+
+import (
+	"errors"
+	"fmt"
+
+	"github.com/airlock-dev/airlock/formats/cose"
+	"github.com/airlock-dev/airlock/formats/wire"
+)
+
+// MaxCodeSize caps a code's binary form: 8 KiB. The largest code in the
+// test vectors, an authorization with 200 entitlements, is under 8 KiB; a
+// typical one is a few hundred bytes.
+const MaxCodeSize = 8 << 10
+
+// classified keeps the message of an error from a lower layer while making
+// it match one of this package's sentinels as well.
+type classified struct {
+	sentinel error
+	err      error
+}
+
+func (c *classified) Error() string   { return c.err.Error() }
+func (c *classified) Unwrap() []error { return []error{c.sentinel, c.err} }
+
+// classify maps errors of formats/… to this package's sentinels.
+func classify(err error) error {
+	switch {
+	case err == nil:
+		return nil
+	case errors.Is(err, cose.ErrAlgorithm):
+		return &classified{ErrAlgorithm, err}
+	case errors.Is(err, cose.ErrBadSignature):
+		return &classified{ErrBadSignature, err}
+	case errors.Is(err, cose.ErrMalformed), errors.Is(err, wire.ErrMalformed):
+		return &classified{ErrMalformed, err}
+	}
+	return err
+}
+
+// A validator checks a decoded payload's fields.
+type validator interface{ validate() error }
+
+func checkSize(k Kind, b []byte) error {
+	if len(b) > MaxCodeSize {
+		return fmt.Errorf("%w: %s code of %d bytes, the limit is %d", ErrMalformed, k, len(b), MaxCodeSize)
+	}
+	return nil
+}
+
+func decodePayload(k Kind, payload []byte, v validator) error {
+	if err := wire.Unmarshal(payload, v); err != nil {
+		return &classified{ErrMalformed, fmt.Errorf("%s payload: %w", k, err)}
+	}
+	return v.validate()
+}
+
+// signCode validates v and returns a COSE_Sign1 of its payload.
+func signCode(k Kind, v validator, key *AuthorityKey) ([]byte, error) {
+	if !k.Signed() {
+		panic("codes: signCode for " + k.String())
+	}
+	if err := v.validate(); err != nil {
+		return nil, err
+	}
+	payload, err := wire.Marshal(v)
+	if err != nil {
+		return nil, err
+	}
+	id := key.ID()
+	return cose.SignSign1(payload, k.Label(), id[:], key.sign)
+}
+
+// parseSigned checks the envelope and decodes the payload without verifying
+// it. It returns the key id from the protected header.
+func parseSigned(k Kind, b []byte) (*cose.Sign1, KeyID, error) {
+	var id KeyID
+	if err := checkSize(k, b); err != nil {
+		return nil, id, err
+	}
+	s, err := cose.ParseSign1(b)
+	if err != nil {
+		return nil, id, classify(err)
+	}
+	copy(id[:], s.KeyID)
+	return s, id, nil
+}
+
+// openSigned verifies a COSE_Sign1 of kind k against the trust set and
+// decodes its payload into v. It returns the key that signed it. The payload
+// is decoded only after the signature verified.
+func openSigned(k Kind, b []byte, trust *TrustSet, v validator) (*AuthorityPublicKey, error) {
+	s, id, err := parseSigned(k, b)
+	if err != nil {
+		return nil, err
+	}
+	key := trust.Key(id)
+	if key == nil {
+		return nil, fmt.Errorf("%w: %s code is signed by key %s, which is not in the trust set (sequence %d): install a trust update that adds it", ErrUnknownKey, k, id, trust.Sequence)
+	}
+	if err := s.Verify(k.Label(), key.Sign); err != nil {
+		return nil, fmt.Errorf("%w: %s code does not verify with authority key %s", classify(err), k, id)
+	}
+	if err := decodePayload(k, s.Payload, v); err != nil {
+		return nil, err
+	}
+	return key, nil
+}
+
+// sealCode validates v and returns a COSE_Mac0 of its payload.
+func sealCode(k Kind, v validator, macKey []byte) ([]byte, error) {
+	if k.Signed() {
+		panic("codes: sealCode for " + k.String())
+	}
+	if len(macKey) != cose.MACKeySize {
+		return nil, fmt.Errorf("%w: MAC key has %d bytes, want %d", ErrWeakKey, len(macKey), cose.MACKeySize)
+	}
+	if err := v.validate(); err != nil {
+		return nil, err
+	}
+	payload, err := wire.Marshal(v)
+	if err != nil {
+		return nil, err
+	}
+	return cose.SealMac0(payload, k.Label(), macKey), nil
+}
+
+// parseMACed checks a COSE_Mac0 envelope and decodes its payload into v
+// without verifying the MAC.
+func parseMACed(k Kind, b []byte, v validator) (*cose.Mac0, error) {
+	if err := checkSize(k, b); err != nil {
+		return nil, err
+	}
+	m, err := cose.ParseMac0(b)
+	if err != nil {
+		return nil, classify(err)
+	}
+	if err := decodePayload(k, m.Payload, v); err != nil {
+		return nil, err
+	}
+	return m, nil
+}
+
+// verifyMAC checks a parsed Mac0 of kind k with macKey.
+func verifyMAC(k Kind, m *cose.Mac0, macKey []byte) error {
+	if err := m.Verify(k.Label(), macKey); err != nil {
+		return fmt.Errorf("%w: %s code does not verify with this instance's key", classify(err), k)
+	}
+	return nil
+}
+
+// openMACed verifies a COSE_Mac0 of kind k with macKey and decodes its
+// payload into v. The MAC is checked before the payload is decoded.
+func openMACed(k Kind, b []byte, macKey []byte, v validator) error {
+	if err := checkSize(k, b); err != nil {
+		return err
+	}
+	m, err := cose.ParseMac0(b)
+	if err != nil {
+		return classify(err)
+	}
+	if err := verifyMAC(k, m, macKey); err != nil {
+		return err
+	}
+	return decodePayload(k, m.Payload, v)
+}
+
+func checkLen(what string, b []byte, want int) error {
+	if len(b) != want {
+		return fmt.Errorf("%w: %s has %d bytes, want %d", ErrMalformed, what, len(b), want)
+	}
+	return nil
+}
+
+func checkTime(what string, t int64) error {
+	if t <= 0 {
+		return fmt.Errorf("%w: %s is %d, want Unix seconds after 1970", ErrMalformed, what, t)
+	}
+	return nil
+}

@@ -1,0 +1,120 @@
+package codes
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+
+	"filippo.io/age"
+
+	"github.com/airlock-dev/airlock/formats/armor"
+	"github.com/airlock-dev/airlock/formats/groups"
+	"github.com/airlock-dev/airlock/formats/seal"
+)
+
+// A Form is one of the three ways a code travels.
+type Form uint8
+
+// The forms.
+const (
+	FormBinary Form = iota + 1 // the raw COSE bytes, for the library API
+	FormText                   // typed: prefix and base32 groups with check characters
+	FormArmor                  // an armored text file, BEGIN/END lines around base64
+)
+
+func (f Form) String() string {
+	switch f {
+	case FormBinary:
+		return "binary"
+	case FormText:
+		return "typed"
+	case FormArmor:
+		return "armored"
+	}
+	return fmt.Sprintf("form(%d)", uint8(f))
+}
+
+// EncodeText returns the typed form of a code of kind k.
+func EncodeText(k Kind, code []byte) string { return groups.Encode(k.Prefix(), code) }
+
+// EncodeArmor returns the armored form of a code of kind k.
+func EncodeArmor(k Kind, code []byte) []byte { return armor.Encode("AIRLOCK "+k.ArmorType(), code) }
+
+// A Decoded is a code read from any form, not yet verified.
+type Decoded struct {
+	Kind      Kind // 0 when the input was binary: the bytes do not say
+	Code      []byte
+	Form      Form
+	Encrypted bool // the input was an age-encrypted file
+}
+
+// Decode reads a code in any form: typed text, an armored file, raw COSE
+// bytes, or an age-encrypted file holding one of those (then identities
+// must open it). The input is capped before any work. Decode checks the
+// form only: the code still has to be opened by its kind's Open… function.
+func Decode(input []byte, identities ...age.Identity) (*Decoded, error) {
+	if seal.IsEncrypted(input) {
+		if len(identities) == 0 {
+			return nil, fmt.Errorf("%w: the file is encrypted with age: give the identity it was encrypted to", ErrEncrypted)
+		}
+		plain, err := seal.Decrypt(input, identities...)
+		if err != nil {
+			if errors.Is(err, seal.ErrWrongIdentity) || errors.Is(err, seal.ErrNoIdentity) {
+				return nil, &classified{ErrEncrypted, err}
+			}
+			return nil, &classified{ErrMalformed, err}
+		}
+		d, err := Decode(plain)
+		if err != nil {
+			return nil, err
+		}
+		d.Encrypted = true
+		return d, nil
+	}
+	trimmed := bytes.TrimLeft(input, " \t\r\n")
+	if len(trimmed) > 0 && trimmed[0] == 0x84 {
+		if err := checkSize(0, input); err != nil {
+			return nil, err
+		}
+		return &Decoded{Code: input, Form: FormBinary}, nil
+	}
+	if armor.Is(input) {
+		typ, data, err := armor.Decode(input)
+		if err != nil {
+			return nil, &classified{ErrMalformed, err}
+		}
+		name, ok := bytes.CutPrefix([]byte(typ), []byte("AIRLOCK "))
+		k, known := KindByArmorType(string(name))
+		if !ok || !known {
+			return nil, fmt.Errorf("%w: armored file of unknown type %q", ErrMalformed, typ)
+		}
+		return &Decoded{Kind: k, Code: data, Form: FormArmor}, checkSize(k, data)
+	}
+	prefix, data, err := groups.Decode(string(input))
+	if err != nil {
+		if errors.Is(err, groups.ErrTypo) {
+			return nil, &classified{ErrTypo, err}
+		}
+		return nil, &classified{ErrMalformed, err}
+	}
+	k, ok := KindByPrefix(prefix)
+	if !ok {
+		return nil, fmt.Errorf("%w: typed code starts with %q, which is no code kind (RQ, AU, CF, RT, SD, UR, TU)", ErrMalformed, prefix)
+	}
+	return &Decoded{Kind: k, Code: data, Form: FormText}, checkSize(k, data)
+}
+
+// DecodeKind is Decode for callers that expect one kind: a typed or
+// armored code of another kind is refused with ErrWrongKind. Binary input is
+// taken to be of kind want; its envelope's external AAD will refuse it
+// otherwise.
+func DecodeKind(input []byte, want Kind, identities ...age.Identity) ([]byte, error) {
+	d, err := Decode(input, identities...)
+	if err != nil {
+		return nil, err
+	}
+	if d.Kind != 0 && d.Kind != want {
+		return nil, wrongKind(d.Kind, want)
+	}
+	return d.Code, nil
+}

@@ -1,0 +1,110 @@
+package codes
+
+import "fmt"
+
+// A Kind names one of the code kinds. Each kind has a fixed envelope
+// (COSE_Sign1 for codes the authority makes, COSE_Mac0 for codes the instance
+// makes), a versioned label used as the COSE external AAD, a two-letter
+// prefix for the typed form and a name for the armored form.
+type Kind uint8
+
+// The code kinds. The numbers are stable and appear in no encoding; they
+// order the kinds in listings.
+const (
+	KindRequest Kind = iota + 1
+	KindAuthorization
+	KindConfirmation
+	KindReturn
+	KindSystem
+	KindUsage
+	KindTrustUpdate
+)
+
+// labelPrefix versions every label: a payload change that is not backward
+// compatible gets a new prefix, so old and new codes never verify as each
+// other.
+const labelPrefix = "airlock/v1/"
+
+// Kinds lists every kind in order.
+var Kinds = []Kind{KindRequest, KindAuthorization, KindConfirmation, KindReturn, KindSystem, KindUsage, KindTrustUpdate}
+
+type kindInfo struct {
+	name   string // human name, lower case
+	label  string // after labelPrefix
+	prefix string // typed form
+	armor  string // armored form, after "AIRLOCK "
+	signed bool   // COSE_Sign1 by the authority; otherwise COSE_Mac0 by the instance
+}
+
+var kindInfos = map[Kind]kindInfo{
+	KindRequest:       {"request", "request", "RQ", "REQUEST", false},
+	KindAuthorization: {"authorization", "authorization", "AU", "AUTHORIZATION", true},
+	KindConfirmation:  {"confirmation", "confirmation", "CF", "CONFIRMATION", false},
+	KindReturn:        {"return", "return", "RT", "RETURN", false},
+	KindSystem:        {"system description", "system-description", "SD", "SYSTEM DESCRIPTION", false},
+	KindUsage:         {"usage report", "usage-report", "UR", "USAGE REPORT", false},
+	KindTrustUpdate:   {"trust update", "trust-update", "TU", "TRUST UPDATE", true},
+}
+
+func (k Kind) info() kindInfo {
+	i, ok := kindInfos[k]
+	if !ok {
+		panic(fmt.Sprintf("codes: unknown kind %d", uint8(k)))
+	}
+	return i
+}
+
+// String returns the kind's name, e.g. "authorization".
+func (k Kind) String() string {
+	if i, ok := kindInfos[k]; ok {
+		return i.name
+	}
+	return fmt.Sprintf("kind(%d)", uint8(k))
+}
+
+// Label returns the versioned label passed as COSE external AAD, e.g.
+// "airlock/v1/authorization".
+func (k Kind) Label() []byte { return []byte(labelPrefix + k.info().label) }
+
+// Prefix returns the two letters that start the typed form, e.g. "AU".
+func (k Kind) Prefix() string { return k.info().prefix }
+
+// ArmorType returns the word(s) after "AIRLOCK " in the armor lines, e.g.
+// "AUTHORIZATION".
+func (k Kind) ArmorType() string { return k.info().armor }
+
+// Signed reports whether codes of this kind are COSE_Sign1 envelopes made by
+// the authority (true) or COSE_Mac0 envelopes made by the instance (false).
+func (k Kind) Signed() bool { return k.info().signed }
+
+// KindByPrefix returns the kind whose typed prefix is p (upper case).
+func KindByPrefix(p string) (Kind, bool) {
+	for k, i := range kindInfos {
+		if i.prefix == p {
+			return k, true
+		}
+	}
+	return 0, false
+}
+
+// KindByArmorType returns the kind whose armor type is t.
+func KindByArmorType(t string) (Kind, bool) {
+	for k, i := range kindInfos {
+		if i.armor == t {
+			return k, true
+		}
+	}
+	return 0, false
+}
+
+func wrongKind(got, want Kind) error {
+	return fmt.Errorf("%w: got %s %s code, want %s %s code", ErrWrongKind, article(got), got, article(want), want)
+}
+
+func article(k Kind) string {
+	switch k.String()[0] {
+	case 'a', 'e', 'i', 'o', 'u':
+		return "an"
+	}
+	return "a"
+}
