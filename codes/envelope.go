@@ -144,7 +144,7 @@ func parseMACed(k Kind, b []byte, v validator) (*cose.Mac0, error) {
 // verifyMAC checks a parsed Mac0 of kind k with macKey.
 func verifyMAC(k Kind, m *cose.Mac0, macKey []byte) error {
 	if err := m.Verify(k.Label(), macKey); err != nil {
-		return fmt.Errorf("%w: %s code does not verify with this instance's key", classify(err), k)
+		return fmt.Errorf("%w: %s code does not verify with the pairwise key of the instance and the authority", classify(err), k)
 	}
 	return nil
 }

@@ -71,10 +71,9 @@ func Decode(input []byte, identities ...age.Identity) (*Decoded, error) {
 		d.Encrypted = true
 		return d, nil
 	}
-	trimmed := bytes.TrimLeft(input, " \t\r\n")
-	if len(trimmed) > 0 && trimmed[0] == 0x84 {
-		if err := checkSize(0, input); err != nil {
-			return nil, err
+	if looksBinary(input) {
+		if len(input) > MaxCodeSize {
+			return nil, fmt.Errorf("%w: code of %d bytes, the limit is %d", ErrMalformed, len(input), MaxCodeSize)
 		}
 		return &Decoded{Code: input, Form: FormBinary}, nil
 	}
@@ -117,4 +116,16 @@ func DecodeKind(input []byte, want Kind, identities ...age.Identity) ([]byte, er
 		return nil, wrongKind(d.Kind, want)
 	}
 	return d.Code, nil
+}
+
+// looksBinary reports whether input is raw CBOR rather than text: its first
+// byte is a control character or not ASCII. Typed and armored codes start
+// with a letter or a dash (after optional white space); a COSE envelope
+// starts with 0x84, or with a tag byte that the envelope parser refuses.
+func looksBinary(input []byte) bool {
+	if len(input) == 0 {
+		return false
+	}
+	c := input[0]
+	return c >= 0x80 || (c < 0x20 && c != ' ' && c != '\t' && c != '\r' && c != '\n')
 }

@@ -1,0 +1,69 @@
+package codes
+
+import "fmt"
+
+// ParseUnverified decodes a code of kind k for display only and returns a
+// pointer to its type (*Request, *Authorization, *Confirmation, *Return,
+// *System, *Usage or *TrustSet). Nothing in the result is trusted.
+func ParseUnverified(k Kind, b []byte) (any, error) {
+	switch k {
+	case KindRequest:
+		return ParseUnverifiedRequest(b)
+	case KindAuthorization:
+		return ParseUnverifiedAuthorization(b)
+	case KindConfirmation:
+		return ParseUnverifiedConfirmation(b)
+	case KindReturn:
+		return ParseUnverifiedReturn(b)
+	case KindSystem:
+		return ParseUnverifiedSystem(b)
+	case KindUsage:
+		return ParseUnverifiedUsage(b)
+	case KindTrustUpdate:
+		return ParseUnverifiedTrustSet(b)
+	}
+	return nil, fmt.Errorf("%w: unknown kind %d", ErrWrongKind, uint8(k))
+}
+
+// GuessKind returns the first kind whose strict decoding accepts b, for raw
+// binary input, which does not name its kind. The strict decoder tells the
+// kinds apart by envelope (Sign1 or Mac0) and by their required and unknown
+// fields. When no kind fits, the error is the first kind's.
+func GuessKind(b []byte) (Kind, error) {
+	var first error
+	for _, k := range Kinds {
+		_, err := ParseUnverified(k, b)
+		if err == nil {
+			return k, nil
+		}
+		if first == nil {
+			first = err
+		}
+	}
+	return 0, first
+}
+
+// OpenSigned verifies a code the authority makes (authorization or trust
+// update) against trust and returns it as ParseUnverified does. For a trust
+// update, trust is the set it replaces.
+func OpenSigned(k Kind, b []byte, trust *TrustSet) (any, error) {
+	switch k {
+	case KindAuthorization:
+		return OpenAuthorization(b, trust)
+	case KindTrustUpdate:
+		if t, err := OpenTrustUpdate(b, trust); err == nil {
+			return t, nil
+		}
+		// A trust file verifies against the keys it lists; it counts as
+		// verified here when one of them is in trust.
+		t, err := OpenTrustFile(b)
+		if err != nil {
+			return nil, err
+		}
+		if trust.Key(t.SignedBy) == nil {
+			return nil, fmt.Errorf("%w: trust file signed by key %s, not in the trust set given", ErrUnknownKey, t.SignedBy)
+		}
+		return t, nil
+	}
+	return nil, fmt.Errorf("%w: %s codes are MACed by the instance, not signed: only the authority can verify them", ErrWrongKind, k)
+}
