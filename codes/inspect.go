@@ -25,22 +25,27 @@ func ParseUnverified(k Kind, b []byte) (any, error) {
 	return nil, fmt.Errorf("%w: unknown kind %d", ErrWrongKind, uint8(k))
 }
 
-// GuessKind returns the first kind whose strict decoding accepts b, for raw
-// binary input, which does not name its kind. The strict decoder tells the
-// kinds apart by envelope (Sign1 or Mac0) and by their required and unknown
-// fields. When no kind fits, the error is the first kind's.
-func GuessKind(b []byte) (Kind, error) {
+// GuessKinds returns the kinds whose strict decoding accepts b, for raw
+// binary input, which does not name its kind. The envelope (Sign1 or Mac0)
+// and the required and unknown fields tell most kinds apart; a confirmation
+// and a return that is not NeverInstalled have the same shape, and only the
+// label under the MAC distinguishes them. When no kind fits, the error is
+// the first kind's.
+func GuessKinds(b []byte) ([]Kind, error) {
+	var fits []Kind
 	var first error
 	for _, k := range Kinds {
 		_, err := ParseUnverified(k, b)
 		if err == nil {
-			return k, nil
-		}
-		if first == nil {
+			fits = append(fits, k)
+		} else if first == nil {
 			first = err
 		}
 	}
-	return 0, first
+	if len(fits) == 0 {
+		return nil, first
+	}
+	return fits, nil
 }
 
 // OpenSigned verifies a code the authority makes (authorization or trust

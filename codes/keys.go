@@ -80,24 +80,46 @@ func (k *AuthorityPublicKey) ValidAt(t int64) bool {
 	return (k.NotBefore == 0 || t >= k.NotBefore) && (k.NotAfter == 0 || t < k.NotAfter)
 }
 
-// lowOrderProbe is a fixed X25519 scalar used only to test public keys: a
-// low-order point multiplied by any clamped scalar gives the all-zero
-// result, which crypto/ecdh reports as an error.
-var lowOrderProbe, _ = ecdh.X25519().NewPrivateKey(bytes.Repeat([]byte{0x5a}, 32))
+// lowOrderPoints are the u-coordinates of the X25519 points of order 1, 2,
+// 4 and 8 (0, 1, two of order 8, p-1) and the non-canonical encodings p and
+// p+1 of 0 and 1. X25519 ignores the top bit of the last byte (RFC 7748
+// §5), so each also has a second encoding with that bit set.
+var lowOrderPoints = func() [][]byte {
+	hexes := []string{
+		"0000000000000000000000000000000000000000000000000000000000000000",
+		"0100000000000000000000000000000000000000000000000000000000000000",
+		"e0eb7a7c3b41b8ae1656e3faf19fc46ada098deb9c32b1fd866205165f49b800",
+		"5f9c95bca3508c24b1d0b1559c83ef5b04445cc4581c8e86d8224eddd09f1157",
+		"ecffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff7f",
+		"edffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff7f",
+		"eeffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff7f",
+	}
+	var pts [][]byte
+	for _, h := range hexes {
+		b, err := hex.DecodeString(h)
+		if err != nil {
+			panic("codes: " + err.Error())
+		}
+		high := bytes.Clone(b)
+		high[31] |= 0x80
+		pts = append(pts, b, high)
+	}
+	return pts
+}()
 
 // CheckX25519Public refuses an X25519 public key of the wrong length or of
 // low order. With a low-order key the shared secret is all zeros, and anyone
-// could compute the MAC key of that instance.
+// could compute the MAC key of that instance. (The ECDH that derives a MAC
+// key refuses an all-zero secret as well; this check names the problem
+// before any key is derived.)
 func CheckX25519Public(pub []byte) error {
 	if len(pub) != PublicKeySize {
 		return fmt.Errorf("%w: X25519 public key has %d bytes, want %d", ErrWeakKey, len(pub), PublicKeySize)
 	}
-	p, err := ecdh.X25519().NewPublicKey(pub)
-	if err != nil {
-		return fmt.Errorf("%w: %v", ErrWeakKey, err)
-	}
-	if _, err := lowOrderProbe.ECDH(p); err != nil {
-		return fmt.Errorf("%w: X25519 public key is of low order", ErrWeakKey)
+	for _, p := range lowOrderPoints {
+		if bytes.Equal(pub, p) {
+			return fmt.Errorf("%w: X25519 public key is of low order", ErrWeakKey)
+		}
 	}
 	return nil
 }

@@ -12,7 +12,7 @@ import (
 	"testing/cryptotest"
 
 	"github.com/airlock-dev/airlock/testvectors"
-	"github.com/airlock-dev/airlock/testvectors/internal/gen"
+	"github.com/airlock-dev/airlock/testvectors/gen"
 )
 
 var update = flag.Bool("update", false, "rewrite the vector files from the generator")

@@ -455,3 +455,23 @@ func (b *builder) sign1With(protected, payload []byte, label []byte) []byte {
 	sig := ed25519.Sign(signer("authority"), sigStructure)
 	return wire.MustMarshal([]any{protected, map[int]int{}, payload, sig})
 }
+
+// SigStructure returns the Sig_structure (RFC 9052 §4.4) an authorization
+// code's signature covers, and the signature: what a bare Ed25519 verify of
+// the same bytes takes.
+func SigStructure(code []byte) (msg, sig []byte) {
+	s, err := cose.ParseSign1(code)
+	if err != nil {
+		panic(err)
+	}
+	var env []cbor.RawMessage
+	if err := cbor.Unmarshal(code, &env); err != nil {
+		panic(err)
+	}
+	var protected []byte
+	if err := cbor.Unmarshal(env[0], &protected); err != nil {
+		panic(err)
+	}
+	msg = wire.MustMarshal([]any{"Signature1", protected, codes.KindAuthorization.Label(), s.Payload})
+	return msg, code[len(code)-ed25519.SignatureSize:]
+}
