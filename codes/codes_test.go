@@ -31,9 +31,9 @@ func TestParseUDI(t *testing.T) {
 		t.Fatalf("String() = %q, want %q", got, want)
 	}
 	bad := map[string]string{
-		"":                        "empty UDI",
-		"P:UCM,S:edb16":           "no U (UUID) part",
-		"P:UCM,S:edb16,U:xyz":     "is not of the form",
+		"":                    "empty UDI",
+		"P:UCM,S:edb16":       "no U (UUID) part",
+		"P:UCM,S:edb16,U:xyz": "is not of the form",
 		"P:UCM,P:UCM,S:a,U:" + strings.Repeat("0", 8) + "-0000-0000-0000-000000000000": "appears twice",
 		"P:,S:a,U:00000000-0000-0000-0000-000000000000":                                "must have 1 to 64",
 		"P:U M,S:a,U:00000000-0000-0000-0000-000000000000":                             "has character ' '",

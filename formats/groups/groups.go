@@ -172,7 +172,11 @@ func normalise(s string) ([]typed, error) {
 				chars = append(chars, typed{val: byte(r) &^ 0x20, start: start, end: i})
 				continue
 			}
-			return nil, fmt.Errorf("%w: unexpected character %s at position %d; a code starts with a 2-letter kind prefix", ErrMalformed, describe(r), pos)
+			hint := ""
+			if r < utf8.RuneSelf {
+				hint = "; a code starts with a 2-letter kind prefix"
+			}
+			return nil, fmt.Errorf("%w: unexpected character %s at position %d%s", ErrMalformed, describe(r), pos, hint)
 		}
 		v, ok := value(r)
 		if !ok {

@@ -441,7 +441,9 @@ func (b *builder) signAuth(payload []byte) []byte {
 	return must(cose.SignSign1(payload, codes.KindAuthorization.Label(), id[:], signer("authority")))
 }
 
-func (b *builder) signAuthStruct(a *codes.Authorization) []byte { return b.signAuth(wire.MustMarshal(a)) }
+func (b *builder) signAuthStruct(a *codes.Authorization) []byte {
+	return b.signAuth(wire.MustMarshal(a))
+}
 
 func (b *builder) macCode(k codes.Kind, payload []byte) []byte {
 	return cose.SealMac0(payload, k.Label(), b.f.Pairwise)
