@@ -1,7 +1,6 @@
 package codes
 
 import (
-	"bytes"
 	"errors"
 	"fmt"
 
@@ -38,7 +37,7 @@ func (f Form) String() string {
 func EncodeText(k Kind, code []byte) string { return groups.Encode(k.Prefix(), code) }
 
 // EncodeArmor returns the armored form of a code of kind k.
-func EncodeArmor(k Kind, code []byte) []byte { return armor.Encode("AIRLOCK "+k.ArmorType(), code) }
+func EncodeArmor(k Kind, code []byte) []byte { return armor.Encode(k.ArmorType(), code) }
 
 // A Decoded is a code read from any form, not yet verified.
 type Decoded struct {
@@ -82,10 +81,9 @@ func Decode(input []byte, identities ...age.Identity) (*Decoded, error) {
 		if err != nil {
 			return nil, &classified{ErrMalformed, err}
 		}
-		name, ok := bytes.CutPrefix([]byte(typ), []byte("AIRLOCK "))
-		k, known := KindByArmorType(string(name))
-		if !ok || !known {
-			return nil, fmt.Errorf("%w: armored file of unknown type %q", ErrMalformed, typ)
+		k, known := KindByArmorType(typ)
+		if !known {
+			return nil, fmt.Errorf("%w: armored file of unknown type %q", ErrMalformed, "AIRLOCK "+typ)
 		}
 		return &Decoded{Kind: k, Code: data, Form: FormArmor}, checkSize(k, data)
 	}

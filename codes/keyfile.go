@@ -11,7 +11,7 @@ import (
 
 // keyArmorType is the armor type of an authority private key, inside its
 // age encryption.
-const keyArmorType = "AIRLOCK AUTHORITY KEY"
+const keyArmorType = "AUTHORITY KEY"
 
 // SealAuthorityKeyPassphrase returns the authority key file for k,
 // encrypted with age to a passphrase (scrypt).
@@ -57,7 +57,7 @@ func parseKeyArmor(plain []byte) (*AuthorityKey, error) {
 		return nil, &classified{ErrMalformed, fmt.Errorf("authority key file: %w", err)}
 	}
 	if typ != keyArmorType {
-		return nil, fmt.Errorf("%w: file holds %q, not an authority key", ErrMalformed, typ)
+		return nil, fmt.Errorf("%w: file holds %q, not an authority key", ErrMalformed, "AIRLOCK "+typ)
 	}
 	return ParseAuthorityKey(data)
 }

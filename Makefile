@@ -1,0 +1,64 @@
+# airlock: make demo runs a round trip in a temporary folder; make test runs
+# every check CI runs. The machine this targets has 2 cores.
+
+GO        ?= go
+BIN       := bin/airlock
+FUZZTIME  ?= 30s
+# Every fuzz target, as package:Name.
+FUZZ_TARGETS := \
+	./formats/wire:FuzzUnmarshal \
+	./formats/groups:FuzzDecode \
+	./formats/armor:FuzzDecode \
+	./formats/seal:FuzzDecrypt \
+	./codes:FuzzDecode \
+	./codes:FuzzParseUnverified \
+	./codes:FuzzOpenAuthorization \
+	./codes:FuzzOpenInstanceCodes \
+	./codes:FuzzReadTrustFile
+
+.PHONY: all build test lint bench fuzz vectors check-vectors demo man clean
+
+all: build
+
+build:
+	$(GO) build -o $(BIN) ./cmd/airlock
+
+## test: formatting, vet, the whole suite under the race detector, and the
+## vectors' reproducibility (TestVectorsAreReproducible is part of the suite).
+test: lint
+	$(GO) test -race -count=1 ./...
+
+lint:
+	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \
+	if [ -n "$$out" ]; then echo "gofmt would change:"; echo "$$out"; exit 1; fi
+	$(GO) vet ./...
+
+## bench: code sizes against their targets, then ns/op and allocs/op.
+bench:
+	$(GO) run ./testvectors/sizes
+	$(GO) test -run='^$$' -bench=. -benchmem ./...
+
+## fuzz: each target for FUZZTIME (make fuzz FUZZTIME=2m).
+fuzz:
+	@for t in $(FUZZ_TARGETS); do \
+		pkg=$${t%%:*}; name=$${t##*:}; \
+		echo "== $$pkg $$name ($(FUZZTIME))"; \
+		$(GO) test -run='^$$' -fuzz="^$$name\$$" -fuzztime=$(FUZZTIME) -parallel=2 $$pkg || exit 1; \
+	done
+
+## vectors: regenerate testvectors/ from the generator; review the diff.
+vectors:
+	$(GO) test -count=1 -run='^TestVectorsAreReproducible$$' ./testvectors -args -update
+
+check-vectors:
+	$(GO) test -count=1 -run='^TestVectorsAreReproducible$$|^TestEveryVectorMeetsItsExpectation$$' ./testvectors
+
+## demo: build, then run the round trip in a temporary folder.
+demo: build
+	@sh ./cmd/airlock/demo.sh $(BIN)
+
+man:
+	$(GO) run ./cmd/airlock __man docs/man
+
+clean:
+	rm -rf bin
