@@ -74,6 +74,9 @@ func (a *Authorization) validate() error {
 	if a.InstallBy <= a.IssuedAt {
 		return fmt.Errorf("%w: install-by %s is not after the issue time %s", ErrInvalid, fmtTime(a.InstallBy), fmtTime(a.IssuedAt))
 	}
+	if len(a.Entitlements) == 0 {
+		return fmt.Errorf("%w: authorization has no entitlements (to give every license back, the instance returns the reservation)", ErrInvalid)
+	}
 	if len(a.Entitlements) > MaxLines {
 		return fmt.Errorf("%w: authorization has %d entitlements, the limit is %d", ErrMalformed, len(a.Entitlements), MaxLines)
 	}

@@ -112,8 +112,8 @@ func (e Entitlement) Validate() error {
 		}
 		return fmt.Errorf("%w: %s entitlement %q names component %q; only hardware entitlements are bound to one", ErrInvalid, e.Kind, e.Tag, e.Component)
 	}
-	if len(e.Component) > MaxComponentLen {
-		return fmt.Errorf("%w: component id of entitlement %q has %d characters, the limit is %d", ErrMalformed, e.Tag, len(e.Component), MaxComponentLen)
+	if e.Component != "" {
+		return checkText("component id", e.Component, MaxComponentLen)
 	}
 	return nil
 }

@@ -125,3 +125,18 @@ func keyWindowError(k Kind, key *AuthorityPublicKey, at int64) error {
 	return fmt.Errorf("%w: %s code issued %s, outside the window of key %s (%s to %s)", ErrKeyWindow, k,
 		time.Unix(at, 0).UTC().Format(time.RFC3339), key.ID(), fmtTime(key.NotBefore), fmtTime(key.NotAfter))
 }
+
+// Current returns the key an instance makes its codes for at now (Unix
+// seconds): of the keys valid at now, the one that became valid last (in
+// set order on a tie). Mac0 codes do not name the key; the authority tries
+// its keys in turn. It returns nil when no key is valid at now.
+func (t *TrustSet) Current(now int64) *AuthorityPublicKey {
+	var best *AuthorityPublicKey
+	for i := range t.Keys {
+		k := &t.Keys[i]
+		if k.ValidAt(now) && (best == nil || k.NotBefore > best.NotBefore) {
+			best = k
+		}
+	}
+	return best
+}

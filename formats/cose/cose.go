@@ -86,6 +86,9 @@ func parseEnvelope(b []byte, what string) (*envelope, error) {
 	if !bytes.Equal(e.Unprotected, emptyMap) {
 		return nil, fmt.Errorf("%w: %s: the unprotected header must be empty", ErrMalformed, what)
 	}
+	if e.Protected == nil {
+		return nil, fmt.Errorf("%w: %s: the protected header must be a byte string", ErrMalformed, what)
+	}
 	if e.Payload == nil {
 		return nil, fmt.Errorf("%w: %s: detached payloads are not used", ErrMalformed, what)
 	}
@@ -242,8 +245,11 @@ func ParseMac0(b []byte) (*Mac0, error) {
 		return nil, err
 	}
 	if len(e.Protected) != 0 {
-		if _, err := parseHeader(e.Protected, "COSE_Mac0", AlgHMAC256x64); err != nil {
-			return nil, err
+		// Name the algorithm when the header swaps it; anything else in
+		// the protected bucket is simply not part of the profile.
+		var h header
+		if wire.Unmarshal(e.Protected, &h) == nil && h.Alg != nil && *h.Alg != AlgHMAC256x64 {
+			return nil, fmt.Errorf("%w: COSE_Mac0 protected header names algorithm %d, the profile requires %d", ErrAlgorithm, *h.Alg, AlgHMAC256x64)
 		}
 		return nil, fmt.Errorf("%w: COSE_Mac0 protected header must be empty (the algorithm is fixed)", ErrMalformed)
 	}

@@ -83,6 +83,8 @@ func TestParseMac0RefusesOtherProfiles(t *testing.T) {
 		{"trailing byte", "8440a041a0" + tag + "00", ErrMalformed},
 		{"indefinite array", "9f40a041a0" + tag + "ff", ErrMalformed},
 		{"protected as a map", "84a0a041a0" + tag, ErrMalformed},
+		{"protected null", "84f6a041a0" + tag, ErrMalformed},
+		{"protected empty map", "8441a0a041a0" + tag, ErrMalformed},
 		{"empty input", "", ErrMalformed},
 	}
 	for _, c := range cases {

@@ -34,7 +34,11 @@ var (
 
 func init() {
 	var err error
-	encMode, err = cbor.CoreDetEncOptions().EncMode()
+	opts := cbor.CoreDetEncOptions()
+	// A nil slice or map encodes as an empty one, never as null, so a
+	// required list has one encoding and null is refused on decoding.
+	opts.NilContainers = cbor.NilContainerAsEmpty
+	encMode, err = opts.EncMode()
 	if err != nil {
 		panic("wire: " + err.Error())
 	}

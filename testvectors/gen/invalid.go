@@ -102,6 +102,11 @@ func (b *builder) invalid() error {
 	zeroCount := f.CiscoAuthorization()
 	zeroCount.Entitlements[0].Count = 0
 	b.binary("authorization-zero-count", ka, b.signAuthStruct(zeroCount), "invalid", "an entitlement with count 0")
+	noLines := f.CiscoAuthorization()
+	noLines.Entitlements = []codes.Entitlement{}
+	b.binary("authorization-no-entitlements", ka, b.signAuthStruct(noLines), "invalid", "an authorization with an empty entitlement list")
+	nullLines := mapOf(replace(ps, 6, []byte{0xf6}))
+	b.binary("authorization-entitlements-null", ka, b.signAuth(nullLines), "malformed", "the entitlement list is CBOR null instead of an array")
 	installBeforeIssue := f.CiscoAuthorization()
 	installBeforeIssue.InstallBy = issuedAt - 1
 	b.binary("authorization-install-by-before-issue", ka, b.signAuthStruct(installBeforeIssue), "invalid", "install-by is before the issue time")
@@ -181,6 +186,8 @@ func (b *builder) invalid() error {
 		"a valid return code given as a confirmation in binary form: the label differs, so the MAC fails")
 	b.binary("return-mac-alg-in-protected", kr, wire.MustMarshal([]any{wire.MustMarshal(map[int]int{1: 5}), map[int]int{}, retPayload, ret[len(ret)-8:]}), "algorithm",
 		"the protected header names HMAC 256/256 (5)")
+	b.binary("return-protected-null", kr, wire.MustMarshal([]any{nil, map[int]int{}, retPayload, ret[len(ret)-8:]}), "malformed",
+		"the protected header is CBOR null instead of an empty byte string")
 	b.binary("return-serial-zero", kr, b.macCode(kr, wire.MustMarshal(codes.Return{Reservation: f.Return().Reservation, Serial: 0})), "malformed",
 		"serial 0")
 	b.binary("return-never-installed-false-present", kr, b.macCode(kr, append([]byte{0xa3}, append(retPayload[1:], 0x03, 0xf4)...)), "malformed",
