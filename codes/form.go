@@ -54,6 +54,9 @@ type Decoded struct {
 func Decode(input []byte, identities ...age.Identity) (*Decoded, error) {
 	if seal.IsEncrypted(input) {
 		if len(identities) == 0 {
+			if _, err := seal.Decrypt(input); errors.Is(err, seal.ErrPassphraseEncrypted) {
+				return nil, &classified{ErrEncrypted, err}
+			}
 			return nil, fmt.Errorf("%w: the file is encrypted with age: give the identity it was encrypted to", ErrEncrypted)
 		}
 		plain, err := seal.Decrypt(input, identities...)
@@ -86,6 +89,11 @@ func Decode(input []byte, identities ...age.Identity) (*Decoded, error) {
 			return nil, fmt.Errorf("%w: armored file of unknown type %q", ErrMalformed, "AIRLOCK "+typ)
 		}
 		return &Decoded{Kind: k, Code: data, Form: FormArmor}, checkSize(k, data)
+	}
+	if p, ok := typedPrefix(input); ok {
+		if _, known := KindByPrefix(p); !known {
+			return nil, fmt.Errorf("%w: typed code starts with %q, which is no code kind (RQ, AU, CF, RT, SD, UR, TU)", ErrMalformed, p)
+		}
 	}
 	prefix, data, err := groups.Decode(string(input))
 	if err != nil {
@@ -126,4 +134,26 @@ func looksBinary(input []byte) bool {
 	}
 	c := input[0]
 	return c >= 0x80 || (c < 0x20 && c != ' ' && c != '\t' && c != '\r' && c != '\n')
+}
+
+// typedPrefix returns the first two letters of a typed code, upper case,
+// skipping the separators a person may type before them.
+func typedPrefix(input []byte) (string, bool) {
+	var p []byte
+	for _, c := range input {
+		switch {
+		case c == ' ' || c == '\t' || c == '\r' || c == '\n' || c == '-':
+			continue
+		case 'a' <= c && c <= 'z':
+			p = append(p, c-'a'+'A')
+		case 'A' <= c && c <= 'Z':
+			p = append(p, c)
+		default:
+			return "", false
+		}
+		if len(p) == 2 {
+			return string(p), true
+		}
+	}
+	return "", false
 }
