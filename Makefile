@@ -4,6 +4,7 @@
 GO        ?= go
 BIN       := bin/airlock
 FUZZTIME  ?= 30s
+FUZZPAR   ?= 2
 # Every fuzz target, as package:Name.
 FUZZ_TARGETS := \
 	./formats/wire:FuzzUnmarshal \
@@ -43,7 +44,7 @@ fuzz:
 	@for t in $(FUZZ_TARGETS); do \
 		pkg=$${t%%:*}; name=$${t##*:}; \
 		echo "== $$pkg $$name ($(FUZZTIME))"; \
-		$(GO) test -run='^$$' -fuzz="^$$name\$$" -fuzztime=$(FUZZTIME) -parallel=2 $$pkg || exit 1; \
+		$(GO) test -run='^$$' -fuzz="^$$name\$$" -fuzztime=$(FUZZTIME) -parallel=$(FUZZPAR) $$pkg || exit 1; \
 	done
 
 ## vectors: regenerate testvectors/ from the generator; review the diff.
