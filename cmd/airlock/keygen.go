@@ -143,40 +143,10 @@ func keygen(c *cli.Context) error {
 		}
 	}
 
-	key, err := codes.GenerateAuthorityKey(rand.Reader, now, notAfter)
+	key, err := writeKeyFiles(stderr, keyPath, trustPath, now, notAfter, recipients, passphrase)
 	if err != nil {
-		return fmt.Errorf("generating the key: %w", err)
-	}
-	var sealed []byte
-	if len(recipients) == 0 {
-		sealed, err = codes.SealAuthorityKeyPassphrase(key, passphrase)
-	} else {
-		sealed, err = codes.SealAuthorityKey(key, recipients...)
-	}
-	if err != nil {
-		return fmt.Errorf("encrypting the key: %w", err)
-	}
-	trust, err := codes.SignTrustSet(&codes.TrustSet{
-		Sequence: 1,
-		Keys:     []codes.AuthorityPublicKey{key.Public},
-		IssuedAt: now.Unix(),
-	}, key)
-	if err != nil {
-		return fmt.Errorf("signing the trust file: %w", err)
-	}
-
-	if err := writeNewFile(keyPath, sealed, 0o600); err != nil {
 		return err
 	}
-	if err := writeNewFile(trustPath, codes.EncodeArmor(codes.KindTrustUpdate, trust), 0o644); err != nil {
-		// A key without its trust file is of no use, and nobody has seen
-		// it yet: leave neither behind.
-		if rmErr := os.Remove(keyPath); rmErr != nil {
-			warn(stderr, "could not remove %s: %v", keyPath, rmErr)
-		}
-		return err
-	}
-
 	if notAfter.IsZero() {
 		note(stderr, "new authority key %s", key.ID())
 	} else {
@@ -192,6 +162,48 @@ func keygen(c *cli.Context) error {
 	note(stderr, "wrote %s: the private key, encrypted %s", keyPath, how)
 	note(stderr, "wrote %s: the trust file, for every instance", trustPath)
 	return nil
+}
+
+// writeKeyFiles makes a new authority key valid from now to notAfter (zero:
+// no end), and writes it to keyPath, encrypted to recipients or else to
+// passphrase, and its trust file to trustPath. Neither file may exist; on
+// failure neither is left behind. airlock keygen and airlock authority
+// init share it.
+func writeKeyFiles(stderr io.Writer, keyPath, trustPath string, now, notAfter time.Time, recipients []age.Recipient, passphrase string) (*codes.AuthorityKey, error) {
+	key, err := codes.GenerateAuthorityKey(rand.Reader, now, notAfter)
+	if err != nil {
+		return nil, fmt.Errorf("generating the key: %w", err)
+	}
+	var sealed []byte
+	if len(recipients) == 0 {
+		sealed, err = codes.SealAuthorityKeyPassphrase(key, passphrase)
+	} else {
+		sealed, err = codes.SealAuthorityKey(key, recipients...)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("encrypting the key: %w", err)
+	}
+	trust, err := codes.SignTrustSet(&codes.TrustSet{
+		Sequence: 1,
+		Keys:     []codes.AuthorityPublicKey{key.Public},
+		IssuedAt: now.Unix(),
+	}, key)
+	if err != nil {
+		return nil, fmt.Errorf("signing the trust file: %w", err)
+	}
+
+	if err := writeNewFile(keyPath, sealed, 0o600); err != nil {
+		return nil, err
+	}
+	if err := writeNewFile(trustPath, codes.EncodeArmor(codes.KindTrustUpdate, trust), 0o644); err != nil {
+		// A key without its trust file is of no use, and nobody has seen
+		// it yet: leave neither behind.
+		if rmErr := os.Remove(keyPath); rmErr != nil {
+			warn(stderr, "could not remove %s: %v", keyPath, rmErr)
+		}
+		return nil, err
+	}
+	return key, nil
 }
 
 // parseNotAfter reads a date, meaning the end of that day in UTC, or an
@@ -210,6 +222,11 @@ func parseNotAfter(s string) (time.Time, error) {
 // parseRecipients reads --recipient values: an age or ssh-ed25519 public
 // key, or @FILE holding one per line (blank lines and # comments skipped).
 func parseRecipients(cmd string, values []string) ([]age.Recipient, error) {
+	return parseRecipientsFlag(cmd, flagRecipient, values)
+}
+
+// parseRecipientsFlag is parseRecipients for a flag of another name.
+func parseRecipientsFlag(cmd, which string, values []string) ([]age.Recipient, error) {
 	const hint = "give an age recipient (age1…), an ssh-ed25519 public key in quotes, or @FILE"
 	var rs []age.Recipient
 	for _, v := range values {
@@ -217,14 +234,14 @@ func parseRecipients(cmd string, values []string) ([]age.Recipient, error) {
 		if !isFile {
 			r, err := seal.ParseRecipient(v)
 			if err != nil {
-				return nil, usagef(cmd, hint, "--%s: %v", flagRecipient, err)
+				return nil, usagef(cmd, hint, "--%s: %v", which, err)
 			}
 			rs = append(rs, r)
 			continue
 		}
 		b, err := readFile(path, maxKeyFileSize)
 		if err != nil {
-			return nil, fmt.Errorf("--%s: %w", flagRecipient, err)
+			return nil, fmt.Errorf("--%s: %w", which, err)
 		}
 		n := 0
 		for i, line := range strings.Split(string(b), "\n") {
@@ -234,13 +251,13 @@ func parseRecipients(cmd string, values []string) ([]age.Recipient, error) {
 			}
 			r, err := seal.ParseRecipient(line)
 			if err != nil {
-				return nil, usagef(cmd, hint, "--%s @%s, line %d: %v", flagRecipient, path, i+1, err)
+				return nil, usagef(cmd, hint, "--%s @%s, line %d: %v", which, path, i+1, err)
 			}
 			rs = append(rs, r)
 			n++
 		}
 		if n == 0 {
-			return nil, usagef(cmd, hint, "--%s @%s: the file holds no recipient", flagRecipient, path)
+			return nil, usagef(cmd, hint, "--%s @%s: the file holds no recipient", which, path)
 		}
 	}
 	return rs, nil
@@ -286,6 +303,12 @@ func writeNewFile(path string, b []byte, perm fs.FileMode) error {
 // readNewPassphrase takes AIRLOCK_PASSPHRASE when it is set, or asks
 // twice on the terminal without echo.
 func readNewPassphrase(stdin io.Reader, stderr io.Writer, keyPath string) (string, error) {
+	return readPassphrase(stdin, stderr, keyPath, true)
+}
+
+// readPassphrase takes AIRLOCK_PASSPHRASE when it is set, or asks on the
+// terminal without echo: twice for a new key, once to open one.
+func readPassphrase(stdin io.Reader, stderr io.Writer, keyPath string, twice bool) (string, error) {
 	if p, set := os.LookupEnv(envPassphrase); set {
 		if p == "" {
 			return "", fmt.Errorf("%w: %s is empty", errNoPassphrase, envPassphrase)
@@ -305,6 +328,9 @@ func readNewPassphrase(stdin io.Reader, stderr io.Writer, keyPath string) (strin
 	}
 	if len(bytes.TrimSpace(p1)) == 0 {
 		return "", fmt.Errorf("%w: the passphrase is empty", errNoPassphrase)
+	}
+	if !twice {
+		return string(p1), nil
 	}
 	fmt.Fprintf(stderr, "%sthe same passphrase again: ", prefix)
 	p2, err := term.ReadPassword(fd)

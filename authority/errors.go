@@ -1,0 +1,59 @@
+package authority
+
+import "errors"
+
+// The sentinels of package authority. Every error a Ledger method returns
+// for a refusal matches one of them with errors.Is; errors about a code
+// (a bad MAC, a malformed request) match the codes sentinels instead. The
+// message after the sentinel names the values involved.
+var (
+	// ErrNotInitialized means the folder holds no ledger: run Init first.
+	ErrNotInitialized = errors.New("no ledger")
+	// ErrSchema means the ledger was written by a newer airlock, or its
+	// store does not run with the settings durability needs (WAL,
+	// synchronous=FULL).
+	ErrSchema = errors.New("ledger schema or settings not supported")
+	// ErrInvalid means an argument is out of range: an empty or too long
+	// name, a count of 0, a term that ends before it starts.
+	ErrInvalid = errors.New("invalid argument")
+	// ErrNotFound means the organization, account, instance, reservation or
+	// system named does not exist.
+	ErrNotFound = errors.New("not found")
+	// ErrExists means an organization or account of that name exists.
+	ErrExists = errors.New("already exists")
+	// ErrUnavailable means fewer licenses are available than asked for.
+	// The message says how many are.
+	ErrUnavailable = errors.New("not enough licenses")
+	// ErrCrossOrg means a transfer between accounts of two organizations:
+	// licenses never move between organizations.
+	ErrCrossOrg = errors.New("transfer across organizations")
+	// ErrKeyMismatch means a request or system description carries another
+	// instance key than the one pinned for its UDI.
+	ErrKeyMismatch = errors.New("instance key differs from the pinned key")
+	// ErrActive means the instance already holds a reservation.
+	ErrActive = errors.New("instance already holds a reservation")
+	// ErrReplay means a request nonce that was already answered, in a
+	// different request code.
+	ErrReplay = errors.New("request nonce already used")
+	// ErrClosed means the reservation was returned or removed.
+	ErrClosed = errors.New("reservation closed")
+	// ErrStale means a return or confirmation code names a serial the
+	// instance cannot hold, or a return for a code never installed after
+	// the reservation was updated.
+	ErrStale = errors.New("stale code")
+	// ErrRemovalLimit means the account has used its removals without a
+	// return for the last 365 days.
+	ErrRemovalLimit = errors.New("removal limit reached")
+	// ErrNoKey means the operation needs an authority private key and
+	// none valid now was given.
+	ErrNoKey = errors.New("no authority key")
+	// ErrClock means the clock is behind the issue time of a code the
+	// ledger already issued: the machine's time was set back.
+	ErrClock = errors.New("clock behind the ledger")
+	// ErrBusy means another process held the ledger longer than the busy
+	// timeout.
+	ErrBusy = errors.New("ledger busy")
+	// ErrCorrupt means Verify found the history chain broken or the
+	// ledger's invariant violated.
+	ErrCorrupt = errors.New("ledger verification failed")
+)

@@ -1,0 +1,235 @@
+package authority
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/airlock-dev/airlock/codes"
+)
+
+// An InstanceInfo is one line of Instances.
+type InstanceInfo struct {
+	Instance
+	Account string // "ORG/ACCOUNT"
+	// Reservation is the instance's latest reservation, live or closed,
+	// or nil.
+	Reservation *Reservation
+	// Licenses are those of the latest code of a live reservation.
+	Licenses []codes.License
+}
+
+// KeyHash returns the instance key hash that authorization codes name.
+func (i *InstanceInfo) KeyHash() []byte { return codes.InstanceKeyHash(i.PublicKey) }
+
+// Instances lists every instance, removed ones included, in the order
+// they became known.
+func (l *Ledger) Instances(ctx context.Context) ([]InstanceInfo, error) {
+	var out []InstanceInfo
+	err := l.view(ctx, func(tx ReadTx) error {
+		insts, err := tx.Instances()
+		if err != nil {
+			return err
+		}
+		refs, err := accountRefs(tx)
+		if err != nil {
+			return err
+		}
+		all, err := tx.Reservations(0)
+		if err != nil {
+			return err
+		}
+		latest := map[int64]*Reservation{}
+		for i := range all {
+			latest[all[i].InstanceID] = &all[i]
+		}
+		for _, inst := range insts {
+			info := InstanceInfo{Instance: inst, Account: refs[inst.AccountID], Reservation: latest[inst.ID]}
+			if r := info.Reservation; r != nil && r.Status.Live() {
+				gs, err := tx.Grants(r.ID, false)
+				if err != nil {
+					return err
+				}
+				info.Licenses = byTag(serialGrants(gs, r.Serial))
+			}
+			out = append(out, info)
+		}
+		return nil
+	})
+	return out, err
+}
+
+func accountRefs(tx ReadTx) (map[int64]string, error) {
+	as, err := tx.Accounts()
+	if err != nil {
+		return nil, err
+	}
+	refs := make(map[int64]string, len(as))
+	for i := range as {
+		refs[as[i].ID] = as[i].Ref()
+	}
+	return refs, nil
+}
+
+// An InstanceDetail is everything the ledger knows of one instance.
+type InstanceDetail struct {
+	InstanceInfo
+	Reservations []ReservationDetail // oldest first
+	History      []Event
+}
+
+// A ReservationDetail is a reservation with its codes and what it holds.
+type ReservationDetail struct {
+	Reservation
+	Account      string
+	Codes        []Issued        // every code issued, by serial
+	Reserved     []codes.License // by the latest code, while live
+	InTransition []codes.License // held beyond the latest code, while live
+}
+
+// Show returns what the ledger knows of an instance: a UDI or its
+// "P:…,S:…" part. A live instance is preferred; otherwise the last one
+// removed with that UDI is shown.
+func (l *Ledger) Show(ctx context.Context, ref string) (*InstanceDetail, error) {
+	var out *InstanceDetail
+	err := l.view(ctx, func(tx ReadTx) error {
+		inst, err := anyInstance(tx, ref)
+		if err != nil {
+			return err
+		}
+		refs, err := accountRefs(tx)
+		if err != nil {
+			return err
+		}
+		rs, err := tx.Reservations(inst.ID)
+		if err != nil {
+			return err
+		}
+		out = &InstanceDetail{InstanceInfo: InstanceInfo{Instance: *inst, Account: refs[inst.AccountID]}}
+		for i := range rs {
+			r := rs[i]
+			d := ReservationDetail{Reservation: r, Account: refs[r.AccountID]}
+			if d.Codes, err = tx.Issued(r.ID, false); err != nil {
+				return err
+			}
+			gs, err := tx.Grants(r.ID, false)
+			if err != nil {
+				return err
+			}
+			if r.Status.Live() {
+				latest := serialGrants(gs, r.Serial)
+				d.Reserved = byTag(latest)
+				transition := holdings(&r, gs)
+				for _, g := range latest {
+					transition[g.LotID] -= g.Count
+				}
+				d.InTransition = perTag(transition, lotTags(gs))
+				out.Licenses = d.Reserved
+			}
+			out.Reservations = append(out.Reservations, d)
+		}
+		if len(rs) > 0 {
+			out.Reservation = &rs[len(rs)-1]
+		}
+		return tx.History(HistoryFilter{Instance: inst.UDI}, func(e *Event) error {
+			if e.At >= inst.CreatedAt {
+				out.History = append(out.History, *e)
+			}
+			return nil
+		})
+	})
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+// anyInstance resolves a reference to the live instance, or else to the
+// last removed one.
+func anyInstance(tx ReadTx, ref string) (*Instance, error) {
+	inst, err := instance(tx, ref)
+	if err == nil || !isNotFound(err) {
+		return inst, err
+	}
+	r, perr := parseInstanceRef(ref)
+	if perr != nil {
+		return nil, perr
+	}
+	all, aerr := tx.Instances()
+	if aerr != nil {
+		return nil, aerr
+	}
+	for i := len(all) - 1; i >= 0; i-- {
+		if matches(&all[i], r) {
+			return &all[i], nil
+		}
+	}
+	return nil, err
+}
+
+func matches(i *Instance, r instanceRef) bool {
+	if r.udi != "" {
+		return i.UDI == r.udi
+	}
+	u, err := codes.ParseUDI(i.UDI)
+	return err == nil && u.PID == r.pid && u.SN == r.sn
+}
+
+// History returns the events that match f, oldest first. f.Instance may be
+// a UDI or its "P:…,S:…" part; f.Account is "ORG/ACCOUNT".
+func (l *Ledger) History(ctx context.Context, f HistoryFilter) ([]Event, error) {
+	var out []Event
+	err := l.view(ctx, func(tx ReadTx) error {
+		if f.Instance != "" {
+			inst, err := anyInstance(tx, f.Instance)
+			if err != nil {
+				return err
+			}
+			f.Instance = inst.UDI
+		}
+		if f.Account != "" {
+			if _, err := account(tx, f.Account); err != nil {
+				return err
+			}
+		}
+		return tx.History(f, func(e *Event) error {
+			out = append(out, *e)
+			return nil
+		})
+	})
+	return out, err
+}
+
+// Code returns the authorization code of an instance's latest reservation
+// with the given serial (0: the latest), to hand it out again.
+func (l *Ledger) Code(ctx context.Context, ref string, serial uint64) (*Issued, error) {
+	var out *Issued
+	err := l.view(ctx, func(tx ReadTx) error {
+		inst, err := anyInstance(tx, ref)
+		if err != nil {
+			return err
+		}
+		rs, err := tx.Reservations(inst.ID)
+		if err != nil {
+			return err
+		}
+		if len(rs) == 0 {
+			return fmt.Errorf("%w: %s has no reservation", ErrNotFound, inst.UDI)
+		}
+		r := rs[len(rs)-1]
+		if serial == 0 {
+			serial = r.Serial
+		}
+		cs, err := tx.Issued(r.ID, false)
+		if err != nil {
+			return err
+		}
+		for i := range cs {
+			if cs[i].Serial == serial {
+				out = &cs[i]
+				return nil
+			}
+		}
+		return fmt.Errorf("%w: reservation %s has no serial %d (latest %d)", ErrNotFound, r.IDString(), serial, r.Serial)
+	})
+	return out, err
+}

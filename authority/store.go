@@ -1,0 +1,268 @@
+package authority
+
+import (
+	"context"
+
+	"github.com/airlock-dev/airlock/codes"
+)
+
+// A Store keeps the ledger's records. The ledger's rules live in this
+// package; a Store only reads and writes rows, in transactions. The
+// embedded default is package store (SQLite); a PostgreSQL store
+// implements the same interface.
+//
+// Update runs fn in one write transaction that excludes every other writer
+// from its start (BEGIN IMMEDIATE in SQLite, SELECT … FOR UPDATE on the
+// meta row in PostgreSQL), commits durably when fn returns nil and rolls
+// back otherwise. It returns only after the commit is on disk, so a caller
+// may then print what fn produced. A Store must map a lock held longer
+// than its busy timeout to ErrBusy.
+type Store interface {
+	Update(ctx context.Context, fn func(Tx) error) error
+	View(ctx context.Context, fn func(ReadTx) error) error
+	Close() error
+}
+
+// A ReadTx reads a consistent snapshot. Lookups of a single record return
+// nil and no error when it does not exist.
+type ReadTx interface {
+	Meta() (*Meta, error)
+	Org(name string) (*Org, error)
+	Account(org, name string) (*Account, error)
+	AccountByID(id int64) (*Account, error)
+	Accounts() ([]Account, error)
+	// Lots returns the lots of one account and tag, oldest first; with an
+	// empty tag, all lots of the account; with account 0, every lot.
+	Lots(accountID int64, tag string) ([]Lot, error)
+	Transfers() ([]Transfer, error)
+	// LiveInstance returns the instance with this UDI (text form) that was
+	// not removed.
+	LiveInstance(udi string) (*Instance, error)
+	InstanceByID(id int64) (*Instance, error)
+	// Instances returns every instance, removed ones included, by id.
+	Instances() ([]Instance, error)
+	// SystemInstances returns the live instances registered by a system
+	// description with this name.
+	SystemInstances(name string) ([]Instance, error)
+	Reservation(id uint32) (*Reservation, error)
+	// Reservations returns the reservations of one instance, oldest first;
+	// with instance 0, every reservation.
+	Reservations(instanceID int64) ([]Reservation, error)
+	// Grants returns what each serial of a reservation took from each lot;
+	// with reservation id 0 and all true, every grant.
+	Grants(reservation uint32, all bool) ([]Grant, error)
+	// Issued returns the authorization codes of a reservation by serial;
+	// with id 0 and all true, every code.
+	Issued(reservation uint32, all bool) ([]Issued, error)
+	// IssuedByRequest returns the code that answered the request or
+	// system description with this hash.
+	IssuedByRequest(hash []byte) (*Issued, error)
+	Received(hash []byte) (*Received, error)
+	// Removals counts the reservations of an account removed at or after
+	// since (Unix seconds) while they still held licenses.
+	Removals(accountID int64, since int64) (int, error)
+	// History calls fn for each event that matches f, in chain order.
+	History(f HistoryFilter, fn func(*Event) error) error
+}
+
+// A Tx is a write transaction. The Adjust… and Shrink… methods are guarded
+// updates: they change a lot only if the result keeps 0 ≤ held ≤ count,
+// and report ErrUnavailable otherwise, so that no caller ever checks and
+// then acts on a count that another transaction changed meanwhile.
+type Tx interface {
+	ReadTx
+	InitMeta(m *Meta) error
+	SetHead(count int64, head []byte, lastIssuedAt int64) error
+	InsertOrg(o *Org) error         // sets o.ID
+	InsertAccount(a *Account) error // sets a.ID
+	SetRemovalLimit(accountID int64, limit int) error
+	InsertLot(l *Lot) error // sets l.ID
+	// AdjustHeld adds delta (of either sign) to a lot's held count.
+	AdjustHeld(lotID int64, delta int64) error
+	// ShrinkLot takes n licenses out of a lot's count (a transfer).
+	ShrinkLot(lotID int64, n int64) error
+	InsertTransfer(t *Transfer) error
+	InsertInstance(i *Instance) error // sets i.ID
+	UpdateInstance(i *Instance) error
+	// InsertReservation reports false, and inserts nothing, when the id
+	// is taken.
+	InsertReservation(r *Reservation) (bool, error)
+	UpdateReservation(r *Reservation) error
+	InsertGrants(g []Grant) error
+	InsertIssued(c *Issued) error
+	InsertReceived(r *Received) error
+	AppendHistory(e *Event) error
+}
+
+// Meta describes the ledger.
+type Meta struct {
+	Name         string
+	CreatedAt    int64  // Unix seconds, UTC
+	HistoryCount int64  // events in the history chain
+	HistoryHead  []byte // SHA-256 of the last event's canonical encoding
+	LastIssuedAt int64  // the latest issue time of any code, Unix seconds
+	Schema       int    // the schema version
+}
+
+// An Org is an organization: the customer. Licenses never leave it.
+type Org struct {
+	ID        int64
+	Name      string
+	CreatedAt int64
+}
+
+// An Account is a virtual account: a partition of an organization's
+// licenses.
+type Account struct {
+	ID           int64
+	OrgID        int64
+	Org          string // the organization's name
+	Name         string
+	RemovalLimit int // removals without a return allowed per 365 days
+	CreatedAt    int64
+}
+
+// Ref returns "ORG/ACCOUNT".
+func (a *Account) Ref() string { return a.Org + "/" + a.Name }
+
+// A Lot is licenses of one tag that entered an account together, with
+// their kind and validity. Held counts the licenses that reservations hold
+// from it, reserved or in transition; Count - Held are available.
+type Lot struct {
+	ID               int64
+	AccountID        int64
+	Tag              string
+	Kind             codes.EntitlementKind
+	Start, End       int64 // Unix seconds, UTC; 0 for none; End is exclusive
+	ExportControlled bool
+	Initial          int64 // the count it entered with
+	Count            int64 // Initial less what was transferred out
+	Held             int64
+	Origin           string
+	CreatedAt        int64
+}
+
+// Available returns Count - Held.
+func (l *Lot) Available() int64 { return l.Count - l.Held }
+
+// A Transfer moved Count licenses from one lot to a new lot of another
+// account of the same organization.
+type Transfer struct {
+	ID     int64
+	From   int64 // lot id
+	To     int64 // lot id
+	Count  int64
+	At     int64
+	Detail string
+}
+
+// InstanceState is where an instance is in its life at the authority.
+type InstanceState string
+
+// The instance states.
+const (
+	InstanceRegistered InstanceState = "registered" // known (a system description), nothing reserved
+	InstanceReserved   InstanceState = "reserved"   // holds a reservation
+	InstanceReturned   InstanceState = "returned"   // returned its last reservation
+	InstanceRemoved    InstanceState = "removed"    // removed by an operator; its UDI may be pinned again
+)
+
+// An Instance is what the authority knows of one instance: its UDI and the
+// instance key pinned at first sight.
+type Instance struct {
+	ID            int64
+	UDI           string // text form
+	PublicKey     []byte // X25519, 32 bytes
+	AccountID     int64
+	State         InstanceState
+	Name          string // system name, for instances registered by a system description
+	System        []byte // the system description code, binary
+	CreatedAt     int64
+	RemovedAt     int64
+	RemovalReason string
+}
+
+// ReservationStatus is where a reservation is.
+type ReservationStatus string
+
+// The reservation statuses.
+const (
+	// StatusIssued: the latest code is issued and not confirmed, and
+	// nothing is in transition.
+	StatusIssued ReservationStatus = "issued"
+	// StatusInstalled: the instance confirmed it installed the latest code.
+	StatusInstalled ReservationStatus = "installed"
+	// StatusTransition: the latest code is an update not yet confirmed,
+	// and licenses it freed are held until it is.
+	StatusTransition ReservationStatus = "in transition"
+	// StatusReturned: the instance returned the reservation.
+	StatusReturned ReservationStatus = "returned"
+	// StatusRemoved: an operator removed the instance.
+	StatusRemoved ReservationStatus = "removed"
+)
+
+// Live reports whether the status holds licenses.
+func (s ReservationStatus) Live() bool {
+	return s == StatusIssued || s == StatusInstalled || s == StatusTransition
+}
+
+// A Reservation is licenses held for one instance. Serial is the latest
+// code issued; Confirmed the latest serial the instance confirmed it
+// installed (0 for none).
+type Reservation struct {
+	ID         uint32
+	InstanceID int64
+	AccountID  int64
+	Status     ReservationStatus
+	Serial     uint64
+	Confirmed  uint64
+	CreatedAt  int64
+	UpdatedAt  int64
+	ClosedAt   int64  // when returned or removed
+	CloseHash  []byte // hash of the return code that closed it
+}
+
+// IDString returns the reservation id as 8 hex digits.
+func (r *Reservation) IDString() string { return FormatReservationID(r.ID) }
+
+// A Grant is what one serial of a reservation took from one lot: Count
+// licenses of Tag, bound to Component for hardware lots.
+type Grant struct {
+	Reservation uint32
+	Serial      uint64
+	LotID       int64
+	Tag         string
+	Component   string
+	Count       int64
+}
+
+// Issued is an authorization code as it was signed, kept verbatim.
+type Issued struct {
+	Reservation uint32
+	Serial      uint64
+	Code        []byte // binary
+	Hash        []byte // SHA-256 of Code
+	RequestHash []byte // SHA-256 of the request or system description it answers (serial 1)
+	Nonce       []byte // the request nonce (serial 1)
+	IssuedAt    int64
+	InstallBy   int64
+	KeyID       string
+}
+
+// Received is a confirmation or return code the ledger applied.
+type Received struct {
+	Hash        []byte
+	Kind        string // "confirmation" or "return"
+	Reservation uint32
+	Serial      uint64
+	At          int64
+}
+
+// A HistoryFilter selects events: by instance UDI (text form), by account
+// ("ORG/ACCOUNT") and from a time on (Unix seconds). Zero values select
+// everything.
+type HistoryFilter struct {
+	Instance string
+	Account  string
+	Since    int64
+}

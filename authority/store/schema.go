@@ -1,0 +1,126 @@
+package store
+
+// migrations are the schema, one version per entry, applied in order at
+// open inside one transaction each. Never edit a released version: add the
+// next one. Times are Unix seconds (UTC), hashes SHA-256, codes the binary
+// COSE bytes, reservation ids the 32-bit value of the 4-byte id.
+var migrations = []string{
+	1: `
+CREATE TABLE meta (
+	id             INTEGER NOT NULL PRIMARY KEY CHECK (id = 1),
+	name           TEXT NOT NULL,
+	created_at     BIGINT NOT NULL,
+	history_count  BIGINT NOT NULL CHECK (history_count >= 0),
+	history_head   {{blob}} NOT NULL,
+	last_issued_at BIGINT NOT NULL
+);
+CREATE TABLE orgs (
+	id         {{id}},
+	name       TEXT NOT NULL UNIQUE,
+	created_at BIGINT NOT NULL
+);
+CREATE TABLE accounts (
+	id            {{id}},
+	org_id        BIGINT NOT NULL REFERENCES orgs (id),
+	name          TEXT NOT NULL,
+	removal_limit INTEGER NOT NULL CHECK (removal_limit >= 0),
+	created_at    BIGINT NOT NULL,
+	UNIQUE (org_id, name)
+);
+CREATE TABLE lots (
+	id                {{id}},
+	account_id        BIGINT NOT NULL REFERENCES accounts (id),
+	tag               TEXT NOT NULL,
+	kind              SMALLINT NOT NULL CHECK (kind BETWEEN 0 AND 3),
+	start_at          BIGINT NOT NULL,
+	end_at            BIGINT NOT NULL,
+	export_controlled BOOLEAN NOT NULL,
+	initial_count     BIGINT NOT NULL,
+	count             BIGINT NOT NULL,
+	held              BIGINT NOT NULL,
+	origin            TEXT NOT NULL,
+	created_at        BIGINT NOT NULL,
+	CHECK (held >= 0 AND held <= count AND count >= 0 AND count <= initial_count)
+);
+CREATE INDEX lots_by_account_tag ON lots (account_id, tag);
+CREATE TABLE transfers (
+	id       {{id}},
+	from_lot BIGINT NOT NULL REFERENCES lots (id),
+	to_lot   BIGINT NOT NULL REFERENCES lots (id),
+	count    BIGINT NOT NULL CHECK (count > 0),
+	at       BIGINT NOT NULL
+);
+CREATE TABLE instances (
+	id             {{id}},
+	udi            TEXT NOT NULL,
+	public_key     {{blob}} NOT NULL,
+	account_id     BIGINT NOT NULL REFERENCES accounts (id),
+	state          TEXT NOT NULL CHECK (state IN ('registered', 'reserved', 'returned', 'removed')),
+	name           TEXT NOT NULL,
+	system         {{blob}},
+	created_at     BIGINT NOT NULL,
+	removed_at     BIGINT NOT NULL,
+	removal_reason TEXT NOT NULL
+);
+CREATE UNIQUE INDEX instances_live_udi ON instances (udi) WHERE state <> 'removed';
+CREATE INDEX instances_by_name ON instances (name) WHERE name <> '';
+CREATE TABLE reservations (
+	id          {{key}},
+	instance_id BIGINT NOT NULL REFERENCES instances (id),
+	account_id  BIGINT NOT NULL REFERENCES accounts (id),
+	status      TEXT NOT NULL CHECK (status IN ('issued', 'installed', 'in transition', 'returned', 'removed')),
+	serial      BIGINT NOT NULL CHECK (serial >= 1),
+	confirmed   BIGINT NOT NULL CHECK (confirmed >= 0 AND confirmed <= serial),
+	created_at  BIGINT NOT NULL,
+	updated_at  BIGINT NOT NULL,
+	closed_at   BIGINT NOT NULL,
+	close_hash  {{blob}},
+	seq         BIGINT NOT NULL UNIQUE,
+	CHECK (id >= 0 AND id <= 4294967295)
+);
+CREATE INDEX reservations_by_instance ON reservations (instance_id);
+CREATE INDEX reservations_removed ON reservations (account_id, closed_at) WHERE status = 'removed';
+CREATE TABLE grants (
+	reservation_id BIGINT NOT NULL REFERENCES reservations (id),
+	serial         BIGINT NOT NULL CHECK (serial >= 1),
+	lot_id         BIGINT NOT NULL REFERENCES lots (id),
+	tag            TEXT NOT NULL,
+	component      TEXT NOT NULL,
+	count          BIGINT NOT NULL CHECK (count > 0),
+	PRIMARY KEY (reservation_id, serial, lot_id, component)
+){{without_rowid}};
+CREATE TABLE issued (
+	reservation_id BIGINT NOT NULL REFERENCES reservations (id),
+	serial         BIGINT NOT NULL CHECK (serial >= 1),
+	code           {{blob}} NOT NULL,
+	hash           {{blob}} NOT NULL,
+	request_hash   {{blob}} UNIQUE,
+	nonce          {{blob}},
+	issued_at      BIGINT NOT NULL,
+	install_by     BIGINT NOT NULL,
+	key_id         TEXT NOT NULL,
+	PRIMARY KEY (reservation_id, serial)
+){{without_rowid}};
+CREATE TABLE received (
+	hash           {{blob}} NOT NULL PRIMARY KEY,
+	kind           TEXT NOT NULL,
+	reservation_id BIGINT NOT NULL REFERENCES reservations (id),
+	serial         BIGINT NOT NULL,
+	at             BIGINT NOT NULL
+);
+CREATE TABLE history (
+	id        {{key}},
+	at        BIGINT NOT NULL,
+	actor     TEXT NOT NULL,
+	action    TEXT NOT NULL,
+	subject   TEXT NOT NULL,
+	account   TEXT NOT NULL,
+	instance  TEXT NOT NULL,
+	code_hash {{blob}},
+	detail    TEXT NOT NULL,
+	prev      {{blob}} NOT NULL
+);
+CREATE INDEX history_by_instance ON history (instance);
+CREATE INDEX history_by_account ON history (account);
+`,
+}

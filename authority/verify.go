@@ -1,0 +1,295 @@
+package authority
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"sort"
+
+	"github.com/airlock-dev/airlock/codes"
+)
+
+// A Checker is a Store that can check its own storage: the file's
+// integrity and the settings durability needs. Verify runs it first.
+type Checker interface {
+	Check(ctx context.Context) error
+}
+
+// A VerifyReport says what Verify checked.
+type VerifyReport struct {
+	Events       int64  // history events in the chain
+	Head         []byte // the hash of the last one
+	Lots         int
+	Reservations int
+	Live         int // reservations holding licenses
+	Codes        int
+	Balances     int // account and tag pairs
+}
+
+// Verify checks the ledger in one read transaction and returns the first
+// violation it finds as ErrCorrupt:
+//
+//   - the store's own check (Checker), when it has one;
+//   - the history: events numbered 1, 2, … without a gap, each linking
+//     the hash of the one before, the last one's hash and the count equal
+//     to the meta record's;
+//   - every lot: 0 ≤ held ≤ count, and count = initial less what was
+//     transferred out;
+//   - every reservation: its codes stored for serials 1 to the latest,
+//     each the code its hash names, for this reservation and serial, with
+//     the entitlements its grants say, and recorded in the history;
+//   - no license held twice: each lot's held count equals what the live
+//     reservations hold from it, and each instance holds at most one live
+//     reservation;
+//   - for every account and tag: owned = available + reserved + in
+//     transition, none negative.
+func (l *Ledger) Verify(ctx context.Context) (*VerifyReport, error) {
+	if c, ok := l.st.(Checker); ok {
+		if err := c.Check(ctx); err != nil {
+			return nil, err
+		}
+	}
+	rep := &VerifyReport{}
+	err := l.view(ctx, func(tx ReadTx) error {
+		m, err := tx.Meta()
+		if err != nil {
+			return err
+		}
+		hashes, err := verifyHistory(tx, m, rep)
+		if err != nil {
+			return err
+		}
+		return verifyLedger(tx, hashes, rep)
+	})
+	if err != nil {
+		return nil, err
+	}
+	return rep, nil
+}
+
+func corrupt(format string, args ...any) error {
+	return fmt.Errorf("%w: "+format, append([]any{ErrCorrupt}, args...)...)
+}
+
+// verifyHistory walks the chain and returns the code hashes it records.
+func verifyHistory(tx ReadTx, m *Meta, rep *VerifyReport) (map[string]bool, error) {
+	hashes := map[string]bool{}
+	prev := genesis
+	var n int64
+	err := tx.History(HistoryFilter{}, func(e *Event) error {
+		n++
+		switch {
+		case e.ID != n:
+			return corrupt("history event %d follows event %d: events were removed or renumbered", e.ID, n-1)
+		case !bytes.Equal(e.Prev, prev):
+			return corrupt("history event %d (%s %s) does not link to event %d: that event was altered or removed", e.ID, e.Action, e.Subject, n-1)
+		}
+		prev = e.Hash()
+		if len(e.CodeHash) > 0 {
+			hashes[string(e.CodeHash)] = true
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	switch {
+	case n != m.HistoryCount:
+		return nil, corrupt("the history has %d events, the ledger recorded %d: the last events were removed or added", n, m.HistoryCount)
+	case !bytes.Equal(prev, m.HistoryHead):
+		return nil, corrupt("the last history event (%d) does not hash to the head the ledger recorded: it was altered", n)
+	}
+	rep.Events, rep.Head = n, prev
+	return hashes, nil
+}
+
+func verifyLedger(tx ReadTx, hashes map[string]bool, rep *VerifyReport) error {
+	lots, err := tx.Lots(0, "")
+	if err != nil {
+		return err
+	}
+	transfers, err := tx.Transfers()
+	if err != nil {
+		return err
+	}
+	out := map[int64]int64{}
+	for _, t := range transfers {
+		out[t.From] += t.Count
+	}
+	byID := map[int64]*Lot{}
+	for i := range lots {
+		l := &lots[i]
+		byID[l.ID] = l
+		switch {
+		case l.Held < 0 || l.Held > l.Count:
+			return corrupt("lot %d (%s) holds %d of %d", l.ID, l.Tag, l.Held, l.Count)
+		case l.Count != l.Initial-out[l.ID]:
+			return corrupt("lot %d (%s) counts %d, but it entered with %d and %d were transferred out", l.ID, l.Tag, l.Count, l.Initial, out[l.ID])
+		case !hashes[string(lotHash(l))]:
+			return corrupt("lot %d (%s) is not the lot its history event recorded: it was added or changed outside the ledger", l.ID, l.Tag)
+		}
+	}
+	rep.Lots = len(lots)
+
+	insts, err := tx.Instances()
+	if err != nil {
+		return err
+	}
+	instByID := map[int64]*Instance{}
+	for i := range insts {
+		instByID[insts[i].ID] = &insts[i]
+	}
+	rs, err := tx.Reservations(0)
+	if err != nil {
+		return err
+	}
+	grants, err := tx.Grants(0, true)
+	if err != nil {
+		return err
+	}
+	gByRes := map[uint32][]Grant{}
+	for _, g := range grants {
+		if byID[g.LotID] == nil {
+			return corrupt("reservation %s serial %d takes from lot %d, which does not exist", FormatReservationID(g.Reservation), g.Serial, g.LotID)
+		}
+		if byID[g.LotID].Tag != g.Tag {
+			return corrupt("reservation %s serial %d takes %q from lot %d of %q", FormatReservationID(g.Reservation), g.Serial, g.Tag, g.LotID, byID[g.LotID].Tag)
+		}
+		gByRes[g.Reservation] = append(gByRes[g.Reservation], g)
+	}
+	issued, err := tx.Issued(0, true)
+	if err != nil {
+		return err
+	}
+	cByRes := map[uint32][]Issued{}
+	for _, c := range issued {
+		cByRes[c.Reservation] = append(cByRes[c.Reservation], c)
+	}
+	rep.Codes = len(issued)
+
+	held := map[int64]int64{}
+	reserved := map[int64]int64{}
+	liveOf := map[int64]uint32{}
+	for i := range rs {
+		r := &rs[i]
+		inst := instByID[r.InstanceID]
+		if inst == nil {
+			return corrupt("reservation %s belongs to instance %d, which does not exist", r.IDString(), r.InstanceID)
+		}
+		if r.Serial < 1 || r.Confirmed > r.Serial {
+			return corrupt("reservation %s has serial %d and confirmed serial %d", r.IDString(), r.Serial, r.Confirmed)
+		}
+		if err := verifyCodes(r, inst, cByRes[r.ID], gByRes[r.ID], hashes); err != nil {
+			return err
+		}
+		if !r.Status.Live() {
+			continue
+		}
+		rep.Live++
+		if other, ok := liveOf[r.InstanceID]; ok {
+			return corrupt("instance %s holds two live reservations, %s and %s", inst.UDI, FormatReservationID(other), r.IDString())
+		}
+		liveOf[r.InstanceID] = r.ID
+		if inst.State != InstanceReserved {
+			return corrupt("reservation %s is %s, but its instance %s is %s", r.IDString(), r.Status, inst.UDI, inst.State)
+		}
+		for lot, n := range holdings(r, gByRes[r.ID]) {
+			held[lot] += n
+		}
+		for _, g := range serialGrants(gByRes[r.ID], r.Serial) {
+			reserved[g.LotID] += g.Count
+		}
+	}
+	rep.Reservations = len(rs)
+	for i := range lots {
+		l := &lots[i]
+		if l.Held != held[l.ID] {
+			return corrupt("lot %d (%s) records %d held, the live reservations hold %d of it", l.ID, l.Tag, l.Held, held[l.ID])
+		}
+	}
+
+	type key struct {
+		account int64
+		tag     string
+	}
+	type balance struct{ owned, available, reserved, transition int64 }
+	bal := map[key]*balance{}
+	var keys []key
+	for i := range lots {
+		l := &lots[i]
+		k := key{l.AccountID, l.Tag}
+		b := bal[k]
+		if b == nil {
+			b = &balance{}
+			bal[k] = b
+			keys = append(keys, k)
+		}
+		b.owned += l.Count
+		b.available += l.Count - l.Held
+		b.reserved += reserved[l.ID]
+		b.transition += held[l.ID] - reserved[l.ID]
+	}
+	refs, err := accountRefs(tx)
+	if err != nil {
+		return err
+	}
+	sort.Slice(keys, func(i, j int) bool {
+		if keys[i].account != keys[j].account {
+			return keys[i].account < keys[j].account
+		}
+		return keys[i].tag < keys[j].tag
+	})
+	for _, k := range keys {
+		b := bal[k]
+		if b.available < 0 || b.reserved < 0 || b.transition < 0 || b.owned != b.available+b.reserved+b.transition {
+			return corrupt("%q, %q: owned %d, available %d, reserved %d, in transition %d", refs[k.account], k.tag, b.owned, b.available, b.reserved, b.transition)
+		}
+	}
+	rep.Balances = len(keys)
+	return nil
+}
+
+// verifyCodes checks the stored codes of one reservation.
+func verifyCodes(r *Reservation, inst *Instance, cs []Issued, gs []Grant, hashes map[string]bool) error {
+	if uint64(len(cs)) != r.Serial {
+		return corrupt("reservation %s is at serial %d but has %d codes stored", r.IDString(), r.Serial, len(cs))
+	}
+	for i, c := range cs {
+		if c.Serial != uint64(i+1) {
+			return corrupt("reservation %s has no stored code for serial %d", r.IDString(), i+1)
+		}
+		if !bytes.Equal(codeHash(c.Code), c.Hash) {
+			return corrupt("the stored code of reservation %s serial %d does not match its hash", r.IDString(), c.Serial)
+		}
+		if !hashes[string(c.Hash)] {
+			return corrupt("the code of reservation %s serial %d (%x) is not in the history", r.IDString(), c.Serial, c.Hash[:8])
+		}
+		a, err := codes.ParseUnverifiedAuthorization(c.Code)
+		if err != nil {
+			return corrupt("the stored code of reservation %s serial %d: %v", r.IDString(), c.Serial, err)
+		}
+		if reservationID(a.Reservation) != r.ID || a.Serial != c.Serial || a.UDI.String() != inst.UDI ||
+			!bytes.Equal(a.InstanceKey, codes.InstanceKeyHash(inst.PublicKey)) {
+			return corrupt("the stored code of reservation %s serial %d names reservation %x serial %d for %s", r.IDString(), c.Serial, a.Reservation, a.Serial, a.UDI.Short())
+		}
+		want := map[string]int64{}
+		for _, e := range a.Entitlements {
+			want[e.Tag] += int64(e.Count)
+		}
+		got := map[string]int64{}
+		for _, g := range serialGrants(gs, c.Serial) {
+			got[g.Tag] += g.Count
+		}
+		for tag, n := range want {
+			if got[tag] != n {
+				return corrupt("reservation %s serial %d: the code grants %d of %q, the ledger took %d", r.IDString(), c.Serial, n, tag, got[tag])
+			}
+		}
+		for tag, n := range got {
+			if want[tag] != n {
+				return corrupt("reservation %s serial %d: the ledger took %d of %q, the code grants %d", r.IDString(), c.Serial, n, tag, want[tag])
+			}
+		}
+	}
+	return nil
+}

@@ -1,0 +1,405 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"os/user"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"filippo.io/age"
+	"github.com/urfave/cli/v2"
+
+	"github.com/airlock-dev/airlock/authority"
+	"github.com/airlock-dev/airlock/authority/store"
+	"github.com/airlock-dev/airlock/codes"
+	"github.com/airlock-dev/airlock/formats/seal"
+)
+
+// Flags shared by the authority commands.
+const (
+	flagDir      = "dir"
+	flagActor    = "actor"
+	flagName     = "name"
+	flagAccount  = "account"
+	flagOrg      = "org"
+	flagTag      = "tag"
+	flagCount    = "count"
+	flagInstance = "instance"
+	flagLicense  = "license"
+	flagTo       = "to"
+)
+
+// Environment variables of the authority commands.
+const (
+	envAuthorityDir = "AIRLOCK_AUTHORITY_DIR"
+	envActor        = "AIRLOCK_ACTOR"
+)
+
+const authorityDescription = `authority groups the commands of the licensing desk: the vendor's side,
+which keeps the ledger of who owns which licenses and signs authorization
+codes. Every command works on an authority folder, given with --dir or
+the AIRLOCK_AUTHORITY_DIR environment variable, holding:
+
+- ledger.db: the ledger (SQLite), with its history;
+- authority.key: the private key, encrypted with age to a passphrase or
+  to age or SSH keys;
+- trust.airlock: the trust file every instance loads.
+
+A day at the desk:
+
+    $ export AIRLOCK_AUTHORITY_DIR=/srv/airlock
+    $ airlock authority init --name "ACME licensing"
+    $ airlock authority org add acme
+    $ airlock authority account add --org acme plant
+    $ airlock authority lot add --account acme/plant --tag vms.camera.core --count 25 --perpetual
+    $ airlock authority reserve --account acme/plant --request request.txt
+    AU-…
+    $ airlock authority update --instance P:VMS,S:cam-1 --license vms.camera.core=4
+    $ airlock authority confirm CF-…
+    $ airlock authority return RT-…
+    $ airlock authority verify
+
+Commands that sign or open codes (reserve, update, confirm, return,
+system import) need the private key: its passphrase comes from
+AIRLOCK_PASSPHRASE or is asked for on the terminal; a key encrypted to an
+age or SSH key opens with --identity FILE. The others never touch it.
+
+Every change is one transaction, committed to disk before anything is
+printed, and recorded in the history with who did it: --actor, or
+AIRLOCK_ACTOR, or the name of the user running airlock.
+
+Exit status: 0 on success; 1 when the operation was refused or failed; 2
+for a wrong command line.`
+
+func authorityCommand() *cli.Command {
+	return &cli.Command{
+		Name:            "authority",
+		Usage:           "run the licensing desk: ledger, reservations, codes",
+		UsageText:       "airlock authority [--dir DIR] COMMAND [OPTIONS] [ARGUMENTS]",
+		Description:     authorityDescription,
+		Flags:           []cli.Flag{dirFlag(true)},
+		OnUsageError:    onUsageError,
+		Action:          groupAction,
+		HideHelpCommand: true,
+		Subcommands: []*cli.Command{
+			authorityInitCommand(),
+			authorityOrgCommand(),
+			authorityAccountCommand(),
+			authorityLotCommand(),
+			authorityLicensesCommand(),
+			authorityTransferCommand(),
+			authorityReserveCommand(),
+			authorityUpdateCommand(),
+			authorityConfirmCommand(),
+			authorityReturnCommand(),
+			authorityRemoveCommand(),
+			authoritySystemCommand(),
+			authorityInstancesCommand(),
+			authorityShowCommand(),
+			authorityHistoryCommand(),
+			authorityVerifyCommand(),
+		},
+	}
+}
+
+// dirFlag is --dir. The group's reads $AIRLOCK_AUTHORITY_DIR; each
+// subcommand has its own, so it may come after the command's name too.
+func dirFlag(group bool) cli.Flag {
+	f := &cli.StringFlag{Name: flagDir, Usage: "the authority folder `DIR` (default: $" + envAuthorityDir + ")"}
+	if group {
+		f.EnvVars = []string{envAuthorityDir}
+	}
+	return f
+}
+
+// ledgerFlags are the flags of every command that opens the ledger.
+func ledgerFlags(more ...cli.Flag) []cli.Flag {
+	return append([]cli.Flag{
+		dirFlag(false),
+		&cli.StringFlag{Name: flagActor, EnvVars: []string{envActor}, Usage: "record `NAME` as who acted, in the history (default: $" + envActor + ", or your user name)"},
+	}, more...)
+}
+
+// keyFlags are the flags of commands that open the private key.
+func keyFlags(more ...cli.Flag) []cli.Flag {
+	return ledgerFlags(append([]cli.Flag{
+		&cli.StringSliceFlag{Name: flagIdentity, Usage: "open the key, and age-encrypted codes, with the identity in `FILE` (age or ssh-ed25519 private key); repeatable"},
+	}, more...)...)
+}
+
+// authorityDir returns --dir after the command, --dir before it, or
+// $AIRLOCK_AUTHORITY_DIR.
+func authorityDir(c *cli.Context) (string, error) {
+	dir, set := c.String(flagDir), c.IsSet(flagDir)
+	for _, ctx := range c.Lineage()[1:] {
+		if !set && ctx.Command != nil && ctx.Command.Name == "authority" && ctx.IsSet(flagDir) {
+			dir, set = ctx.String(flagDir), true
+		}
+	}
+	if dir == "" {
+		return "", usagef(c.Command.HelpName, "for example: --dir /srv/airlock, or export "+envAuthorityDir+"=/srv/airlock",
+			"missing --%s DIR: the authority folder", flagDir)
+	}
+	return dir, nil
+}
+
+// actor returns who acts: --actor, $AIRLOCK_ACTOR, or the user.
+func actor(c *cli.Context) string {
+	if a := strings.TrimSpace(c.String(flagActor)); a != "" {
+		return a
+	}
+	if u, err := user.Current(); err == nil && u.Username != "" {
+		return u.Username
+	}
+	if u := os.Getenv("USER"); u != "" {
+		return u
+	}
+	return "unknown"
+}
+
+// A desk is an open ledger and what the command needs with it.
+type desk struct {
+	l      *authority.Ledger
+	closer io.Closer
+	dir    string
+	ctx    context.Context
+}
+
+// openDesk opens the ledger of the authority folder; withKey opens the
+// private key too.
+func openDesk(c *cli.Context, withKey bool, tweak ...func(*authority.Options)) (*desk, error) {
+	dir, err := authorityDir(c)
+	if err != nil {
+		return nil, err
+	}
+	opts := authority.Options{Actor: actor(c)}
+	for _, fn := range tweak {
+		fn(&opts)
+	}
+	if withKey {
+		k, err := openAuthorityKey(c, dir)
+		if err != nil {
+			return nil, err
+		}
+		opts.Keys = []*codes.AuthorityKey{k}
+	}
+	l, closer, err := store.OpenLedger(dir, false, opts)
+	if err != nil {
+		return nil, fmt.Errorf("authority folder %q: %w", dir, err)
+	}
+	return &desk{l: l, closer: closer, dir: dir, ctx: context.Background()}, nil
+}
+
+func (d *desk) Close() { d.closer.Close() }
+
+// openAuthorityKey opens dir/authority.key with --identity, or with the
+// passphrase from AIRLOCK_PASSPHRASE or the terminal.
+func openAuthorityKey(c *cli.Context, dir string) (*codes.AuthorityKey, error) {
+	path := filepath.Join(dir, authority.KeyFile)
+	b, err := readFile(path, maxKeyFileSize)
+	if err != nil {
+		if errors.Is(err, fs.ErrNotExist) {
+			return nil, withHint(fmt.Errorf("%w: %s has no %s", authority.ErrNotInitialized, dir, authority.KeyFile),
+				"check --dir, or run 'airlock authority init' to make a new authority")
+		}
+		return nil, err
+	}
+	ids, err := readIdentities(c.StringSlice(flagIdentity))
+	if err != nil {
+		return nil, err
+	}
+	if len(ids) > 0 {
+		k, err := codes.OpenAuthorityKey(b, ids...)
+		if !errors.Is(err, seal.ErrPassphraseEncrypted) {
+			if err != nil {
+				return nil, fmt.Errorf("opening %s: %w", path, err)
+			}
+			return k, nil
+		}
+	}
+	p, err := readPassphrase(c.App.Reader, c.App.ErrWriter, path, false)
+	if errors.Is(err, errNoPassphrase) {
+		// Not the hint of a new key: this one exists and must be opened.
+		why := strings.TrimPrefix(err.Error(), errNoPassphrase.Error()+": ")
+		return nil, fmt.Errorf("%w %s: %s", errKeyLocked, path, why)
+	}
+	if err != nil {
+		return nil, err
+	}
+	k, err := codes.OpenAuthorityKeyPassphrase(b, p)
+	if err != nil {
+		return nil, fmt.Errorf("opening %s: %w", path, err)
+	}
+	return k, nil
+}
+
+// identities reads --identity, for age-encrypted codes.
+func identities(c *cli.Context) ([]age.Identity, error) {
+	return readIdentities(c.StringSlice(flagIdentity))
+}
+
+// errKeyLocked means no passphrase was given to open the authority key.
+var errKeyLocked = errors.New("no passphrase to open the authority key")
+
+// authorityHints are the hints of the authority sentinels, after the
+// table in output.go.
+var authorityHints = []struct {
+	sentinel error
+	hint     string
+}{
+	{seal.ErrPassphrase, "check AIRLOCK_PASSPHRASE, or type the passphrase of authority.key again"},
+	{errKeyLocked, "set AIRLOCK_PASSPHRASE to its passphrase, or give --identity FILE for a key encrypted to an age or SSH key"},
+	{authority.ErrNotInitialized, "check --dir or " + envAuthorityDir + ", or make a new authority with 'airlock authority init --name NAME'"},
+	{authority.ErrSchema, "use the airlock that wrote this ledger, or a newer one"},
+	{authority.ErrNotFound, "'airlock authority licenses' lists the accounts and 'airlock authority instances' the instances"},
+	{authority.ErrExists, "choose another name; 'airlock authority licenses' lists the accounts"},
+	{authority.ErrUnavailable, "see what is available with 'airlock authority licenses --account ORG/ACCOUNT'; add a lot or transfer licenses first"},
+	{authority.ErrCrossOrg, "licenses stay in their organization: transfer between accounts of one organization"},
+	{authority.ErrKeyMismatch, "if the instance was rebuilt, remove the old one with 'airlock authority remove --instance UDI --reason TEXT', then reserve again"},
+	{authority.ErrActive, "change the reservation with 'airlock authority update --instance UDI', or have the instance return it first"},
+	{authority.ErrReplay, "have the instance make a new request code"},
+	{authority.ErrClosed, "the reservation is closed: nothing is left to do with this code"},
+	{authority.ErrStale, "this code comes from an older state of the instance: ask for its current return or confirmation code"},
+	{authority.ErrRemovalLimit, "if the removals are legitimate, raise the limit with 'airlock authority account set --removal-limit N ORG/ACCOUNT'"},
+	{authority.ErrNoKey, "the authority key is not valid now: make a new key and publish a trust update"},
+	{authority.ErrClock, "set the system clock right, then try again"},
+	{authority.ErrBusy, "another airlock process holds the ledger: try again in a moment"},
+	{authority.ErrCorrupt, "stop issuing, restore the ledger from a backup, and find out who changed it"},
+}
+
+func init() { hints = append(hints, authorityHints...) }
+
+// parseDay reads a date (YYYY-MM-DD, the start of that day UTC) or an RFC
+// 3339 time.
+func parseDay(s string) (time.Time, error) {
+	if d, err := time.Parse(time.DateOnly, s); err == nil {
+		return d, nil
+	}
+	t, err := time.Parse(time.RFC3339, s)
+	if err != nil {
+		return time.Time{}, errors.New("not a date (YYYY-MM-DD) or an RFC 3339 time")
+	}
+	return t.UTC().Truncate(time.Second), nil
+}
+
+const authorityInitDescription = `init makes a new authority in the folder --dir: a new key (as airlock
+keygen makes it), its trust file and an empty ledger called --name. The
+folder is made if it does not exist; none of the three files may exist.
+
+The key is encrypted to a passphrase, from AIRLOCK_PASSPHRASE or asked
+twice on the terminal, or to the age or SSH public keys given with
+--recipient; then the other commands open it with --identity.
+
+Example:
+
+    $ airlock authority init --dir /srv/airlock --name "ACME licensing"
+    airlock: passphrase for /srv/airlock/authority.key: 
+    airlock: the same passphrase again: 
+    airlock: new authority "ACME licensing" in /srv/airlock, key 5b0c1d6e9f3a2b47
+    airlock: wrote /srv/airlock/authority.key: the private key, encrypted with a passphrase
+    airlock: wrote /srv/airlock/trust.airlock: the trust file, for every instance
+    airlock: wrote /srv/airlock/ledger.db: the ledger
+
+Exit status: 0 when the authority was made; 1 when a file exists or
+cannot be written (then none is left behind); 2 for a wrong command
+line.`
+
+func authorityInitCommand() *cli.Command {
+	return &cli.Command{
+		Name:        "init",
+		Usage:       "make a new authority: key, trust file and ledger",
+		UsageText:   "airlock authority init --name NAME [--dir DIR] [--recipient RECIPIENT]... [--not-after DATE]",
+		Description: authorityInitDescription,
+		Flags: ledgerFlags(
+			&cli.StringFlag{Name: flagName, Usage: "call the authority `NAME`, as its history and the trust file's holders will see it"},
+			&cli.StringSliceFlag{Name: flagRecipient, Usage: "encrypt the key to `RECIPIENT` (age1…, \"ssh-ed25519 …\", or @FILE with one per line) instead of a passphrase; repeatable"},
+			&cli.StringFlag{Name: flagNotAfter, Usage: "let the key sign nothing from `DATE` on (YYYY-MM-DD, the end of that day UTC, or RFC 3339)"},
+		),
+		OnUsageError: onUsageError,
+		Action:       authorityInit,
+	}
+}
+
+func authorityInit(c *cli.Context) error {
+	cmd, stderr := c.Command.HelpName, c.App.ErrWriter
+	if err := checkArgs(c, 0, 0, ""); err != nil {
+		return err
+	}
+	dir, err := authorityDir(c)
+	if err != nil {
+		return err
+	}
+	name := strings.TrimSpace(c.String(flagName))
+	if name == "" {
+		return usagef(cmd, `for example: --name "ACME licensing"`, "missing --%s NAME for the authority", flagName)
+	}
+	now := time.Now().UTC().Truncate(time.Second)
+	var notAfter time.Time
+	if s := c.String(flagNotAfter); s != "" {
+		t, err := parseNotAfter(s)
+		if err != nil {
+			return usagef(cmd, "write a date as 2030-12-31 or a time as 2030-12-31T18:00:00Z", "--%s %q: %v", flagNotAfter, s, err)
+		}
+		if !t.After(now) {
+			return usagef(cmd, "", "--%s %q is in the past: the key could never sign anything", flagNotAfter, s)
+		}
+		notAfter = t
+	}
+	recipients, err := parseRecipients(cmd, c.StringSlice(flagRecipient))
+	if err != nil {
+		return err
+	}
+	keyPath, trustPath, ledgerPath := filepath.Join(dir, authority.KeyFile), filepath.Join(dir, authority.TrustFile), filepath.Join(dir, authority.LedgerFile)
+	for _, p := range []string{keyPath, trustPath, ledgerPath} {
+		if err := checkAbsent(p); err != nil {
+			return err
+		}
+	}
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return err
+	}
+	var passphrase string
+	if len(recipients) == 0 {
+		if passphrase, err = readNewPassphrase(c.App.Reader, stderr, keyPath); err != nil {
+			return err
+		}
+		if n := len([]rune(passphrase)); n < minPassphraseLen {
+			warn(stderr, "the passphrase has %d characters; anyone who copies %s can try to guess it offline", n, keyPath)
+		}
+	}
+	key, err := writeKeyFiles(stderr, keyPath, trustPath, now, notAfter, recipients, passphrase)
+	if err != nil {
+		return err
+	}
+	l, closer, err := store.OpenLedger(dir, true, authority.Options{Keys: []*codes.AuthorityKey{key}, Actor: actor(c)})
+	if err == nil {
+		err = l.Init(context.Background(), name)
+		closer.Close()
+	}
+	if err != nil {
+		for _, p := range []string{keyPath, trustPath, ledgerPath, ledgerPath + "-wal", ledgerPath + "-shm"} {
+			if rmErr := os.Remove(p); rmErr != nil && !errors.Is(rmErr, fs.ErrNotExist) {
+				warn(stderr, "could not remove %s: %v", p, rmErr)
+			}
+		}
+		return fmt.Errorf("making the ledger: %w", err)
+	}
+	note(stderr, "new authority %q in %s, key %s", name, dir, key.ID())
+	how := "with a passphrase"
+	switch n := len(recipients); {
+	case n == 1:
+		how = "to 1 recipient"
+	case n > 1:
+		how = fmt.Sprintf("to %d recipients", n)
+	}
+	note(stderr, "wrote %s: the private key, encrypted %s", keyPath, how)
+	note(stderr, "wrote %s: the trust file, for every instance", trustPath)
+	note(stderr, "wrote %s: the ledger", ledgerPath)
+	return nil
+}
