@@ -36,8 +36,10 @@ func TestScripts(t *testing.T) {
 		RequireExplicitExec: true,
 		RequireUniqueNames:  true,
 		Cmds: map[string]func(ts *testscript.TestScript, neg bool, args []string){
-			"mkcodes":  cmdMkcodes,
-			"checkkey": cmdCheckkey,
+			"mkcodes":      cmdMkcodes,
+			"checkkey":     cmdCheckkey,
+			"fakeinstance": cmdFakeinstance,
+			"mkauth":       cmdMkauth,
 		},
 	})
 }

@@ -1,0 +1,184 @@
+package main
+
+import (
+	"fmt"
+	"os"
+	"strings"
+
+	"github.com/urfave/cli/v2"
+
+	"github.com/airlock-dev/airlock/codes"
+)
+
+const instanceSystemFileDescription = `system-file writes the system description of an offline system for the
+authority: the instance's UDI and key, a name, its hardware components
+and how many licenses of each tag it needs, with a fresh nonce, made for
+the trust file's current authority key. The authority registers the
+system from it and answers with an authorization code.
+
+--component ID:MODEL[:TAG] names a piece of hardware (its serial or
+hardware id and its model) and, with TAG, the hardware-bound license it
+needs; --demand TAG=N the licenses the system needs. The name defaults to
+the host name. --to encrypts the file with age for removable media. It
+changes nothing in the state.
+
+Example:
+
+    $ airlock instance system-file --out plant4.airlock --name "plant 4 VMS" \
+          --component SN-0042:CameraX1:vms.camera.hw --demand vms.camera.core=25
+    airlock: wrote plant4.airlock
+    airlock: system description "plant 4 VMS" for authority key 115f3d60785cabde: 1 component, demand 25 vms.camera.core
+
+Exit status: 0 when the file was written; 1 when it could not be (or the
+file exists with other content); 2 for a wrong command line.`
+
+func instanceSystemFileCommand() *cli.Command {
+	return &cli.Command{
+		Name:        "system-file",
+		Usage:       "write the system description file of an offline system",
+		UsageText:   "airlock instance system-file --out FILE [--name NAME] [--component ID:MODEL[:TAG]]... [--demand TAG=N]... [--to RECIPIENT]... [--state DIR]",
+		Description: instanceSystemFileDescription,
+		Flags: instanceFlags(
+			&cli.StringFlag{Name: flagOut, Usage: "write the armored system description to `FILE` (- for standard output)"},
+			&cli.StringFlag{Name: flagSystemName, Usage: "the system's `NAME` (default: the host name)"},
+			&cli.StringSliceFlag{Name: flagComponent, Usage: "a hardware component, `ID:MODEL[:TAG]`; repeatable"},
+			&cli.StringSliceFlag{Name: flagDemand, Usage: "the system needs `TAG=N` licenses; repeatable"},
+			&cli.StringSliceFlag{Name: flagEncryptTo, Usage: "encrypt the file with age to `RECIPIENT` (age1…, \"ssh-ed25519 …\", or @FILE); repeatable"},
+		),
+		OnUsageError: onUsageError,
+		Action:       instanceSystemFile,
+	}
+}
+
+func instanceSystemFile(c *cli.Context) error {
+	cmd := c.Command.HelpName
+	if err := checkArgs(c, 0, 0, ""); err != nil {
+		return err
+	}
+	out := c.String(flagOut)
+	if out == "" {
+		return usagef(cmd, "for example: --out system.airlock", "missing --%s FILE", flagOut)
+	}
+	var components []codes.Component
+	for _, v := range c.StringSlice(flagComponent) {
+		parts := strings.SplitN(v, ":", 3)
+		if len(parts) < 2 || parts[0] == "" || parts[1] == "" {
+			return usagef(cmd, "for example: --component SN-0042:CameraX1:vms.camera.hw", "--%s %q is not ID:MODEL[:TAG]", flagComponent, v)
+		}
+		comp := codes.Component{ID: parts[0], Model: parts[1]}
+		if len(parts) == 3 {
+			comp.Tag = parts[2]
+		}
+		components = append(components, comp)
+	}
+	demand, err := parseWant(c, flagDemand)
+	if err != nil {
+		return err
+	}
+	recipients, err := recipientsFlag(c)
+	if err != nil {
+		return err
+	}
+	in, err := openInstance(c)
+	if err != nil {
+		return err
+	}
+	name := c.String(flagSystemName)
+	if name == "" {
+		if name, err = os.Hostname(); err != nil || name == "" {
+			name = in.UDI().Short()
+		}
+	}
+	code, err := in.SystemFile(name, components, demand)
+	if err != nil {
+		return err
+	}
+	if err := writeCodeFile(c, out, codes.KindSystem, code, recipients); err != nil {
+		return err
+	}
+	st, err := in.Status()
+	if err != nil {
+		return err
+	}
+	note(c.App.ErrWriter, "system description %q for authority key %s: %s, demand %s", name, st.AuthorityKey,
+		plural(len(components), "component", "components"), describeLicenses(demand))
+	return nil
+}
+
+const instanceUsageReportDescription = `usage-report writes a usage report for the authority: for each tag, the
+most used at once (peak) and the count in use now, over the period since
+the last report (or init), with the clock's high-water mark, the
+reservation installed and the head of the instance's journal. The
+report is MACed for the authority key of the installed reservation.
+Writing it starts a new period, so the report is kept: if its file is
+lost, --again writes the same report again.
+
+Example:
+
+    $ airlock instance usage-report --out usage.airlock
+    airlock: wrote usage.airlock
+    airlock: usage report for 2025-01-15T09:30:00Z to 2025-02-14T09:30:00Z: vms.camera.core peak 7, now 2
+
+Exit status: 0 when the file was written; 1 when it could not be (then
+--again writes it); 2 for a wrong command line.`
+
+func instanceUsageReportCommand() *cli.Command {
+	return &cli.Command{
+		Name:        "usage-report",
+		Usage:       "write a usage report for the authority",
+		UsageText:   "airlock instance usage-report --out FILE [--to RECIPIENT]... [--again] [--state DIR]",
+		Description: instanceUsageReportDescription,
+		Flags: instanceFlags(
+			&cli.StringFlag{Name: flagOut, Usage: "write the armored report to `FILE` (- for standard output)"},
+			&cli.StringSliceFlag{Name: flagEncryptTo, Usage: "encrypt the file with age to `RECIPIENT`; repeatable"},
+			&cli.BoolFlag{Name: flagAgain, Usage: "write the last report again instead of a new one"},
+		),
+		OnUsageError: onUsageError,
+		Action:       instanceUsageReport,
+	}
+}
+
+func instanceUsageReport(c *cli.Context) error {
+	if err := checkArgs(c, 0, 0, ""); err != nil {
+		return err
+	}
+	out := c.String(flagOut)
+	if out == "" {
+		return usagef(c.Command.HelpName, "for example: --out usage.airlock", "missing --%s FILE", flagOut)
+	}
+	recipients, err := recipientsFlag(c)
+	if err != nil {
+		return err
+	}
+	in, err := openInstance(c)
+	if err != nil {
+		return err
+	}
+	var code []byte
+	if c.Bool(flagAgain) {
+		if code, err = in.LastUsageReport(); err != nil {
+			return err
+		}
+		if code == nil {
+			return withHint(fmt.Errorf("no usage report was made yet"), "run 'airlock instance usage-report --out FILE' without --again")
+		}
+	} else if code, err = in.UsageReport(); err != nil {
+		return err
+	}
+	if err := writeCodeFile(c, out, codes.KindUsage, code, recipients); err != nil {
+		return withHint(err, "the report is kept: 'airlock instance usage-report --again --out FILE' writes it again")
+	}
+	u, err := codes.ParseUnverifiedUsage(code) // our own, just made
+	if err != nil {
+		return err
+	}
+	var parts []string
+	for _, t := range u.Tags {
+		parts = append(parts, fmt.Sprintf("%s peak %d, now %d", t.Tag, t.Peak, t.Current))
+	}
+	if len(parts) == 0 {
+		parts = append(parts, "nothing used")
+	}
+	note(c.App.ErrWriter, "usage report for %s to %s: %s", codes.FormatTime(u.From), codes.FormatTime(u.To), strings.Join(parts, "; "))
+	return nil
+}
