@@ -37,14 +37,22 @@ licensing desk) signs authorization codes and trust files; the instance
 Codes travel typed over the phone (RQ-…, AU-…), as armored text files on
 removable media, or as age-encrypted files.
 
-Start by making an authority key and its trust file with airlock keygen,
-and look at any code or code file with airlock code inspect:
+The desk runs airlock authority; the product's site runs airlock
+instance. A reservation round trip:
 
-    $ airlock keygen --out authority.key --trust-out trust.airlock
-    $ airlock code inspect --trust trust.airlock authorization.airlock
+    desk$ airlock authority init --name "ACME licensing"     # makes trust.airlock
+    site$ airlock instance init --udi P:VMS,S:cam-1 --trust trust.airlock
+    site$ airlock instance enable
+    site$ airlock instance request --license vms.camera.core=4   # prints RQ-…
+    desk$ airlock authority reserve --account acme/plant --request RQ-…   # prints AU-…
+    site$ airlock instance install AU-…
+    site$ airlock instance return                             # prints RT-…
+    desk$ airlock authority return RT-…
 
+Look at any code or code file, from either side, with airlock code inspect.
 Each command documents itself: airlock COMMAND --help, or the manual pages
-airlock-keygen(1), airlock-code-inspect(1) and airlock-version(1).
+airlock-authority(1), airlock-instance(1), airlock-code-inspect(1) and the
+others in docs/man.
 
 Output: results (codes, reports, JSON) go to standard output; everything
 else goes to standard error, one line each, starting with "airlock: ".
@@ -56,9 +64,10 @@ including a code that does not verify and a failed write to standard
 output; 2 when the command line is wrong (unknown command or flag, missing
 or extra argument, bad flag value).
 
-Environment: AIRLOCK_PASSPHRASE, when set, holds the passphrase that
-airlock keygen encrypts the authority key with, instead of asking for it on
-the terminal.`
+Environment: AIRLOCK_PASSPHRASE holds the passphrase of the authority key
+(instead of asking on the terminal); AIRLOCK_AUTHORITY_DIR is the authority
+folder; AIRLOCK_STATE is the instance's state folder; AIRLOCK_ACTOR names
+who acts in the ledger's history.`
 
 // newApp builds the command tree. stdin, stdout and stderr replace the
 // process's streams, so that tests run commands in process.
@@ -84,6 +93,8 @@ func newApp(stdin io.Reader, stdout, stderr io.Writer) *cli.App {
 		Commands: []*cli.Command{
 			keygenCommand(),
 			codeCommand(),
+			authorityCommand(),
+			instanceCommand(),
 			versionCommand(),
 			helpCommand(),
 			manCommand(),
