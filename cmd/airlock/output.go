@@ -127,6 +127,9 @@ func hintsFor(err error) []string {
 		}
 		e = u.Unwrap()
 	}
+	if h := dropHints(err); h != nil {
+		return append(out, h...)
+	}
 	for _, h := range hints {
 		if errors.Is(err, h.sentinel) {
 			return append(out, h.hint)
