@@ -95,11 +95,58 @@ func signingLimit() float64 {
 	return signLimit
 }
 
+var (
+	openLimitOnce sync.Once
+	openLimit     float64
+)
+
+// openingLimit measures request codes opened per second on all cores:
+// the X25519 agreement, HKDF and MAC check every reservation needs before
+// its signature, and which costs more than the signature.
+func openingLimit(b *testing.B) float64 {
+	openLimitOnce.Do(func() {
+		reqs := requests(b, 2000)
+		bins := make([][]byte, len(reqs))
+		for i, r := range reqs {
+			bin, err := codes.DecodeKind(r, codes.KindRequest)
+			if err != nil {
+				b.Fatal(err)
+			}
+			bins[i] = bin
+		}
+		key := fixture(b).Authority
+		var n atomic.Int64
+		stop := time.Now().Add(500 * time.Millisecond)
+		start := time.Now()
+		var wg sync.WaitGroup
+		for range runtime.GOMAXPROCS(0) {
+			wg.Go(func() {
+				for time.Now().Before(stop) {
+					i := int(n.Add(1)) % len(bins)
+					if _, err := codes.OpenRequest(bins[i], key); err != nil {
+						panic(err)
+					}
+				}
+			})
+		}
+		wg.Wait()
+		openLimit = float64(n.Load()) / time.Since(start).Seconds()
+	})
+	return openLimit
+}
+
+// report prints the rate and two ratios: to the bare signing rate (the
+// limit the issue names), and to the rate of the cryptography alone that
+// a reservation needs, opening the request and signing the code, on all
+// cores: 1/(1/open + 1/sign).
 func report(b *testing.B, n int, d time.Duration) {
 	rate := float64(n) / d.Seconds()
-	limit := signingLimit()
+	sign, open := signingLimit(), openingLimit(b)
+	crypto := 1 / (1/sign + 1/open)
 	b.ReportMetric(rate, "reservations/s")
-	b.ReportMetric(rate/limit, "of-sign-limit")
+	b.ReportMetric(rate/sign, "of-sign-limit")
+	b.ReportMetric(crypto, "crypto-limit/s")
+	b.ReportMetric(rate/crypto, "of-crypto-limit")
 	b.ReportMetric(0, "ns/op")
 }
 
