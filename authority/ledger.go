@@ -26,6 +26,7 @@ import (
 	"fmt"
 	"io"
 	"runtime"
+	"sync"
 	"time"
 
 	"github.com/airlock-dev/airlock/codes"
@@ -66,6 +67,12 @@ type Options struct {
 	// opened with each key in turn. Operations that need no key work
 	// without any.
 	Keys []*codes.AuthorityKey
+	// Retired open the keys rotations retired, newest first. They never
+	// sign; a request, confirmation or return code that opens with none of
+	// Keys is tried with each in turn, opened then (at most once each):
+	// opening a key encrypted to a passphrase costs about a second, which
+	// the codes of instances that have rotated never pay.
+	Retired []func() (*codes.AuthorityKey, error)
 	// Actor names who acts, in the history.
 	Actor string
 	// Now returns the time; nil means time.Now.
@@ -89,8 +96,9 @@ type Options struct {
 // A Ledger runs the authority's operations on a Store. It is safe for
 // concurrent use, and several processes may open the same store.
 type Ledger struct {
-	st   Store
-	opts Options
+	st      Store
+	opts    Options
+	retired []lazyKey // opts.Retired
 }
 
 // New returns a ledger on st. The caller keeps ownership of st.
@@ -116,7 +124,11 @@ func New(st Store, opts Options) *Ledger {
 	if opts.Actor == "" {
 		opts.Actor = "unknown"
 	}
-	return &Ledger{st: st, opts: opts}
+	l := &Ledger{st: st, opts: opts, retired: make([]lazyKey, len(opts.Retired))}
+	for i, open := range opts.Retired {
+		l.retired[i].open = open
+	}
+	return l
 }
 
 // Store returns the ledger's store.
@@ -204,22 +216,49 @@ func (l *Ledger) openWithKeys(what string, open func(*codes.AuthorityKey) error)
 		return fmt.Errorf("%w: opening a %s needs the authority key", ErrNoKey, what)
 	}
 	var first error
-	for _, k := range l.opts.Keys {
+	tried := 0
+	try := func(k *codes.AuthorityKey) (bool, error) {
+		tried++
 		err := open(k)
-		if err == nil {
-			return nil
-		}
-		if !errors.Is(err, codes.ErrBadSignature) {
-			return err
+		if err == nil || !errors.Is(err, codes.ErrBadSignature) {
+			return true, err
 		}
 		if first == nil {
 			first = err
 		}
+		return false, nil
 	}
-	if len(l.opts.Keys) > 1 {
-		return fmt.Errorf("%w (tried %d authority keys)", first, len(l.opts.Keys))
+	for _, k := range l.opts.Keys {
+		if done, err := try(k); done {
+			return err
+		}
+	}
+	for i := range l.retired {
+		k, err := l.retired[i].get()
+		if err != nil {
+			return fmt.Errorf("opening a retired authority key: %w", err)
+		}
+		if done, err := try(k); done {
+			return err
+		}
+	}
+	if tried > 1 {
+		return fmt.Errorf("%w (tried %d authority keys)", first, tried)
 	}
 	return first
+}
+
+// A lazyKey is a retired key, opened the first time it is needed.
+type lazyKey struct {
+	once sync.Once
+	open func() (*codes.AuthorityKey, error)
+	key  *codes.AuthorityKey
+	err  error
+}
+
+func (k *lazyKey) get() (*codes.AuthorityKey, error) {
+	k.once.Do(func() { k.key, k.err = k.open() })
+	return k.key, k.err
 }
 
 // checkClock refuses to issue when the clock is behind the ledger.

@@ -65,6 +65,13 @@ var (
 	// key that signed the installed code is gone, so the instance cannot
 	// make a code for the authority.
 	ErrNoAuthorityKey = errors.New("no authority key to make the code for")
+	// ErrTrustRollback means a trust update is older than the installed
+	// trust set (a rollback to keys the authority has retired).
+	ErrTrustRollback = errors.New("trust update is older than the installed one")
+	// ErrTrustGap means a trust update is not signed by a key of the
+	// installed set, typically because the updates between them are
+	// missing: install those first, in order.
+	ErrTrustGap = errors.New("trust update does not follow the installed trust set")
 
 	// ErrNotLicensed means Acquire asked for a tag that is not licensed
 	// now: not in the installed code, not started, ended, refused under a

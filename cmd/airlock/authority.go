@@ -10,6 +10,7 @@ import (
 	"os/user"
 	"path/filepath"
 	"strings"
+	"sync"
 	"time"
 
 	"filippo.io/age"
@@ -104,6 +105,7 @@ func authorityCommand() *cli.Command {
 			authorityShowCommand(),
 			authorityHistoryCommand(),
 			authorityVerifyCommand(),
+			authorityRotateCommand(),
 		},
 	}
 }
@@ -183,11 +185,11 @@ func openDesk(c *cli.Context, withKey bool, tweak ...func(*authority.Options)) (
 		fn(&opts)
 	}
 	if withKey {
-		k, err := openAuthorityKey(c, dir)
+		key, retired, err := openAuthorityKeys(c, dir)
 		if err != nil {
 			return nil, err
 		}
-		opts.Keys = []*codes.AuthorityKey{k}
+		opts.Keys, opts.Retired = []*codes.AuthorityKey{key}, retired
 	}
 	l, closer, err := store.OpenLedger(dir, false, opts)
 	if err != nil {
@@ -198,45 +200,120 @@ func openDesk(c *cli.Context, withKey bool, tweak ...func(*authority.Options)) (
 
 func (d *desk) Close() { d.closer.Close() }
 
-// openAuthorityKey opens dir/authority.key with --identity, or with the
-// passphrase from AIRLOCK_PASSPHRASE or the terminal.
-func openAuthorityKey(c *cli.Context, dir string) (*codes.AuthorityKey, error) {
-	path := filepath.Join(dir, authority.KeyFile)
+// openAuthorityKeys opens authority.key, which signs, with its window as
+// the trust file gives it, and returns openers of the keys rotations
+// retired (retired/KEYID.key, newest first), which the ledger opens only
+// for a code MACed for one of them. A signing key the trust file does not
+// list is a rotation that did not finish.
+func openAuthorityKeys(c *cli.Context, dir string) (*codes.AuthorityKey, []func() (*codes.AuthorityKey, error), error) {
+	o := &keyOpener{c: c}
+	cur, _, err := o.open(filepath.Join(dir, authority.KeyFile))
+	if err != nil {
+		return nil, nil, err
+	}
+	trust, err := readDeskTrust(dir)
+	if err != nil {
+		return nil, nil, err
+	}
+	pub := trust.Key(cur.ID())
+	if pub == nil {
+		return nil, nil, withHint(fmt.Errorf("%w: %s holds key %s, which %s (sequence %d) does not list: a key rotation did not finish",
+			authority.ErrNoKey, authority.KeyFile, cur.ID(), authority.TrustFile, trust.Sequence),
+			"run 'airlock authority rotate-key' again: it finishes the rotation")
+	}
+	cur.Public.NotBefore, cur.Public.NotAfter = pub.NotBefore, pub.NotAfter
+	var retired []func() (*codes.AuthorityKey, error)
+	for i := len(trust.Keys) - 1; i >= 0; i-- {
+		pub := trust.Keys[i]
+		path := filepath.Join(dir, authority.RetiredDir, pub.ID().String()+".key")
+		if pub.ID() == cur.ID() {
+			continue
+		}
+		if _, err := os.Stat(path); err != nil {
+			continue // a key from before this folder's first rotation, or removed on purpose
+		}
+		retired = append(retired, func() (*codes.AuthorityKey, error) {
+			k, _, err := o.open(path)
+			if err != nil {
+				return nil, err
+			}
+			if k.ID() != pub.ID() {
+				return nil, fmt.Errorf("%w: %s holds key %s", codes.ErrInvalid, path, k.ID())
+			}
+			k.Public.NotBefore, k.Public.NotAfter = pub.NotBefore, pub.NotAfter
+			return k, nil
+		})
+	}
+	return cur, retired, nil
+}
+
+// readDeskTrust reads the authority folder's trust file.
+func readDeskTrust(dir string) (*codes.TrustSet, error) {
+	path := filepath.Join(dir, authority.TrustFile)
+	b, err := readFile(path, maxKeyFileSize)
+	if err != nil {
+		return nil, err
+	}
+	t, err := codes.ReadTrustFile(b)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	return t, nil
+}
+
+// A keyOpener opens key files of one folder with --identity, or with one
+// passphrase asked for at most once.
+type keyOpener struct {
+	c          *cli.Context
+	mu         sync.Mutex // the ledger may open retired keys from several goroutines
+	passphrase string
+	asked      bool
+}
+
+// open opens the key file at path. It reports whether a passphrase, not
+// an identity, opened it.
+func (o *keyOpener) open(path string) (*codes.AuthorityKey, bool, error) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
 	b, err := readFile(path, maxKeyFileSize)
 	if err != nil {
 		if errors.Is(err, fs.ErrNotExist) {
-			return nil, withHint(fmt.Errorf("%w: %s has no %s", authority.ErrNotInitialized, dir, authority.KeyFile),
+			dir := filepath.Dir(path)
+			return nil, false, withHint(fmt.Errorf("%w: %s has no %s", authority.ErrNotInitialized, dir, filepath.Base(path)),
 				"check --dir, or run 'airlock authority init' to make a new authority")
 		}
-		return nil, err
+		return nil, false, err
 	}
-	ids, err := readIdentities(c.StringSlice(flagIdentity))
+	ids, err := readIdentities(o.c.StringSlice(flagIdentity))
 	if err != nil {
-		return nil, err
+		return nil, false, err
 	}
 	if len(ids) > 0 {
 		k, err := codes.OpenAuthorityKey(b, ids...)
 		if !errors.Is(err, seal.ErrPassphraseEncrypted) {
 			if err != nil {
-				return nil, fmt.Errorf("opening %s: %w", path, err)
+				return nil, false, fmt.Errorf("opening %s: %w", path, err)
 			}
-			return k, nil
+			return k, false, nil
 		}
 	}
-	p, err := readPassphrase(c.App.Reader, c.App.ErrWriter, path, false)
-	if errors.Is(err, errNoPassphrase) {
-		// Not the hint of a new key: this one exists and must be opened.
-		why := strings.TrimPrefix(err.Error(), errNoPassphrase.Error()+": ")
-		return nil, fmt.Errorf("%w %s: %s", errKeyLocked, path, why)
+	if !o.asked {
+		p, err := readPassphrase(o.c.App.Reader, o.c.App.ErrWriter, path, false)
+		if errors.Is(err, errNoPassphrase) {
+			// Not the hint of a new key: this one exists and must be opened.
+			why := strings.TrimPrefix(err.Error(), errNoPassphrase.Error()+": ")
+			return nil, false, fmt.Errorf("%w %s: %s", errKeyLocked, path, why)
+		}
+		if err != nil {
+			return nil, false, err
+		}
+		o.passphrase, o.asked = p, true
 	}
+	k, err := codes.OpenAuthorityKeyPassphrase(b, o.passphrase)
 	if err != nil {
-		return nil, err
+		return nil, false, fmt.Errorf("opening %s: %w", path, err)
 	}
-	k, err := codes.OpenAuthorityKeyPassphrase(b, p)
-	if err != nil {
-		return nil, fmt.Errorf("opening %s: %w", path, err)
-	}
-	return k, nil
+	return k, true, nil
 }
 
 // identities reads --identity, for age-encrypted codes.

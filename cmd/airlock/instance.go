@@ -95,6 +95,7 @@ func instanceCommand() *cli.Command {
 			instanceStatusCommand(),
 			instanceSystemFileCommand(),
 			instanceUsageReportCommand(),
+			instanceTrustCommand(),
 		},
 	}
 }
