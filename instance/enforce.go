@@ -349,7 +349,7 @@ func (in *Instance) warningsAt(s *snapshot, now int64) []Warning {
 	var out []Warning
 	if now < s.floor.Load() {
 		seen := s.floor.Load() + int64(in.opts.tolerance/time.Second)
-		effect := "dated licenses and the evaluation are refused until the clock is set right"
+		effect := "dated licenses and the evaluation are refused until the clock is set right; if the clock is right and that time was a mistake, request a new authorization code: installing it re-anchors the time"
 		if s.advisory {
 			effect = "the clock is advisory, so licenses still work"
 		}

@@ -3,6 +3,7 @@ package instance
 import (
 	"bytes"
 	"crypto/rand"
+	"errors"
 	"fmt"
 	"slices"
 	"strings"
@@ -226,8 +227,18 @@ func (in *Instance) Install(input []byte) (*Installed, error) {
 			return errNoChange
 		}
 		t := now.Unix()
+		anchor := false
 		if err := in.checkInstallClock(st, a, t); err != nil {
-			return err
+			// A clock set forward by mistake, then corrected, leaves the
+			// last time seen in the future, and every dated license would
+			// stay refused. A first code answering a request this instance
+			// made is proof of a fresh authority time (it was signed after
+			// the request's nonce existed): it re-anchors the clock, as
+			// long as the clock agrees with its issue time.
+			if !errors.Is(err, errAheadOfClock) || st.auth != nil || !st.isPending(a.Nonce) {
+				return err
+			}
+			anchor = true
 		}
 		if err := a.Check(now, st.core.UDI, st.key.Public()); err != nil {
 			return err
@@ -288,6 +299,12 @@ func (in *Instance) Install(input []byte) (*Installed, error) {
 		st.core.Installed = bytes.Clone(code)
 		st.core.Confirmation = res.Confirmation
 		st.core.PrevSerial = res.PreviousSerial
+		if anchor {
+			was := st.core.HighWater
+			st.core.HighWater = max(t, a.IssuedAt)
+			st.journalAdd(t, "clock", fmt.Sprintf("last time seen re-anchored from %s to %s by reservation %x serial %d, issued %s for request %x",
+				codes.FormatTime(was), codes.FormatTime(st.core.HighWater), a.Reservation, a.Serial, codes.FormatTime(a.IssuedAt), a.Nonce))
+		}
 		st.core.HighWater = max(st.core.HighWater, a.IssuedAt)
 		st.auth = a
 		res.Authorization = cloneAuthorization(a)
@@ -315,10 +332,29 @@ func (in *Instance) checkInstallClock(st *state, a *codes.Authorization, t int64
 	}
 	if floor := in.clockFloor(st); t < floor {
 		seen := floor + tol
-		return fmt.Errorf("%w: the system clock %s is %s behind the last time this instance saw, %s: set the clock right, then install again",
-			ErrClock, codes.FormatTime(t), span(seen-t), codes.FormatTime(seen))
+		return fmt.Errorf("%w: the system clock %s is %s behind the last time this instance saw, %s: set the clock right, then install again%w",
+			ErrClock, codes.FormatTime(t), span(seen-t), codes.FormatTime(seen), errAheadOfClock)
 	}
 	return nil
+}
+
+// errAheadOfClock marks the ErrClock of a clock behind the last time seen
+// (not behind the code): the case a fresh code may re-anchor. Its text is
+// empty, so it adds nothing to the message.
+var errAheadOfClock = quietError{}
+
+type quietError struct{}
+
+func (quietError) Error() string { return "" }
+
+// isPending reports whether nonce is the nonce of a pending request.
+func (st *state) isPending(nonce []byte) bool {
+	for _, p := range st.pending {
+		if nonce != nil && bytes.Equal(p.Nonce, nonce) {
+			return true
+		}
+	}
+	return false
 }
 
 func returnedError(a *codes.Authorization, r *returnedRecord) error {
