@@ -115,7 +115,10 @@ func cmdAttacker(ts *testscript.TestScript, neg bool, args []string) {
 			ts.Fatalf("attacker: unknown algorithm %q (ES256, HMAC, none, EdDSA)", args[2])
 		}
 		hdr[1] = alg
-		p[0] = must(cbor.Marshal(must(cbor.Marshal(hdr))))
+		// Canonical, so the refusal is about the algorithm alone.
+		canon, err := cbor.CoreDetEncOptions().EncMode()
+		ts.Check(err)
+		p[0] = must(cbor.Marshal(must(canon.Marshal(hdr))))
 		write(args[3], k, join(p))
 	case "rogue", "steal":
 		var key *codes.AuthorityKey
