@@ -1,6 +1,7 @@
 package authority
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"strings"
@@ -187,7 +188,9 @@ func (l *Ledger) Return(ctx context.Context, code []byte) (*Applied, error) {
 		return nil, err
 	}
 	var out *Applied
+	var refused error // after the commit: a fork flagged, the code refused
 	err = l.update(ctx, func(tx Tx, c *chain) error {
+		refused = nil
 		var rt *codes.Return
 		res, inst, err := l.instanceCode(tx, codes.KindReturn, unverified.Reservation, func(mk []byte) error {
 			var err error
@@ -205,13 +208,27 @@ func (l *Ledger) Return(ctx context.Context, code []byte) (*Applied, error) {
 		h := codeHash(code)
 		if seen, err := tx.Received(h); err != nil {
 			return err
+		} else if seen != nil && seen.Kind == receivedFork {
+			refused = fmt.Errorf("%w: reservation %s was %s %s; this return of serial %d was flagged %s as coming from a second history of the instance (see airlock authority show --instance)",
+				ErrClosed, res.IDString(), res.Status, codes.FormatTime(res.ClosedAt), rt.Serial, codes.FormatTime(seen.At))
+			return nil
 		} else if seen != nil {
 			out.Again = true
 			out.Note = fmt.Sprintf("this return was applied %s", codes.FormatTime(seen.At))
 			return nil
 		}
 		if !res.Status.Live() {
-			return fmt.Errorf("%w: reservation %s was %s %s; this return of serial %d changes nothing", ErrClosed, res.IDString(), res.Status, codes.FormatTime(res.ClosedAt), rt.Serial)
+			closed := fmt.Errorf("%w: reservation %s was %s %s; this return of serial %d changes nothing", ErrClosed, res.IDString(), res.Status, codes.FormatTime(res.ClosedAt), rt.Serial)
+			why, err := l.returnFork(tx, c, res, inst, acct, rt, h)
+			if err != nil {
+				return err
+			}
+			if why == "" {
+				return closed
+			}
+			// Commit the flag, then refuse: the reservation stays closed.
+			refused = fmt.Errorf("%w: %s", closed, why)
+			return nil
 		}
 		lo := max(res.Confirmed, 1)
 		switch {
@@ -244,7 +261,7 @@ func (l *Ledger) Return(ctx context.Context, code []byte) (*Applied, error) {
 		if err := tx.UpdateInstance(inst); err != nil {
 			return err
 		}
-		if err := tx.InsertReceived(&Received{Hash: h, Kind: "return", Reservation: res.ID, Serial: rt.Serial, At: now}); err != nil {
+		if err := tx.InsertReceived(&Received{Hash: h, Kind: "return", Reservation: res.ID, Serial: rt.Serial, At: now, Journal: rt.Journal}); err != nil {
 			return err
 		}
 		e := l.event(now, "return", inst.UDI)
@@ -256,10 +273,55 @@ func (l *Ledger) Return(ctx context.Context, code []byte) (*Applied, error) {
 		e.Detail = fmt.Sprintf("reservation %s serial %d %s; released %s", res.IDString(), rt.Serial, how, FormatLicenses(out.Released))
 		return c.add(e)
 	})
+	if err == nil {
+		err = refused
+	}
 	if err != nil {
 		return nil, err
 	}
 	return out, nil
+}
+
+// receivedFork is the kind of a return code recorded as received only to
+// remember that it was flagged: it was never applied.
+const receivedFork = "fork"
+
+// returnFork flags a return code for a reservation already returned whose
+// journal tag differs from the tag of the return that closed it: the
+// instance returned the same reservation from two histories (a backup
+// restored after the return, or a copy of its state). It returns why, or
+// "" when there is nothing to flag. The code is remembered, so that it is
+// flagged once.
+func (l *Ledger) returnFork(tx Tx, c *chain, res *Reservation, inst *Instance, acct *Account, rt *codes.Return, h []byte) (string, error) {
+	if res.Status != StatusReturned || rt.Journal == nil || res.CloseHash == nil {
+		return "", nil
+	}
+	first, err := tx.Received(res.CloseHash)
+	if err != nil || first == nil || first.Journal == nil || bytes.Equal(first.Journal, rt.Journal) {
+		return "", err
+	}
+	now := l.now()
+	why := fmt.Sprintf("it carries journal tag %x, the return of serial %d applied %s (code %x) carried %x: the instance returned from two histories (a backup restored after the return, or a copy of its state); flagged as a fork",
+		rt.Journal, first.Serial, codes.FormatTime(first.At), res.CloseHash[:8], first.Journal)
+	j, err := tx.Journal(inst.ID)
+	if err != nil {
+		return "", err
+	}
+	isNew := j == nil
+	if isNew {
+		j = &Journal{InstanceID: inst.ID}
+	}
+	detail := fmt.Sprintf("2 journal histories: return code %x of reservation %s serial %d: %s", h[:8], res.IDString(), rt.Serial, strings.TrimSuffix(why, "; flagged as a fork"))
+	if err := l.fork(c, j, inst, acct, now, h, detail); err != nil {
+		return "", err
+	}
+	if err := saveJournal(tx, j, isNew); err != nil {
+		return "", err
+	}
+	if err := tx.InsertReceived(&Received{Hash: h, Kind: receivedFork, Reservation: res.ID, Serial: rt.Serial, At: now, Journal: rt.Journal}); err != nil {
+		return "", err
+	}
+	return why, nil
 }
 
 // Removed says what Remove did.

@@ -16,7 +16,15 @@ type InstanceInfo struct {
 	Reservation *Reservation
 	// Licenses are those of the latest code of a live reservation.
 	Licenses []codes.License
+	// Journal is what the ledger knows of the instance's journal, nil
+	// before its first usage report or fork.
+	Journal *Journal
 }
+
+// Forked reports whether the ledger saw two histories of the instance: a
+// restored backup or a copy of its state folder made codes. See the
+// "fork" events of its history for when and with which codes.
+func (i *InstanceInfo) Forked() bool { return i.Journal != nil && i.Journal.Forks > 0 }
 
 // KeyHash returns the instance key hash that authorization codes name.
 func (i *InstanceInfo) KeyHash() []byte { return codes.InstanceKeyHash(i.PublicKey) }
@@ -42,8 +50,16 @@ func (l *Ledger) Instances(ctx context.Context) ([]InstanceInfo, error) {
 		for i := range all {
 			latest[all[i].InstanceID] = &all[i]
 		}
+		js, err := tx.Journals()
+		if err != nil {
+			return err
+		}
+		journals := map[int64]*Journal{}
+		for i := range js {
+			journals[js[i].InstanceID] = &js[i]
+		}
 		for _, inst := range insts {
-			info := InstanceInfo{Instance: inst, Account: refs[inst.AccountID], Reservation: latest[inst.ID]}
+			info := InstanceInfo{Instance: inst, Account: refs[inst.AccountID], Reservation: latest[inst.ID], Journal: journals[inst.ID]}
 			if r := info.Reservation; r != nil && r.Status.Live() {
 				gs, err := tx.Grants(r.ID, false)
 				if err != nil {
@@ -75,6 +91,9 @@ type InstanceDetail struct {
 	InstanceInfo
 	Reservations []ReservationDetail // oldest first
 	History      []Event
+	// Forks are the "fork" events of History: when the ledger saw a
+	// second history of the instance, and with which code.
+	Forks []Event
 }
 
 // A ReservationDetail is a reservation with its codes and what it holds.
@@ -105,6 +124,9 @@ func (l *Ledger) Show(ctx context.Context, ref string) (*InstanceDetail, error) 
 			return err
 		}
 		out = &InstanceDetail{InstanceInfo: InstanceInfo{Instance: *inst, Account: refs[inst.AccountID]}}
+		if out.Journal, err = tx.Journal(inst.ID); err != nil {
+			return err
+		}
 		for i := range rs {
 			r := rs[i]
 			d := ReservationDetail{Reservation: r, Account: refs[r.AccountID]}
@@ -133,6 +155,9 @@ func (l *Ledger) Show(ctx context.Context, ref string) (*InstanceDetail, error) 
 		return tx.History(HistoryFilter{Instance: inst.UDI}, func(e *Event) error {
 			if e.At >= inst.CreatedAt {
 				out.History = append(out.History, *e)
+				if e.Action == "fork" {
+					out.Forks = append(out.Forks, *e)
+				}
 			}
 			return nil
 		})

@@ -58,6 +58,16 @@ type ReadTx interface {
 	// system description with this hash.
 	IssuedByRequest(hash []byte) (*Issued, error)
 	Received(hash []byte) (*Received, error)
+	// Journal returns the journal record of an instance: nil before its
+	// first usage report or fork.
+	Journal(instanceID int64) (*Journal, error)
+	// Journals returns every journal record, by instance id.
+	Journals() ([]Journal, error)
+	// UsageReport returns the imported usage report with this hash.
+	UsageReport(hash []byte) (*UsageReport, error)
+	// UsageReports returns the usage reports of one instance in the order
+	// they were imported; with instance 0, every report.
+	UsageReports(instanceID int64) ([]UsageReport, error)
 	// Removals counts the reservations of an account removed at or after
 	// since (Unix seconds) while they still held licenses.
 	Removals(accountID int64, since int64) (int, error)
@@ -91,6 +101,9 @@ type Tx interface {
 	InsertGrants(g []Grant) error
 	InsertIssued(c *Issued) error
 	InsertReceived(r *Received) error
+	InsertJournal(j *Journal) error
+	UpdateJournal(j *Journal) error
+	InsertUsageReport(u *UsageReport) error
 	AppendHistory(e *Event) error
 }
 
@@ -252,10 +265,39 @@ type Issued struct {
 // Received is a confirmation or return code the ledger applied.
 type Received struct {
 	Hash        []byte
-	Kind        string // "confirmation" or "return"
+	Kind        string // "confirmation", "return", or "fork": a return flagged as from a second history, never applied
 	Reservation uint32
 	Serial      uint64
 	At          int64
+	Journal     []byte // a return code's journal tag, nil if it carried none
+}
+
+// A Journal is what the ledger knows of one instance's hash-chained
+// journal: where the last usage report imported left it, and how often the
+// ledger saw two histories of the instance (a restored backup, a copy of
+// its state folder).
+type Journal struct {
+	InstanceID int64
+	Count      uint64 // journal entries the last report counted; 0 before one
+	Head       []byte // the journal head it carried; nil before one
+	Report     []byte // the hash of that report
+	UpdatedAt  int64  // when it was imported, Unix seconds
+	Forks      int64  // fork events recorded for the instance
+	FirstFork  int64  // when the first was recorded, Unix seconds; 0 for none
+	LastFork   int64  // when the last was recorded
+}
+
+// A UsageReport is a usage report the ledger imported, with the journal
+// state it carried.
+type UsageReport struct {
+	Hash       []byte // SHA-256 of the code
+	InstanceID int64
+	Count      uint64 // journal count; 0 when the report carried none
+	Head       []byte // journal head, or nil
+	Previous   []byte // the previous report's journal head, or nil
+	From, To   int64  // the period, Unix seconds
+	At         int64  // when it was imported
+	Fork       bool   // it was flagged as coming from a second history
 }
 
 // A HistoryFilter selects events: by instance UDI (text form), by account

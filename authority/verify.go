@@ -38,6 +38,7 @@ type VerifyReport struct {
 //   - every reservation: its codes stored for serials 1 to the latest,
 //     each the code its hash names, for this reservation and serial, with
 //     the entitlements its grants say, and recorded in the history;
+//   - every usage report imported: recorded in the history;
 //   - no license held twice: each lot's held count equals what the live
 //     reservations hold from it, and each instance holds at most one live
 //     reservation;
@@ -201,6 +202,15 @@ func verifyLedger(tx ReadTx, hashes map[string]bool, rep *VerifyReport) error {
 		}
 	}
 	rep.Reservations = len(rs)
+	reports, err := tx.UsageReports(0)
+	if err != nil {
+		return err
+	}
+	for _, u := range reports {
+		if instByID[u.InstanceID] == nil || !hashes[string(u.Hash)] {
+			return corrupt("usage report %x of instance %d is not in the history: it was added outside the ledger", u.Hash[:min(8, len(u.Hash))], u.InstanceID)
+		}
+	}
 	for i := range lots {
 		l := &lots[i]
 		if l.Held != held[l.ID] {

@@ -192,3 +192,109 @@ func TestAuthorityKeyFileRoundTrip(t *testing.T) {
 		t.Fatal("key changed in the round trip")
 	}
 }
+
+// TestReturnCarriesJournalTag: the journal tag survives the round trip,
+// and a tag of another length is refused when sealing, so the instance
+// never makes a code the authority would refuse.
+func TestReturnCarriesJournalTag(t *testing.T) {
+	f := fixture(t)
+	code, err := codes.SealReturn(f.Return(), f.Pairwise)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r, err := codes.OpenReturn(code, f.Pairwise)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(r.Journal, f.Return().Journal) {
+		t.Fatalf("journal tag %x, want %x", r.Journal, f.Return().Journal)
+	}
+	other := f.Return()
+	other.Journal = []byte{0xab, 0xac}
+	code2, err := codes.SealReturn(other, f.Pairwise)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if bytes.Equal(code, code2) {
+		t.Fatal("two journal tags make the same return code")
+	}
+	for _, tag := range [][]byte{{}, {1}, {1, 2, 3}} {
+		bad := f.Return()
+		bad.Journal = tag
+		if _, err := codes.SealReturn(bad, f.Pairwise); !errors.Is(err, codes.ErrMalformed) || !strings.Contains(err.Error(), "journal tag has") {
+			t.Errorf("SealReturn with a %d-byte tag = %v, want ErrMalformed naming the journal tag", len(tag), err)
+		}
+	}
+}
+
+// TestUsageJournalFieldsGoTogether: the journal count comes with the
+// head, a previous head only with a head, and never equal to it.
+func TestUsageJournalFieldsGoTogether(t *testing.T) {
+	f := fixture(t)
+	u, err := codes.OpenUsage(must(t)(codes.SealUsage(f.Usage(), f.Pairwise)), f.Pairwise)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if u.JournalCount != 42 || !bytes.Equal(u.PreviousHead, f.Usage().PreviousHead) {
+		t.Fatalf("journal count %d, previous head %x", u.JournalCount, u.PreviousHead)
+	}
+	for name, tc := range map[string]struct {
+		change func(*codes.Usage)
+		want   error
+		msg    string
+	}{
+		"count without head":    {func(u *codes.Usage) { u.JournalHead, u.PreviousHead = nil, nil }, codes.ErrInvalid, "both a journal head and a journal count"},
+		"head without count":    {func(u *codes.Usage) { u.JournalCount = 0 }, codes.ErrInvalid, "both a journal head and a journal count"},
+		"previous without head": {func(u *codes.Usage) { u.JournalHead, u.JournalCount = nil, 0 }, codes.ErrInvalid, "no journal head"},
+		"previous is head":      {func(u *codes.Usage) { u.PreviousHead = u.JournalHead }, codes.ErrInvalid, "previous journal head is its journal head"},
+		"short previous":        {func(u *codes.Usage) { u.PreviousHead = u.PreviousHead[:16] }, codes.ErrMalformed, "previous journal head has 16 bytes"},
+	} {
+		u := f.Usage()
+		tc.change(u)
+		if _, err := codes.SealUsage(u, f.Pairwise); !errors.Is(err, tc.want) || !strings.Contains(err.Error(), tc.msg) {
+			t.Errorf("%s: SealUsage = %v, want %v containing %q", name, err, tc.want, tc.msg)
+		}
+	}
+}
+
+func must(t *testing.T) func([]byte, error) []byte {
+	return func(b []byte, err error) []byte {
+		t.Helper()
+		if err != nil {
+			t.Fatal(err)
+		}
+		return b
+	}
+}
+
+// TestReturnJournalTagFitsTheTypedTarget pins the bounds docs/FORMAT.md
+// §9.2 states: with its journal tag, a return code stays within
+// MaxTypedReturn for serials 1 to 23 only, and a return-authorization
+// never does; without it, every serial below 2^32 fits.
+func TestReturnJournalTagFitsTheTypedTarget(t *testing.T) {
+	f := fixture(t)
+	size := func(serial uint64, never bool, tag []byte) int {
+		code, err := codes.SealReturn(&codes.Return{Reservation: f.Return().Reservation, Serial: serial, NeverInstalled: never, Journal: tag}, f.Pairwise)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return codes.TypedLen(codes.KindReturn, code)
+	}
+	tag := []byte{0xab, 0xab}
+	for _, s := range []uint64{1, 23} {
+		if n := size(s, false, tag); n != 50 {
+			t.Errorf("return of serial %d with its tag: %d characters, want 50", s, n)
+		}
+	}
+	if n := size(24, false, tag); n <= codes.MaxTypedReturn {
+		t.Errorf("return of serial 24 with its tag: %d characters, want more than %d", n, codes.MaxTypedReturn)
+	}
+	if n := size(1, true, tag); n <= codes.MaxTypedReturn {
+		t.Errorf("return-authorization with its tag: %d characters, want more than %d", n, codes.MaxTypedReturn)
+	}
+	for _, s := range []uint64{1, 255, 65535, 1<<32 - 1} {
+		if n := size(s, false, nil); n > codes.MaxTypedReturn {
+			t.Errorf("return of serial %d without a tag: %d characters", s, n)
+		}
+	}
+}

@@ -51,17 +51,47 @@ func ParseUnverifiedConfirmation(b []byte) (*Confirmation, error) {
 	return &c, nil
 }
 
+// JournalTagSize is the length of a return code's journal tag: the first
+// 2 bytes of the instance's journal head. Two bytes are all the typed
+// return code's target of 51 characters leaves room for (docs/FORMAT.md
+// §9.2); they tell two histories apart with a chance of 1 in 65 536 of
+// missing one.
+const JournalTagSize = 2
+
+// MaxTypedReturn is the target length of a typed return code, in letters
+// and digits (TypedLen): no longer than the return codes network
+// administrators type today. A return code of an installed code with a
+// serial up to 23 fits with its journal tag (50); a larger serial or a
+// return-authorization (NeverInstalled) does not, and goes without it.
+const MaxTypedReturn = 51
+
 // A Return tells the authority that the instance destroyed the
 // authorization code with this reservation id and serial, or, with
 // NeverInstalled, that it will never install that code. The authority then
 // releases the reservation's licenses.
+//
+// Journal tags the instance's journal as it was when the code was made,
+// before the return's own entry: a restored backup or a copy of the state
+// folder that returns the same reservation again makes a code with
+// another tag, which the authority flags as a fork. The instance sets it
+// whenever the typed code stays within MaxTypedReturn characters; a code
+// without it is valid, and the authority then has nothing to compare.
 type Return struct {
 	Reservation    []byte `cbor:"1,keyasint"` // ReservationIDSize bytes
 	Serial         uint64 `cbor:"2,keyasint"`
 	NeverInstalled bool   `cbor:"3,keyasint,omitempty"`
+	Journal        []byte `cbor:"4,keyasint,omitempty"` // JournalTagSize bytes: the journal head's first bytes
 }
 
-func (r *Return) validate() error { return checkReservation(r.Reservation, r.Serial) }
+func (r *Return) validate() error {
+	if err := checkReservation(r.Reservation, r.Serial); err != nil {
+		return err
+	}
+	if r.Journal != nil {
+		return checkLen("journal tag", r.Journal, JournalTagSize)
+	}
+	return nil
+}
 
 // SealReturn returns the return code for r, MACed with the pairwise key.
 func SealReturn(r *Return, macKey []byte) ([]byte, error) {

@@ -3,6 +3,7 @@ package codes
 import (
 	"errors"
 	"fmt"
+	"strings"
 
 	"filippo.io/age"
 
@@ -35,6 +36,13 @@ func (f Form) String() string {
 
 // EncodeText returns the typed form of a code of kind k.
 func EncodeText(k Kind, code []byte) string { return groups.Encode(k.Prefix(), code) }
+
+// TypedLen returns how many letters and digits the typed form of a code
+// of kind k has: what a person types, prefix and check characters
+// included, the dashes between groups not counted.
+func TypedLen(k Kind, code []byte) int {
+	return len(strings.ReplaceAll(EncodeText(k, code), "-", ""))
+}
 
 // EncodeArmor returns the armored form of a code of kind k.
 func EncodeArmor(k Kind, code []byte) []byte { return armor.Encode(k.ArmorType(), code) }

@@ -1,20 +1,34 @@
 package codes
 
-import "fmt"
+import (
+	"bytes"
+	"fmt"
+)
 
 // A Usage report tells the authority how much of each tag an instance used
-// over a period, with its clock high-water mark and the head of its local
+// over a period, with its clock high-water mark and the state of its local
 // journal. The instance makes it (SealUsage); the authority finds the
 // instance by its UDI and verifies it with the pairwise key (OpenUsage).
+//
+// The journal fields let the authority notice two histories of one
+// instance (a restored backup, a copy of the state folder): JournalHead
+// and JournalCount say where the journal is, PreviousHead where it was
+// when the instance made its previous report. The reports of one history
+// chain: each one's PreviousHead is the JournalHead of the one before, and
+// its JournalCount is greater. The instance always sets JournalHead and
+// JournalCount, and PreviousHead from its second report on; a report
+// without them is valid and tells the authority nothing about forks.
 type Usage struct {
-	UDI         UDI        `cbor:"1,keyasint"`
-	Reservation []byte     `cbor:"2,keyasint,omitempty"` // the installed reservation, if any
-	Serial      uint64     `cbor:"3,keyasint,omitempty"` // its serial
-	From        int64      `cbor:"4,keyasint"`           // Unix seconds, UTC
-	To          int64      `cbor:"5,keyasint"`           // Unix seconds, UTC
-	Tags        []TagUsage `cbor:"6,keyasint,omitempty"`
-	HighWater   int64      `cbor:"7,keyasint"`           // latest time the instance has seen, Unix seconds
-	JournalHead []byte     `cbor:"8,keyasint,omitempty"` // SHA-256 of the last journal entry, 32 bytes
+	UDI          UDI        `cbor:"1,keyasint"`
+	Reservation  []byte     `cbor:"2,keyasint,omitempty"` // the installed reservation, if any
+	Serial       uint64     `cbor:"3,keyasint,omitempty"` // its serial
+	From         int64      `cbor:"4,keyasint"`           // Unix seconds, UTC
+	To           int64      `cbor:"5,keyasint"`           // Unix seconds, UTC
+	Tags         []TagUsage `cbor:"6,keyasint,omitempty"`
+	HighWater    int64      `cbor:"7,keyasint"`            // latest time the instance has seen, Unix seconds
+	JournalHead  []byte     `cbor:"8,keyasint,omitempty"`  // SHA-256 of the last journal entry, 32 bytes
+	JournalCount uint64     `cbor:"9,keyasint,omitempty"`  // journal entries ever written; present iff JournalHead is
+	PreviousHead []byte     `cbor:"10,keyasint,omitempty"` // JournalHead of the previous report, 32 bytes; absent in the first
 }
 
 // A TagUsage is the peak and current use of one tag.
@@ -48,6 +62,20 @@ func (u *Usage) validate() error {
 	if u.JournalHead != nil {
 		if err := checkLen("journal head", u.JournalHead, 32); err != nil {
 			return err
+		}
+	}
+	if (u.JournalHead == nil) != (u.JournalCount == 0) {
+		return fmt.Errorf("%w: usage report must carry both a journal head and a journal count, or neither", ErrInvalid)
+	}
+	if u.PreviousHead != nil {
+		if err := checkLen("previous journal head", u.PreviousHead, 32); err != nil {
+			return err
+		}
+		if u.JournalHead == nil {
+			return fmt.Errorf("%w: usage report names a previous journal head but no journal head", ErrInvalid)
+		}
+		if bytes.Equal(u.PreviousHead, u.JournalHead) {
+			return fmt.Errorf("%w: usage report's previous journal head is its journal head: each report adds a journal entry", ErrInvalid)
 		}
 	}
 	if len(u.Tags) > MaxLines {

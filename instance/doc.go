@@ -26,10 +26,12 @@
 // state folder restored from before a request cannot install the code
 // issued for it. What no software alone can stop is a full restore of the
 // folder from before a return, which brings back what the folder held then;
-// the usage reports (journal head, clock high-water mark, reservation) let
-// the authority see it at the next contact. A state that does not verify is
-// reported with ErrCorrupt and never replaced by a fresh one, which would
-// forget returned reservations and the clock's high-water mark.
+// the usage reports (journal head and count, the head of the previous
+// report, clock high-water mark, reservation) and the journal tag of
+// return codes let the authority see two histories at the next contact.
+// A state that does not verify is reported with ErrCorrupt and never
+// replaced by a fresh one, which would forget returned reservations and
+// the clock's high-water mark.
 //
 // The package never prints, never imports the authority's code, and reads
 // the clock through WithClock, so tests can move it.

@@ -403,7 +403,7 @@ func (in *Instance) Return() (*Returned, error) {
 		if err != nil {
 			return err
 		}
-		code, err := codes.SealReturn(&codes.Return{Reservation: a.Reservation, Serial: a.Serial}, mac)
+		code, err := sealReturn(&codes.Return{Reservation: a.Reservation, Serial: a.Serial}, st.journalTag(), mac)
 		if err != nil {
 			return err
 		}
@@ -477,7 +477,7 @@ func (in *Instance) ReturnAuthorization(input []byte) (*Returned, error) {
 		if err != nil {
 			return err
 		}
-		rc, err := codes.SealReturn(&codes.Return{Reservation: a.Reservation, Serial: a.Serial, NeverInstalled: true}, mac)
+		rc, err := sealReturn(&codes.Return{Reservation: a.Reservation, Serial: a.Serial, NeverInstalled: true}, st.journalTag(), mac)
 		if err != nil {
 			return err
 		}
@@ -491,6 +491,21 @@ func (in *Instance) ReturnAuthorization(input []byte) (*Returned, error) {
 		return nil, err
 	}
 	return out, nil
+}
+
+// sealReturn seals r with the journal tag when the typed code stays within
+// codes.MaxTypedReturn characters, and without it otherwise: a return of
+// a serial above 23, or of a code never installed, would be too long to
+// read over the phone with it. The result depends only on r, tag and
+// mac, so the same state makes the same code.
+func sealReturn(r *codes.Return, tag, mac []byte) ([]byte, error) {
+	r.Journal = tag
+	code, err := codes.SealReturn(r, mac)
+	if err != nil || codes.TypedLen(codes.KindReturn, code) <= codes.MaxTypedReturn {
+		return code, err
+	}
+	r.Journal = nil
+	return codes.SealReturn(r, mac)
 }
 
 // cloneAuthorization copies a so that a caller cannot change the installed

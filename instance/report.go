@@ -55,20 +55,29 @@ func (in *Instance) SystemFile(name string, components []codes.Component, demand
 
 // UsageReport makes a usage report for the authority: for each tag, the
 // peak and the current count in use over the period since the last report
-// (or Init), the clock's high-water mark and the journal's head hash. It is
-// MACed for the key that signed the installed code, or the current key if
-// none is installed. Making it starts a new period, durably, and keeps the
-// report: LastUsageReport returns it again if its file was lost.
+// (or Init), the clock's high-water mark, and the journal's head hash and
+// entry count with the head the previous report carried, so that the
+// authority can tell one history of this instance from two (a restored
+// backup, a copy of the state folder). It is MACed for the key that signed
+// the installed code, or the current key if none is installed. Making it
+// starts a new period, durably, and keeps the report: LastUsageReport
+// returns it again, byte for byte, if its file was lost.
 func (in *Instance) UsageReport() ([]byte, error) {
 	var code []byte
 	err := in.update(func(st *state, now time.Time) error {
 		t := now.Unix()
+		prev, err := st.lastReportHead()
+		if err != nil {
+			return in.corruptError(err)
+		}
 		u := &codes.Usage{
-			UDI:         st.core.UDI,
-			From:        st.core.ReportFrom,
-			To:          max(t, st.core.ReportFrom),
-			HighWater:   max(st.core.HighWater, t),
-			JournalHead: bytes.Clone(st.core.JournalHead),
+			UDI:          st.core.UDI,
+			From:         st.core.ReportFrom,
+			To:           max(t, st.core.ReportFrom),
+			HighWater:    max(st.core.HighWater, t),
+			JournalHead:  bytes.Clone(st.core.JournalHead),
+			JournalCount: st.core.JournalCount,
+			PreviousHead: prev,
 		}
 		tags := make([]string, 0, len(st.usage))
 		for tag, use := range st.usage {
@@ -82,7 +91,6 @@ func (in *Instance) UsageReport() ([]byte, error) {
 			u.Tags = append(u.Tags, codes.TagUsage{Tag: tag, Peak: use.Peak, Current: use.InUse})
 		}
 		var mac []byte
-		var err error
 		if st.auth != nil {
 			u.Reservation, u.Serial = bytes.Clone(st.auth.Reservation), st.auth.Serial
 			mac, err = st.macKey(st.auth.KeyID)
@@ -113,6 +121,20 @@ func (in *Instance) UsageReport() ([]byte, error) {
 		return nil, err
 	}
 	return code, nil
+}
+
+// lastReportHead returns the journal head the last usage report carried,
+// or nil before the first. The report kept in the state is the record of
+// it: the next report names that head as its previous one.
+func (st *state) lastReportHead() ([]byte, error) {
+	if st.report == nil {
+		return nil, nil
+	}
+	u, err := codes.ParseUnverifiedUsage(st.report)
+	if err != nil {
+		return nil, corrupt("the last usage report kept in the state: %v", err)
+	}
+	return u.JournalHead, nil
 }
 
 // LastUsageReport returns the last report UsageReport made, or nil.

@@ -375,6 +375,14 @@ func (st *state) journalAdd(at int64, event, detail string) {
 	}
 }
 
+// journalTag returns the first bytes of the journal head, which a return
+// code carries: taken before the return's own entry, so that the same
+// state returning twice makes the same code, and two states that went
+// apart make two codes.
+func (st *state) journalTag() []byte {
+	return bytes.Clone(st.core.JournalHead[:codes.JournalTagSize])
+}
+
 // use returns the usage record of tag, making it if needed.
 func (st *state) use(tag string) *usageRecord {
 	u := st.usage[tag]

@@ -123,4 +123,33 @@ CREATE TABLE history (
 CREATE INDEX history_by_instance ON history (instance);
 CREATE INDEX history_by_account ON history (account);
 `,
+	// Fork detection: the journal tag of each return code applied, the
+	// usage reports imported with the journal state they carried, and per
+	// instance the journal head the last one left and the forks seen.
+	2: `
+ALTER TABLE received ADD COLUMN journal {{blob}};
+CREATE TABLE usage_reports (
+	id            {{id}},
+	hash          {{blob}} NOT NULL UNIQUE,
+	instance_id   BIGINT NOT NULL REFERENCES instances (id),
+	journal_count BIGINT NOT NULL CHECK (journal_count >= 0),
+	journal_head  {{blob}},
+	previous_head {{blob}},
+	period_from   BIGINT NOT NULL,
+	period_to     BIGINT NOT NULL,
+	at            BIGINT NOT NULL,
+	fork          BOOLEAN NOT NULL
+);
+CREATE INDEX usage_reports_by_instance ON usage_reports (instance_id);
+CREATE TABLE journals (
+	instance_id BIGINT NOT NULL PRIMARY KEY REFERENCES instances (id),
+	count       BIGINT NOT NULL CHECK (count >= 0),
+	head        {{blob}},
+	report_hash {{blob}},
+	updated_at  BIGINT NOT NULL,
+	forks       BIGINT NOT NULL CHECK (forks >= 0),
+	first_fork  BIGINT NOT NULL,
+	last_fork   BIGINT NOT NULL
+);
+`,
 }

@@ -140,3 +140,73 @@ func TestHistoryIsAppendOnlyThroughSQL(t *testing.T) {
 		}
 	}
 }
+
+// TestMigrationAddsTheJournalRecords: a ledger of schema version 1 opens
+// with the fork-detection tables added and the returns it applied kept,
+// without a journal tag.
+func TestMigrationAddsTheJournalRecords(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "ledger.db")
+	all := migrations
+	migrations = all[:2]
+	s, err := Open(path, Options{Create: true})
+	migrations = all
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, q := range []string{
+		`INSERT INTO orgs (id, name, created_at) VALUES (1, 'acme', 1)`,
+		`INSERT INTO accounts (id, org_id, name, removal_limit, created_at) VALUES (1, 1, 'plant', 3, 1)`,
+		`INSERT INTO instances (id, udi, public_key, account_id, state, name, created_at, removed_at, removal_reason) VALUES (1, 'u', x'00', 1, 'returned', '', 1, 0, '')`,
+		`INSERT INTO reservations (id, instance_id, account_id, status, serial, confirmed, created_at, updated_at, closed_at, seq) VALUES (7, 1, 1, 'returned', 1, 0, 1, 2, 2, 1)`,
+		`INSERT INTO received (hash, kind, reservation_id, serial, at) VALUES (x'aa', 'return', 7, 1, 2)`,
+	} {
+		if _, err := s.w.Exec(q); err != nil {
+			t.Fatalf("%s: %v", q, err)
+		}
+	}
+	s.Close()
+
+	s, err = Open(path, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	err = s.Update(ctx, func(tx authority.Tx) error {
+		r, err := tx.Received([]byte{0xaa})
+		if err != nil || r == nil || r.Journal != nil || r.Reservation != 7 {
+			return fmt.Errorf("received %+v, %v", r, err)
+		}
+		if err := tx.InsertReceived(&authority.Received{Hash: []byte{0xbb}, Kind: "return", Reservation: 7, Serial: 1, At: 3, Journal: []byte{1, 2}}); err != nil {
+			return err
+		}
+		if r, err := tx.Received([]byte{0xbb}); err != nil || string(r.Journal) != "\x01\x02" {
+			return fmt.Errorf("received %+v, %v", r, err)
+		}
+		j := &authority.Journal{InstanceID: 1, Count: 5, Head: make([]byte, 32), Report: []byte{0xcc}, UpdatedAt: 4}
+		if err := tx.InsertJournal(j); err != nil {
+			return err
+		}
+		j.Forks, j.FirstFork, j.LastFork = 1, 5, 5
+		if err := tx.UpdateJournal(j); err != nil {
+			return err
+		}
+		if got, err := tx.Journal(1); err != nil || got.Forks != 1 || got.Count != 5 {
+			return fmt.Errorf("journal %+v, %v", got, err)
+		}
+		u := &authority.UsageReport{Hash: []byte{0xcc}, InstanceID: 1, Count: 5, Head: make([]byte, 32), From: 1, To: 2, At: 4}
+		if err := tx.InsertUsageReport(u); err != nil {
+			return err
+		}
+		if err := tx.InsertUsageReport(u); err == nil {
+			return errors.New("the same usage report was stored twice")
+		}
+		us, err := tx.UsageReports(1)
+		if err != nil || len(us) != 1 || us[0].Previous != nil || us[0].Fork {
+			return fmt.Errorf("usage reports %+v, %v", us, err)
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+}

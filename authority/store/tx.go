@@ -529,7 +529,7 @@ func (t *txn) InsertIssued(c *authority.Issued) error {
 func (t *txn) Received(hash []byte) (*authority.Received, error) {
 	r := &authority.Received{}
 	var id int64
-	ok, err := t.one(`SELECT hash, kind, reservation_id, serial, at FROM received WHERE hash = ?`, []any{hash}, &r.Hash, &r.Kind, &id, &r.Serial, &r.At)
+	ok, err := t.one(`SELECT hash, kind, reservation_id, serial, at, journal FROM received WHERE hash = ?`, []any{hash}, &r.Hash, &r.Kind, &id, &r.Serial, &r.At, &r.Journal)
 	if !ok {
 		return nil, err
 	}
@@ -538,7 +538,87 @@ func (t *txn) Received(hash []byte) (*authority.Received, error) {
 }
 
 func (t *txn) InsertReceived(r *authority.Received) error {
-	_, err := t.exec(`INSERT INTO received (hash, kind, reservation_id, serial, at) VALUES (?, ?, ?, ?, ?)`, r.Hash, r.Kind, int64(r.Reservation), r.Serial, r.At)
+	_, err := t.exec(`INSERT INTO received (hash, kind, reservation_id, serial, at, journal) VALUES (?, ?, ?, ?, ?, ?)`,
+		r.Hash, r.Kind, int64(r.Reservation), r.Serial, r.At, blob(r.Journal))
+	return err
+}
+
+// Journals and usage reports
+
+const journalCols = `SELECT instance_id, count, head, report_hash, updated_at, forks, first_fork, last_fork FROM journals`
+
+func scanJournal(sc interface{ Scan(...any) error }) (*authority.Journal, error) {
+	j := &authority.Journal{}
+	err := sc.Scan(&j.InstanceID, &j.Count, &j.Head, &j.Report, &j.UpdatedAt, &j.Forks, &j.FirstFork, &j.LastFork)
+	return j, err
+}
+
+func (t *txn) Journal(instanceID int64) (*authority.Journal, error) {
+	j, err := scanJournal(t.queryRow(journalCols+` WHERE instance_id = ?`, instanceID))
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, nil
+	}
+	return j, err
+}
+
+func (t *txn) Journals() ([]authority.Journal, error) {
+	var out []authority.Journal
+	err := all(t, journalCols+` ORDER BY instance_id`, nil, func(r *sql.Rows) error {
+		j, err := scanJournal(r)
+		if err == nil {
+			out = append(out, *j)
+		}
+		return err
+	})
+	return out, err
+}
+
+func (t *txn) InsertJournal(j *authority.Journal) error {
+	_, err := t.exec(`INSERT INTO journals (instance_id, count, head, report_hash, updated_at, forks, first_fork, last_fork) VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
+		j.InstanceID, j.Count, blob(j.Head), blob(j.Report), j.UpdatedAt, j.Forks, j.FirstFork, j.LastFork)
+	return err
+}
+
+func (t *txn) UpdateJournal(j *authority.Journal) error {
+	return t.exec1(`UPDATE journals SET count = ?, head = ?, report_hash = ?, updated_at = ?, forks = ?, first_fork = ?, last_fork = ? WHERE instance_id = ?`,
+		j.Count, blob(j.Head), blob(j.Report), j.UpdatedAt, j.Forks, j.FirstFork, j.LastFork, j.InstanceID)
+}
+
+const usageCols = `SELECT hash, instance_id, journal_count, journal_head, previous_head, period_from, period_to, at, fork FROM usage_reports`
+
+func scanUsage(sc interface{ Scan(...any) error }) (*authority.UsageReport, error) {
+	u := &authority.UsageReport{}
+	err := sc.Scan(&u.Hash, &u.InstanceID, &u.Count, &u.Head, &u.Previous, &u.From, &u.To, &u.At, &u.Fork)
+	return u, err
+}
+
+func (t *txn) UsageReport(hash []byte) (*authority.UsageReport, error) {
+	u, err := scanUsage(t.queryRow(usageCols+` WHERE hash = ?`, hash))
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, nil
+	}
+	return u, err
+}
+
+func (t *txn) UsageReports(instanceID int64) ([]authority.UsageReport, error) {
+	q, args := usageCols+` ORDER BY id`, []any(nil)
+	if instanceID != 0 {
+		q, args = usageCols+` WHERE instance_id = ? ORDER BY id`, []any{instanceID}
+	}
+	var out []authority.UsageReport
+	err := all(t, q, args, func(r *sql.Rows) error {
+		u, err := scanUsage(r)
+		if err == nil {
+			out = append(out, *u)
+		}
+		return err
+	})
+	return out, err
+}
+
+func (t *txn) InsertUsageReport(u *authority.UsageReport) error {
+	_, err := t.exec(`INSERT INTO usage_reports (hash, instance_id, journal_count, journal_head, previous_head, period_from, period_to, at, fork) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+		u.Hash, u.InstanceID, u.Count, blob(u.Head), blob(u.Previous), u.From, u.To, u.At, u.Fork)
 	return err
 }
 

@@ -180,9 +180,10 @@ func (f *Fixture) Confirmation() *codes.Confirmation {
 	return &codes.Confirmation{Reservation: f.CiscoAuthorization().Reservation, Serial: 2}
 }
 
-// Return returns serial 2 of the Cisco reservation.
+// Return returns serial 2 of the Cisco reservation, tagged with the first
+// bytes of the instance's journal head.
 func (f *Fixture) Return() *codes.Return {
-	return &codes.Return{Reservation: f.CiscoAuthorization().Reservation, Serial: 2}
+	return &codes.Return{Reservation: f.CiscoAuthorization().Reservation, Serial: 2, Journal: []byte{0xab, 0xab}}
 }
 
 // System describes the instance as an offline system.
@@ -195,14 +196,17 @@ func (f *Fixture) System() *codes.System {
 	}
 }
 
-// Usage reports a month of use.
+// Usage reports a month of use: the instance's second report at least, so
+// it names the journal head of the one before.
 func (f *Fixture) Usage() *codes.Usage {
 	return &codes.Usage{
 		UDI: f.UDI, Reservation: f.CiscoAuthorization().Reservation, Serial: 1,
 		From: issuedAt, To: issuedAt + 30*86400,
-		Tags:        []codes.TagUsage{{Tag: CiscoEntitlements()[0].Tag, Peak: 1, Current: 1}, {Tag: CiscoEntitlements()[1].Tag, Peak: 1}},
-		HighWater:   issuedAt + 30*86400,
-		JournalHead: bytes.Repeat([]byte{0xab}, 32),
+		Tags:         []codes.TagUsage{{Tag: CiscoEntitlements()[0].Tag, Peak: 1, Current: 1}, {Tag: CiscoEntitlements()[1].Tag, Peak: 1}},
+		HighWater:    issuedAt + 30*86400,
+		JournalHead:  bytes.Repeat([]byte{0xab}, 32),
+		JournalCount: 42,
+		PreviousHead: bytes.Repeat([]byte{0xcd}, 32),
 	}
 }
 

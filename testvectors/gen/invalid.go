@@ -188,10 +188,26 @@ func (b *builder) invalid() error {
 		"the protected header names HMAC 256/256 (5)")
 	b.binary("return-protected-null", kr, wire.MustMarshal([]any{nil, map[int]int{}, retPayload, ret[len(ret)-8:]}), "malformed",
 		"the protected header is CBOR null instead of an empty byte string")
-	b.binary("return-serial-zero", kr, b.macCode(kr, wire.MustMarshal(codes.Return{Reservation: f.Return().Reservation, Serial: 0})), "malformed",
+	zeroSerial := f.Return()
+	zeroSerial.Serial = 0
+	b.binary("return-serial-zero", kr, b.macCode(kr, wire.MustMarshal(zeroSerial)), "malformed",
 		"serial 0")
-	b.binary("return-never-installed-false-present", kr, b.macCode(kr, append([]byte{0xa3}, append(retPayload[1:], 0x03, 0xf4)...)), "malformed",
+	rps := pairsOf(retPayload)
+	withFalse := append(append(append([]pair(nil), rps[:2]...), pair{wire.MustMarshal(3), []byte{0xf4}}), rps[2:]...)
+	b.binary("return-never-installed-false-present", kr, b.macCode(kr, mapOf(withFalse)), "malformed",
 		"the optional never-installed flag is present with its default value false")
+	b.binary("return-journal-tag-3-bytes", kr, b.macCode(kr, mapOf(replace(rps, 4, wire.MustMarshal([]byte{0xab, 0xab, 0xab})))), "malformed",
+		"a 3-byte journal tag")
+	b.binary("return-journal-tag-1-byte", kr, b.macCode(kr, mapOf(replace(rps, 4, wire.MustMarshal([]byte{0xab})))), "malformed",
+		"a 1-byte journal tag")
+	b.binary("return-journal-tag-empty", kr, b.macCode(kr, mapOf(replace(rps, 4, []byte{0x40}))), "malformed",
+		"the optional journal tag is present as an empty byte string")
+	b.binary("return-journal-tag-uint", kr, b.macCode(kr, mapOf(replace(rps, 4, wire.MustMarshal(uint64(0xabab))))), "malformed",
+		"the journal tag is the integer 0xabab instead of a byte string")
+	noTag := f.Return()
+	noTag.Journal = nil
+	b.validMACed("return-without-journal-tag", kr, wire.MustMarshal(noTag),
+		"a return code without the optional journal tag: valid, the authority then has no tag to compare")
 	b.binary("confirmation-long-reservation-id", kc, b.macCode(kc, wire.MustMarshal(codes.Confirmation{Reservation: []byte{1, 2, 3, 4, 5}, Serial: 2})), "malformed",
 		"a 5-byte reservation id")
 	b.binary("confirmation-mac-7-bytes", kc, wire.MustMarshal([]any{[]byte{}, map[int]int{}, wire.MustMarshal(f.Confirmation()), all[kc][len(all[kc])-7:]}), "malformed",
@@ -226,6 +242,36 @@ func (b *builder) invalid() error {
 	over := f.Usage()
 	over.Tags[0].Current = 2
 	b.binary("usage-current-above-peak", ku, b.macCode(ku, wire.MustMarshal(over)), "invalid", "current use above the peak")
+	headOnly := f.Usage()
+	headOnly.JournalCount, headOnly.PreviousHead = 0, nil
+	b.binary("usage-journal-head-without-count", ku, b.macCode(ku, wire.MustMarshal(headOnly)), "invalid",
+		"a journal head without a journal count")
+	countOnly := f.Usage()
+	countOnly.JournalHead, countOnly.PreviousHead = nil, nil
+	b.binary("usage-journal-count-without-head", ku, b.macCode(ku, wire.MustMarshal(countOnly)), "invalid",
+		"a journal count without a journal head")
+	prevOnly := f.Usage()
+	prevOnly.JournalHead, prevOnly.JournalCount = nil, 0
+	b.binary("usage-previous-head-without-head", ku, b.macCode(ku, wire.MustMarshal(prevOnly)), "invalid",
+		"a previous journal head without a journal head or count")
+	prevIsHead := f.Usage()
+	prevIsHead.PreviousHead = prevIsHead.JournalHead
+	b.binary("usage-previous-head-is-journal-head", ku, b.macCode(ku, wire.MustMarshal(prevIsHead)), "invalid",
+		"the previous journal head equals the journal head: every report adds a journal entry, so the head has moved since the last one")
+	shortHead := f.Usage()
+	shortHead.JournalHead = shortHead.JournalHead[:31]
+	b.binary("usage-journal-head-31-bytes", ku, b.macCode(ku, wire.MustMarshal(shortHead)), "malformed", "a 31-byte journal head")
+	longPrev := f.Usage()
+	longPrev.PreviousHead = append(bytes.Clone(longPrev.PreviousHead), 0xcd)
+	b.binary("usage-previous-head-33-bytes", ku, b.macCode(ku, wire.MustMarshal(longPrev)), "malformed", "a 33-byte previous journal head")
+	ups := pairsOf(must(payloadOf(ku, all[ku])))
+	b.binary("usage-journal-count-zero-present", ku, b.macCode(ku, mapOf(replace(ups, 9, []byte{0x00}))), "malformed",
+		"the journal count is present as 0, its default value")
+	b.binary("usage-journal-count-negative", ku, b.macCode(ku, mapOf(replace(ups, 9, []byte{0x20}))), "malformed",
+		"the journal count is -1")
+	first := f.Usage()
+	first.PreviousHead = nil
+	b.validMACed("usage-first-report", ku, wire.MustMarshal(first), "an instance's first usage report: no previous journal head")
 
 	kt := codes.KindTrustUpdate
 	stale := f.TrustUpdate()
@@ -237,3 +283,10 @@ func (b *builder) invalid() error {
 }
 
 func hexOf(b []byte) string { return hex.EncodeToString(b) }
+
+// validMACed adds a valid instance-made code in binary form, MACed with the
+// pairwise key, with its payload to compare a decoder's result with.
+func (b *builder) validMACed(name string, k codes.Kind, payload []byte, desc string) {
+	b.add(testvectors.Case{Name: name, Description: desc, Kind: k.String(), Form: "binary",
+		Input: hexOf(b.macCode(k, payload)), Expect: "ok", Payload: hexOf(payload)})
+}
