@@ -10,6 +10,7 @@ import (
 	"os"
 	"os/user"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 
@@ -26,12 +27,15 @@ type session struct {
 	ctx      context.Context // carries the overall deadline
 	cancel   context.CancelFunc
 	timeout  time.Duration
-	deadline time.Time // of ctx, also set on the connection
+	deadline time.Time // of ctx, also set on the connection; a Session's moves with each operation (extend)
 
 	conn net.Conn
 	stop func() bool // stops closing conn when ctx ends
 	ssh  *ssh.Client
 	sftp *sftp.Client
+
+	mu    sync.Mutex // guards deadline once the session is in use
+	meter *meterConn // conn, counting what the server sends (Session.List)
 }
 
 // dial connects, checks the host key, authenticates and starts SFTP.
@@ -41,6 +45,13 @@ type session struct {
 // the connection gets a deadline for the handshake, then the overall one,
 // and is closed when ctx ends.
 func dial(parent context.Context, u *URL, opt *Options) (*session, error) {
+	return connect(parent, u, opt, false)
+}
+
+// connect is dial. With perOp, the session is a Session's: it lives until
+// closed or until ctx ends, and each operation gets Options.Timeout from
+// its start (extend) instead of one deadline for everything.
+func connect(parent context.Context, u *URL, opt *Options, perOp bool) (*session, error) {
 	if u == nil {
 		panic("drop: nil URL")
 	}
@@ -61,8 +72,17 @@ func dial(parent context.Context, u *URL, opt *Options) (*session, error) {
 	}
 
 	s := &session{u: u, user: name, parent: parent, timeout: opt.timeout()}
-	s.ctx, s.cancel = context.WithTimeout(parent, s.timeout)
-	deadline, _ := s.ctx.Deadline()
+	var deadline time.Time
+	if perOp {
+		s.ctx, s.cancel = context.WithCancel(parent)
+		deadline = time.Now().Add(s.timeout)
+		if d, ok := parent.Deadline(); ok {
+			deadline = earliest(deadline, d)
+		}
+	} else {
+		s.ctx, s.cancel = context.WithTimeout(parent, s.timeout)
+		deadline, _ = s.ctx.Deadline()
+	}
 	s.deadline = deadline
 	hsDeadline := earliest(time.Now().Add(opt.handshakeTimeout()), deadline)
 
@@ -82,6 +102,8 @@ func dial(parent context.Context, u *URL, opt *Options) (*session, error) {
 		s.cancel()
 		return nil, err
 	}
+	s.meter = &meterConn{Conn: conn}
+	conn = s.meter
 	s.conn = conn
 	s.stop = context.AfterFunc(s.ctx, func() { conn.Close() })
 	conn.SetDeadline(hsDeadline)
@@ -138,7 +160,10 @@ func (s *session) timeoutError() error {
 		return fmt.Errorf("SFTP transfer with %s stopped: %w", s.u.Addr(), err)
 	}
 	// The connection's deadline may fire a moment before ctx's timer.
-	if errors.Is(s.ctx.Err(), context.DeadlineExceeded) || !time.Now().Before(s.deadline) {
+	s.mu.Lock()
+	deadline := s.deadline
+	s.mu.Unlock()
+	if errors.Is(s.ctx.Err(), context.DeadlineExceeded) || !time.Now().Before(deadline) {
 		return fmt.Errorf("%w: %s did not complete within %v", ErrTimeout, s.u, s.timeout)
 	}
 	return nil
@@ -199,22 +224,27 @@ func (s *session) handshakeError(err error, check *hostKeyCheck, creds *credenti
 // fail turns an error of an SFTP operation on the session into one wrapping
 // a sentinel. op describes the operation and is followed by the URL.
 func (s *session) fail(op string, err error) error {
+	return s.failAt(s.u, op, err)
+}
+
+// failAt is fail for an operation on u, a path on the session's server.
+func (s *session) failAt(u *URL, op string, err error) error {
 	if te := s.timeoutError(); te != nil {
 		return te
 	}
 	switch {
 	case errors.Is(err, os.ErrNotExist):
-		return fmt.Errorf("%w: %s", ErrNotFound, s.u)
+		return fmt.Errorf("%w: %s", ErrNotFound, u)
 	case errors.Is(err, os.ErrPermission):
-		return fmt.Errorf("%w: %s %s", ErrPermission, op, s.u)
+		return fmt.Errorf("%w: %s %s", ErrPermission, op, u)
 	case errors.Is(err, os.ErrDeadlineExceeded):
-		return fmt.Errorf("%w: %s did not complete within %v", ErrTimeout, s.u, s.timeout)
+		return fmt.Errorf("%w: %s did not complete within %v", ErrTimeout, u, s.timeout)
 	}
 	var st *sftp.StatusError
 	if errors.As(err, &st) {
-		return fmt.Errorf("%w: %s %s: the server said: %v", ErrTransfer, op, s.u, err)
+		return fmt.Errorf("%w: %s %s: the server said: %v", ErrTransfer, op, u, err)
 	}
-	return fmt.Errorf("%w: %s %s: connection to %s lost: %v", ErrTransfer, op, s.u, s.u.Addr(), err)
+	return fmt.Errorf("%w: %s %s: connection to %s lost: %v", ErrTransfer, op, u, u.Addr(), err)
 }
 
 // tempName returns a fresh name for Put's temporary file.

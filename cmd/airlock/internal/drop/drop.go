@@ -6,7 +6,9 @@
 // atomically. Both check the server's host key against known_hosts before
 // anything else is sent; there is no way to skip that check, and none must
 // be added: an unknown or changed key is an error showing the fingerprint,
-// which the operator verifies out of band and adds to known_hosts.
+// which the operator verifies out of band and adds to known_hosts. To work
+// through a whole folder (ParseFolderURL), Open one Session and list, fetch,
+// put and rename over its one connection, never one connection per file.
 //
 // Fetch returns bytes, never a local file: the name on the server never
 // chooses where anything is written locally. Callers treat the bytes exactly
@@ -177,18 +179,21 @@ func Fetch(ctx context.Context, u *URL, opt Options) ([]byte, error) {
 		return nil, err
 	}
 	defer s.close()
+	return s.fetch(u, opt.maxSize())
+}
 
-	limit := opt.maxSize()
+// fetch is Fetch on an open session, for u on its server.
+func (s *session) fetch(u *URL, limit int64) ([]byte, error) {
 	fi, err := s.sftp.Stat(u.Path)
 	if err != nil {
-		return nil, s.fail("cannot stat", err)
+		return nil, s.failAt(u, "cannot stat", err)
 	}
 	if err := checkRegular(u, fi, limit); err != nil {
 		return nil, err
 	}
 	f, err := s.sftp.Open(u.Path)
 	if err != nil {
-		return nil, s.fail("cannot open", err)
+		return nil, s.failAt(u, "cannot open", err)
 	}
 	defer f.Close()
 	// Check again what was opened: the path may have been replaced since
@@ -203,11 +208,11 @@ func Fetch(ctx context.Context, u *URL, opt Options) ([]byte, error) {
 		// the smaller size is the one the file must have reached.
 		size = min(size, ofi.Size())
 	} else if !unsupported(err) {
-		return nil, s.fail("cannot stat", err)
+		return nil, s.failAt(u, "cannot stat", err)
 	}
 	data, err := io.ReadAll(io.LimitReader(f, limit+1))
 	if err != nil {
-		return nil, s.fail("reading", err)
+		return nil, s.failAt(u, "reading", err)
 	}
 	if int64(len(data)) > limit {
 		return nil, fmt.Errorf("%w: %s sent more than the limit of %s although it reported %d bytes", ErrTooLarge, u, sizeString(limit), size)
@@ -301,17 +306,17 @@ func (s *session) put(u *URL, data []byte, posix bool) error {
 		if errors.Is(err, os.ErrNotExist) {
 			return fmt.Errorf("%w: the folder %q does not exist on %s", ErrNotFound, dir, s.u.Addr())
 		}
-		return s.fail(fmt.Sprintf("cannot create a temporary file in %q for", dir), err)
+		return s.failAt(u, fmt.Sprintf("cannot create a temporary file in %q for", dir), err)
 	}
 	if err := s.writeTemp(f, data); err != nil {
 		f.Close()
 		return s.removeTemp(tmp, err)
 	}
 	if err := f.Close(); err != nil {
-		return s.removeTemp(tmp, s.fail("writing", err))
+		return s.removeTemp(tmp, s.failAt(u, "writing", err))
 	}
 	if err := s.rename(tmp, u.Path, posix); err != nil {
-		return s.removeTemp(tmp, s.fail("cannot rename the temporary file onto", err))
+		return s.removeTemp(tmp, s.failAt(u, "cannot rename the temporary file onto", err))
 	}
 	return nil
 }

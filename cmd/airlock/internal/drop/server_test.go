@@ -1,20 +1,12 @@
 package drop
 
 import (
-	"crypto/ecdsa"
-	"crypto/ed25519"
-	"crypto/elliptic"
-	"crypto/rand"
-	"crypto/rsa"
 	"errors"
 	"fmt"
 	"io"
-	"net"
 	"os"
 	"path"
-	"path/filepath"
 	"sort"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -22,14 +14,14 @@ import (
 
 	"github.com/pkg/sftp"
 	"golang.org/x/crypto/ssh"
-	"golang.org/x/crypto/ssh/agent"
-	"golang.org/x/crypto/ssh/knownhosts"
+
+	"github.com/airlock-dev/airlock/cmd/airlock/internal/drop/droptest"
 )
 
 // This file holds the in-process test bed (ATTACKS.md §3.6 C): an SSH server
-// from x/crypto on 127.0.0.1:0 whose SFTP subsystem is a request server over
-// memFS, an in-memory tree the tests fill and watch. Nothing touches the
-// real file system, so a path can never escape.
+// from x/crypto on 127.0.0.1:0 (droptest.Server) whose SFTP subsystem is a
+// request server over memFS, an in-memory tree the tests fill and watch.
+// Nothing touches the real file system, so a path can never escape.
 
 // memFS is an in-memory file tree for sftp.NewRequestServer.
 type memFS struct {
@@ -333,204 +325,46 @@ func (i memInfo) ModTime() time.Time { return time.Unix(1700000000, 0) }
 func (i memInfo) IsDir() bool        { return i.mode.IsDir() }
 func (i memInfo) Sys() any           { return nil }
 
-// testServer is an SSH server with an SFTP subsystem over a memFS.
+// testServer is an SSH server (droptest.Server) whose SFTP subsystem serves
+// a memFS.
 type testServer struct {
-	t        *testing.T
-	addr     string // host:port as dialed
-	port     int
-	hostKeys []ssh.Signer
-	fs       *memFS
-
-	password      string          // accepted by password and keyboard-interactive; empty: neither offered
-	kbdOnly       bool            // offer keyboard-interactive but not password
-	authDelay     time.Duration   // stall this long before answering a password
-	authorized    []ssh.PublicKey // accepted public keys
-	authAttempts  atomic.Int64    // password and keyboard-interactive attempts
-	passwordsSeen []string        // every password received, in order
-
-	ln    net.Listener
-	mu    sync.Mutex
-	conns []net.Conn
-	wg    sync.WaitGroup
+	*droptest.Server
+	fs           *memFS
+	addr         string // host:port as dialed
+	port         int
+	hostKeys     []ssh.Signer
+	authAttempts *atomic.Int64 // password and keyboard-interactive attempts
 }
 
-type serverOption func(*testServer)
+type serverOption = droptest.Option
 
-func withPassword(pw string) serverOption { return func(s *testServer) { s.password = pw } }
-func withKbdOnly() serverOption           { return func(s *testServer) { s.kbdOnly = true } }
-func withAuthDelay(d time.Duration) serverOption {
-	return func(s *testServer) { s.authDelay = d }
-}
-func withHostKeys(keys ...ssh.Signer) serverOption {
-	return func(s *testServer) { s.hostKeys = keys }
-}
-func withAuthorized(keys ...ssh.PublicKey) serverOption {
-	return func(s *testServer) { s.authorized = keys }
-}
-func withListenAddr(a string) serverOption { return func(s *testServer) { s.addr = a } }
+var (
+	withPassword   = droptest.WithPassword
+	withKbdOnly    = droptest.WithKbdOnly
+	withAuthDelay  = droptest.WithAuthDelay
+	withHostKeys   = droptest.WithHostKeys
+	withAuthorized = droptest.WithAuthorized
+	withListenAddr = droptest.WithListenAddr
+)
 
 func newTestServer(t *testing.T, opts ...serverOption) *testServer {
 	t.Helper()
-	s := &testServer{t: t, fs: newMemFS(), addr: "127.0.0.1:0"}
-	for _, o := range opts {
-		o(s)
-	}
-	if s.hostKeys == nil {
-		s.hostKeys = []ssh.Signer{newEd25519Signer(t)}
-	}
-	if s.password == "" && len(s.authorized) == 0 {
-		// x/crypto refuses to serve without an authentication method.
-		s.authorized = []ssh.PublicKey{newEd25519Signer(t).PublicKey()}
-	}
-	cfg := &ssh.ServerConfig{}
-	for _, k := range s.hostKeys {
-		cfg.AddHostKey(k)
-	}
-	if s.password != "" {
-		if !s.kbdOnly {
-			cfg.PasswordCallback = func(_ ssh.ConnMetadata, pw []byte) (*ssh.Permissions, error) {
-				return nil, s.checkPassword(string(pw))
-			}
-		}
-		cfg.KeyboardInteractiveCallback = func(_ ssh.ConnMetadata, ask ssh.KeyboardInteractiveChallenge) (*ssh.Permissions, error) {
-			if _, err := ask("", "welcome", nil, nil); err != nil {
-				return nil, err
-			}
-			ans, err := ask("", "", []string{"Password: "}, []bool{false})
-			if err != nil {
-				return nil, err
-			}
-			if len(ans) != 1 {
-				return nil, errors.New("want one answer")
-			}
-			return nil, s.checkPassword(ans[0])
-		}
-	}
-	if len(s.authorized) > 0 {
-		cfg.PublicKeyCallback = func(_ ssh.ConnMetadata, key ssh.PublicKey) (*ssh.Permissions, error) {
-			for _, k := range s.authorized {
-				if string(k.Marshal()) == string(key.Marshal()) {
-					return nil, nil
-				}
-			}
-			return nil, errors.New("unknown key")
-		}
-	}
-	ln, err := net.Listen("tcp", s.addr)
-	if err != nil {
-		t.Fatalf("listen: %v", err)
-	}
-	s.ln = ln
-	s.addr = ln.Addr().String()
-	s.port = ln.Addr().(*net.TCPAddr).Port
-	s.wg.Add(1)
-	go s.serve(cfg)
-	t.Cleanup(s.stop)
-	return s
-}
-
-func (s *testServer) checkPassword(pw string) error {
-	time.Sleep(s.authDelay)
-	s.authAttempts.Add(1)
-	s.mu.Lock()
-	s.passwordsSeen = append(s.passwordsSeen, pw)
-	s.mu.Unlock()
-	if pw != s.password {
-		return errors.New("wrong password")
-	}
-	return nil
-}
-
-func (s *testServer) serve(cfg *ssh.ServerConfig) {
-	defer s.wg.Done()
-	for {
-		c, err := s.ln.Accept()
-		if err != nil {
-			return
-		}
-		s.mu.Lock()
-		s.conns = append(s.conns, c)
-		s.mu.Unlock()
-		s.wg.Add(1)
-		go func() {
-			defer s.wg.Done()
-			s.handle(c, cfg)
-		}()
-	}
-}
-
-func (s *testServer) handle(c net.Conn, cfg *ssh.ServerConfig) {
-	defer c.Close()
-	sc, chans, reqs, err := ssh.NewServerConn(c, cfg)
-	if err != nil {
-		return
-	}
-	defer sc.Close()
-	go ssh.DiscardRequests(reqs)
-	for nc := range chans {
-		if nc.ChannelType() != "session" {
-			nc.Reject(ssh.UnknownChannelType, "only sessions")
-			continue
-		}
-		ch, chReqs, err := nc.Accept()
-		if err != nil {
-			return
-		}
-		s.wg.Add(1)
-		go func() {
-			defer s.wg.Done()
-			defer ch.Close()
-			for req := range chReqs {
-				ok := req.Type == "subsystem" && len(req.Payload) > 4 && string(req.Payload[4:]) == "sftp"
-				req.Reply(ok, nil)
-				if ok {
-					srv := sftp.NewRequestServer(ch, s.fs.handlers())
-					srv.Serve()
-					srv.Close()
-					return
-				}
-			}
-		}()
-	}
+	fs := newMemFS()
+	s := droptest.NewServer(t, append([]serverOption{droptest.WithHandlers(fs.handlers())}, opts...)...)
+	return &testServer{Server: s, fs: fs, addr: s.Addr, port: s.Port, hostKeys: s.HostKeys, authAttempts: &s.AuthAttempts}
 }
 
 // dropConnections closes every server-side connection, as a server that
 // dies mid-transfer would.
-func (s *testServer) dropConnections() {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	for _, c := range s.conns {
-		c.Close()
-	}
-}
-
-func (s *testServer) stop() {
-	s.ln.Close()
-	s.dropConnections()
-	s.wg.Wait()
-}
+func (s *testServer) dropConnections() { s.DropConnections() }
 
 // url returns the sftp URL of a path on the server.
 func (s *testServer) url(user, p string) *URL {
-	host, _, _ := net.SplitHostPort(s.addr)
-	return &URL{User: user, Host: host, Port: s.port, Path: p}
-}
-
-// knownHosts writes a known_hosts file holding the given lines and returns
-// its name.
-func writeKnownHosts(t *testing.T, lines ...string) string {
-	t.Helper()
-	name := filepath.Join(t.TempDir(), "known_hosts")
-	if err := os.WriteFile(name, []byte(strings.Join(lines, "\n")+"\n"), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	return name
+	return &URL{User: user, Host: s.Host, Port: s.port, Path: p}
 }
 
 // line returns the known_hosts line for key at the server's address.
-func (s *testServer) line(key ssh.PublicKey) string {
-	return knownhosts.Line([]string{s.addr}, key)
-}
+func (s *testServer) line(key ssh.PublicKey) string { return s.KnownHostsLine(key) }
 
 // trusting returns Options that trust the server's first host key, with no
 // agent, no default key files and no password from the environment.
@@ -546,138 +380,16 @@ func env(vars map[string]string) func(string) string {
 	return func(k string) string { return vars[k] }
 }
 
-func newEd25519Signer(t testing.TB) ssh.Signer {
-	t.Helper()
-	_, priv, err := ed25519.GenerateKey(rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	s, err := ssh.NewSignerFromKey(priv)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return s
+func writeKnownHosts(t *testing.T, lines ...string) string {
+	return droptest.WriteKnownHosts(t, lines...)
 }
-
-func newECDSASigner(t testing.TB) ssh.Signer {
-	t.Helper()
-	priv, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	s, err := ssh.NewSignerFromKey(priv)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return s
-}
-
-var rsaSigner = sync.OnceValues(func() (ssh.Signer, error) {
-	priv, err := rsa.GenerateKey(rand.Reader, 2048)
-	if err != nil {
-		return nil, err
-	}
-	return ssh.NewSignerFromKey(priv)
-})
-
-func newRSASigner(t testing.TB) ssh.Signer {
-	t.Helper()
-	s, err := rsaSigner()
-	if err != nil {
-		t.Fatal(err)
-	}
-	return s
-}
-
-// serveAgent serves an in-process ssh-agent holding keys on a unix socket
-// in a temporary folder and returns the socket's name.
+func newEd25519Signer(t testing.TB) ssh.Signer { return droptest.Ed25519Signer(t) }
+func newECDSASigner(t testing.TB) ssh.Signer   { return droptest.ECDSASigner(t) }
+func newRSASigner(t testing.TB) ssh.Signer     { return droptest.RSASigner(t) }
 func serveAgent(t *testing.T, keys ...any) string {
-	t.Helper()
-	kr := agent.NewKeyring()
-	for _, k := range keys {
-		if err := kr.Add(agent.AddedKey{PrivateKey: k}); err != nil {
-			t.Fatal(err)
-		}
-	}
-	// Unix socket names are limited to about 100 bytes; t.TempDir can
-	// be longer.
-	dir, err := os.MkdirTemp("", "agent")
-	if err != nil {
-		t.Fatal(err)
-	}
-	sock := filepath.Join(dir, "s")
-	ln, err := net.Listen("unix", sock)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var wg sync.WaitGroup
-	var mu sync.Mutex
-	var conns []net.Conn
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			mu.Lock()
-			conns = append(conns, c)
-			mu.Unlock()
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				agent.ServeAgent(kr, c)
-				c.Close()
-			}()
-		}
-	}()
-	t.Cleanup(func() {
-		ln.Close()
-		mu.Lock()
-		for _, c := range conns {
-			c.Close()
-		}
-		mu.Unlock()
-		wg.Wait()
-		os.RemoveAll(dir)
-	})
-	return sock
+	return droptest.ServeAgent(t, keys...)
 }
-
-// tarpit accepts connections and never sends a byte (ATTACKS.md T65).
-func tarpit(t *testing.T) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	var mu sync.Mutex
-	var conns []net.Conn
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			mu.Lock()
-			conns = append(conns, c)
-			mu.Unlock()
-		}
-	}()
-	t.Cleanup(func() {
-		ln.Close()
-		<-done
-		mu.Lock()
-		for _, c := range conns {
-			c.Close()
-		}
-		mu.Unlock()
-	})
-	return ln.Addr().String()
-}
+func tarpit(t *testing.T) string { return droptest.Tarpit(t) }
 
 func mustURL(t *testing.T, s string) *URL {
 	t.Helper()
