@@ -112,19 +112,8 @@ func applyInstanceCode(c *cli.Context, kind codes.Kind) error {
 		return err
 	}
 	stderr := c.App.ErrWriter
-	short := shortUDI(a.UDI)
-	switch {
-	case a.Again:
-		note(stderr, "nothing changed: %s", a.Note)
-	case kind == codes.KindReturn:
-		note(stderr, "reservation %s of %s returned (serial %d); released %s", a.Reservation, short, a.Serial, orNothing(a.Released))
-	case a.Superseded():
-		note(stderr, "%s installed serial %d of reservation %s, which serial %d superseded; released %s", short, a.Serial, a.Reservation, a.Latest, orNothing(a.Released))
-		if len(a.InTransition) > 0 {
-			note(stderr, "in transition until serial %d is confirmed: %s", a.Latest, authority.FormatLicenses(a.InTransition))
-		}
-	default:
-		note(stderr, "%s installed serial %d of reservation %s; released %s", short, a.Serial, a.Reservation, orNothing(a.Released))
+	for _, line := range appliedNotes(kind, a) {
+		note(stderr, "%s", line)
 	}
 	return nil
 }
@@ -265,13 +254,7 @@ Example:
 				if err != nil {
 					return err
 				}
-				s := r.System
-				if r.Again {
-					note(c.App.ErrWriter, "nothing changed: system %q (%s) was imported from this description before", s.Name, s.UDI.Short())
-					return nil
-				}
-				note(c.App.ErrWriter, "system %q (%s) registered in %q: %d components, demand %s",
-					s.Name, s.UDI.Short(), r.Account, len(s.Components), orNothing(s.Demand))
+				note(c.App.ErrWriter, "%s", systemNote(r))
 				return nil
 			},
 		}},

@@ -23,16 +23,26 @@ in the order they became known: UDI, virtual account, state
 (registered, reserved, returned, removed), the latest reservation with
 its serial and status, and what its latest code grants.
 
+A state marked * is that of an instance the ledger saw two journal
+histories of: a restored backup or a copy of its state folder made
+codes (see airlock authority usage import). airlock authority show
+--instance says when, and with which codes.
+
 Example:
 
     $ airlock authority instances
     UDI                                                   ACCOUNT     STATE     RESERVATION  SERIAL  STATUS         LICENSES
     P:VMS,S:cam-1,U:8c1f8a5e-3d0b-4c4f-9a41-6f0c2d9e7b11  acme/plant  reserved  0a1b2c3d          2  in transition  4 vms.camera.core
+    P:VMS,S:cam-2,U:1d2e3f40-5a6b-4c7d-8e9f-a0b1c2d3e4f5  acme/plant  reserved* 5e6f7a8b          1  installed      2 vms.camera.core
+    airlock: warning: 1 instances marked * showed 2 journal histories (a restored backup, or a copy of the state folder): see airlock authority show --instance UDI
 
 With --json it prints an array of objects with the members udi, account,
 state, name (a system's), instance_key_hash, created_at, removed_at,
-removal_reason, reservation (null, or id, serial, confirmed, status) and
-licenses (tag, count).`
+removal_reason, reservation (null, or id, serial, confirmed, status),
+licenses (tag, count) and journal (null before the instance's first
+usage report or fork, or count, head, report (the hash of the usage
+report that left it there), updated_at, histories (1, or 2 once a fork
+was flagged), forks, first_fork, last_fork).`
 
 func authorityInstancesCommand() *cli.Command {
 	return &cli.Command{
@@ -69,14 +79,26 @@ func authorityInstancesCommand() *cli.Command {
 				return nil
 			}
 			rows := [][]string{{"UDI", "ACCOUNT", "STATE", "RESERVATION", "SERIAL", "STATUS", "LICENSES"}}
+			forked := 0
 			for _, i := range is {
 				res, serial, status := "-", "-", "-"
 				if r := i.Reservation; r != nil {
 					res, serial, status = r.IDString(), strconv.FormatUint(r.Serial, 10), string(r.Status)
 				}
-				rows = append(rows, []string{i.UDI, i.Account, string(i.State), res, serial, status, orDash(i.Licenses)})
+				state := string(i.State)
+				if i.Forked() {
+					state += "*"
+					forked++
+				}
+				rows = append(rows, []string{i.UDI, i.Account, state, res, serial, status, orDash(i.Licenses)})
 			}
-			return writeResult(c.App.Writer, tableCols(rows, map[int]bool{4: true}))
+			if err := writeResult(c.App.Writer, tableCols(rows, map[int]bool{4: true})); err != nil {
+				return err
+			}
+			if forked > 0 {
+				warn(c.App.ErrWriter, "%d instances marked * showed 2 journal histories (a restored backup, or a copy of the state folder): see airlock authority show --instance UDI", forked)
+			}
+			return nil
 		},
 	}
 }
@@ -137,12 +159,36 @@ type instanceJSON struct {
 	RemovalReason *string          `json:"removal_reason"`
 	Reservation   *reservationJSON `json:"reservation"`
 	Licenses      []licenseFields  `json:"licenses"`
+	Journal       *journalJSON     `json:"journal"`
+}
+
+type journalJSON struct {
+	Count     uint64  `json:"count"`
+	Head      *string `json:"head"`
+	Report    *string `json:"report"`
+	UpdatedAt *string `json:"updated_at"`
+	Histories int     `json:"histories"`
+	Forks     int64   `json:"forks"`
+	FirstFork *string `json:"first_fork"`
+	LastFork  *string `json:"last_fork"`
+}
+
+func newJournalJSON(j *authority.Journal) *journalJSON {
+	if j == nil {
+		return nil
+	}
+	out := &journalJSON{Count: j.Count, Head: optHex(j.Head), Report: optHex(j.Report), UpdatedAt: optTime(j.UpdatedAt),
+		Histories: 1, Forks: j.Forks, FirstFork: optTime(j.FirstFork), LastFork: optTime(j.LastFork)}
+	if j.Forks > 0 {
+		out.Histories = 2
+	}
+	return out
 }
 
 func newInstanceJSON(i *authority.InstanceInfo) instanceJSON {
 	j := instanceJSON{UDI: i.UDI, Account: i.Account, State: string(i.State), Name: optString(i.Name),
 		KeyHash: fmt.Sprintf("%x", i.KeyHash()), CreatedAt: optTime(i.CreatedAt), RemovedAt: optTime(i.RemovedAt),
-		RemovalReason: optString(i.RemovalReason), Licenses: licenses(i.Licenses)}
+		RemovalReason: optString(i.RemovalReason), Licenses: licenses(i.Licenses), Journal: newJournalJSON(i.Journal)}
 	if r := i.Reservation; r != nil {
 		j.Reservation = &reservationJSON{ID: r.IDString(), Serial: r.Serial, Confirmed: r.Confirmed, Status: string(r.Status)}
 	}
@@ -155,8 +201,20 @@ codes and what it holds, and the instance's history. A removed instance
 is shown when no live one has that UDI.
 
 --code prints instead the latest authorization code of the instance's
-latest reservation, typed (or armored to --out), to hand it out again;
---serial N picks another serial.
+latest reservation, typed (or armored to --out, a local file or an
+sftp:// URL as for airlock authority reserve), to hand it out again;
+--serial N picks another serial. For example:
+
+    $ airlock authority show --instance P:VMS,S:cam-1 --code \
+          --out sftp://desk@drop.example.com/~/outbox/cam-1.airlock
+    airlock: wrote sftp://desk@drop.example.com/~/outbox/cam-1.airlock
+    airlock: reservation 0a1b2c3d serial 2, issued 2025-03-01T12:05:00Z
+
+The URL's host key must be in known_hosts (--known-hosts FILE, or
+~/.ssh/known_hosts); airlock logs in with ssh-agent, the key files of
+--ssh-key FILE, or the password in AIRLOCK_SFTP_PASSWORD; a file already
+there is never replaced. See airlock authority reserve --help for the
+details.
 
 Example:
 
@@ -173,29 +231,39 @@ Example:
       in transition  6 vms.camera.core
       code 1         2025-03-01T12:00:00Z, install by 2025-03-31T12:00:00Z, 9c1e5f03a2b4d6e8
       code 2         2025-03-01T12:05:00Z, install by 2025-03-31T12:05:00Z, 47aa01c9e3f2b5d6
+    journal          no usage report with a journal imported yet
     history          2 events
       2025-03-01T12:00:00Z  alice  reserve  reservation 0a1b2c3d serial 1 for request 69d642ec7fa2b902: 10 vms.camera.core; instance key 5d2a9c0e41b7f3a8 pinned
       2025-03-01T12:05:00Z  alice  update  reservation 0a1b2c3d serial 2: vms.camera.core 10→4; in transition until confirmed: 6 vms.camera.core
 
+When the ledger saw two journal histories of the instance (a restored
+backup, or a copy of its state folder: see airlock authority usage
+import), the journal lines say so first, then list each fork with when,
+the code that showed it and why:
+
+    journal          2 histories seen (a restored backup, or a copy of the state folder): flagged 1 time, first 2025-03-02T08:00:00Z, last 2025-03-02T08:00:00Z
+                     count 41, head 5a1c9e0b7d3f2a64, from usage report 77c0e1d2a3b4c5d6 imported 2025-03-02T08:00:00Z
+                     fork 2025-03-02T08:00:00Z, code 77c0e1d2a3b4c5d6: usage report 77c0e1d2a3b4c5d6 (journal count 41, head 5a1c9e0b7d3f2a64): it names no previous report, …
+
 With --json it prints one object: the members of airlock authority
 instances --json, and reservations (id, account, status, serial,
 confirmed, created_at, closed_at, reserved, in_transition, codes: serial,
-issued_at, install_by, hash, key_id) and history (as airlock authority
-history --json).`
+issued_at, install_by, hash, key_id), forks (the fork events of the
+history) and history (as airlock authority history --json).`
 
 func authorityShowCommand() *cli.Command {
 	return &cli.Command{
 		Name:        "show",
 		Usage:       "show an instance, its reservations, codes and history",
-		UsageText:   "airlock authority show --instance UDI [--json | --code [--serial N] [--out FILE]] [--dir DIR]",
+		UsageText:   "airlock authority show --instance UDI [--json | --code [--serial N] [--out FILE|URL [--known-hosts FILE] [--ssh-key FILE]...]] [--dir DIR]",
 		Description: authorityShowDescription,
-		Flags: ledgerFlags(
+		Flags: ledgerFlags(append([]cli.Flag{
 			&cli.StringFlag{Name: flagInstance, Usage: "the instance's `UDI` (or its P:…,S:… part)"},
 			&cli.BoolFlag{Name: flagJSON, Usage: "print JSON instead of text"},
 			&cli.BoolFlag{Name: flagCode, Usage: "print the latest authorization code again"},
 			&cli.Uint64Flag{Name: "serial", Usage: "with --code, print serial `N`"},
-			&cli.StringFlag{Name: flagOut, Usage: "with --code, write the code as an armored file `FILE`"},
-		),
+			&cli.StringFlag{Name: flagOut, Usage: "with --code, write the code as an armored file `FILE` or to an sftp:// URL"},
+		}, transportFlags()...)...),
 		OnUsageError: onUsageError,
 		Action:       authorityShow,
 	}
@@ -225,6 +293,7 @@ type reservationDetailJSON struct {
 type showJSON struct {
 	instanceJSON
 	Reservations []reservationDetailJSON `json:"reservations"`
+	Forks        []eventJSON             `json:"forks"`
 	History      []eventJSON             `json:"history"`
 }
 
@@ -250,7 +319,12 @@ func authorityShow(c *cli.Context) error {
 		if err != nil {
 			return err
 		}
-		if err := emitCode(c, is.Code, nil); err != nil {
+		out, err := prepareOut(c, c.String(flagOut))
+		if err != nil {
+			return err
+		}
+		defer out.close()
+		if err := emitCode(c, out, is.Code, nil, "run the same command again"); err != nil {
 			return err
 		}
 		note(c.App.ErrWriter, "reservation %s serial %d, issued %s", authority.FormatReservationID(is.Reservation), is.Serial, codes.FormatTime(is.IssuedAt))
@@ -261,7 +335,7 @@ func authorityShow(c *cli.Context) error {
 		return err
 	}
 	if c.Bool(flagJSON) {
-		j := showJSON{instanceJSON: newInstanceJSON(&s.InstanceInfo), Reservations: []reservationDetailJSON{}, History: []eventJSON{}}
+		j := showJSON{instanceJSON: newInstanceJSON(&s.InstanceInfo), Reservations: []reservationDetailJSON{}, Forks: []eventJSON{}, History: []eventJSON{}}
 		for _, r := range s.Reservations {
 			rj := reservationDetailJSON{ID: r.IDString(), Account: r.Account, Status: string(r.Status), Serial: r.Serial, Confirmed: r.Confirmed,
 				CreatedAt: optTime(r.CreatedAt), ClosedAt: optTime(r.ClosedAt), Reserved: licenses(r.Reserved), InTransition: licenses(r.InTransition), Codes: []codeJSON{}}
@@ -269,6 +343,9 @@ func authorityShow(c *cli.Context) error {
 				rj.Codes = append(rj.Codes, codeJSON{Serial: cd.Serial, IssuedAt: optTime(cd.IssuedAt), InstallBy: optTime(cd.InstallBy), Hash: fmt.Sprintf("%x", cd.Hash), KeyID: cd.KeyID})
 			}
 			j.Reservations = append(j.Reservations, rj)
+		}
+		for i := range s.Forks {
+			j.Forks = append(j.Forks, newEventJSON(&s.Forks[i]))
 		}
 		for i := range s.History {
 			j.History = append(j.History, newEventJSON(&s.History[i]))
@@ -305,6 +382,13 @@ func authorityShow(c *cli.Context) error {
 		for _, cd := range r.Codes {
 			line(fmt.Sprintf("  code %d", cd.Serial), "%s, install by %s, %x", codes.FormatTime(cd.IssuedAt), codes.FormatTime(cd.InstallBy), cd.Hash[:8])
 		}
+	}
+	for k, jl := range journalLines(s.Journal, s.Forks) {
+		label := ""
+		if k == 0 {
+			label = "journal"
+		}
+		line(label, "%s", jl)
 	}
 	line("history", "%d events", len(s.History))
 	for _, e := range s.History {
@@ -417,6 +501,7 @@ first violation it finds:
   altered, removed or inserted;
 - every lot and every stored code matches the history event that made
   it, and every code matches what its reservation took from the lots;
+- every usage report imported is recorded in the history;
 - no license is held twice: each lot's held count equals what the live
   reservations hold from it;
 - for every virtual account and tag: owned = available + reserved + in

@@ -7,10 +7,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
-	"runtime"
-	"sort"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"time"
 
@@ -18,6 +15,7 @@ import (
 	"github.com/urfave/cli/v2"
 
 	"github.com/airlock-dev/airlock/authority"
+	"github.com/airlock-dev/airlock/cmd/airlock/internal/drop"
 	"github.com/airlock-dev/airlock/codes"
 	"github.com/airlock-dev/airlock/formats/seal"
 )
@@ -33,7 +31,7 @@ const (
 // codeOutFlags are the flags that say where an authorization code goes.
 func codeOutFlags() []cli.Flag {
 	return []cli.Flag{
-		&cli.StringFlag{Name: flagOut, Usage: "write the code as an armored file `FILE` (with --batch: the folder for the answers) instead of typed on standard output"},
+		&cli.StringFlag{Name: flagOut, Usage: "write the code as an armored file `FILE` or to an sftp:// URL (with --batch: the local folder for the answers) instead of typed on standard output"},
 		&cli.StringSliceFlag{Name: flagTo, Usage: "encrypt the armored code to `RECIPIENT` (age1…, \"ssh-ed25519 …\", or @FILE), for removable media; repeatable"},
 		&cli.IntFlag{Name: flagInstallDays, Value: int(authority.DefaultInstallWindow / (24 * time.Hour)), Usage: "let the code be installed within `DAYS` of now"},
 	}
@@ -88,6 +86,18 @@ Examples:
     airlock: 1000 of 1000 requests answered
     airlock: 1000 reserved, 0 answered before, 0 refused; wrote 1000 files to usb/answers
 
+    $ airlock authority reserve --account acme/plant --request request.airlock \
+          --out sftp://desk@drop.example.com/~/outbox/cam-1.airlock
+    airlock: wrote sftp://desk@drop.example.com/~/outbox/cam-1.airlock
+    airlock: reservation 0a1b2c3d serial 1 for P:VMS,S:cam-1 from "acme/plant": 10 vms.camera.core
+
+` + sftpWriteHelp + `
+
+If the drop cannot be reached, or refuses the login, nothing is
+reserved. If the connection fails while the file is written, the
+reservation stays: run the same command again to write the same code.
+--batch reads and writes local folders only.
+
 Exit status: 0 when every request was answered; 1 when one was refused
 or a code could not be printed or written (the reservation stays: run
 the same command again to get the same code); 2 for a wrong command
@@ -97,15 +107,15 @@ func authorityReserveCommand() *cli.Command {
 	return &cli.Command{
 		Name:        "reserve",
 		Usage:       "answer a request code with an authorization code",
-		UsageText:   "airlock authority reserve --account ORG/ACCOUNT (--request CODE|FILE|- | --batch DIR --out DIR | --system NAME) [--license TAG=N]... [--out FILE] [--to RECIPIENT]... [--identity FILE]... [--dir DIR]",
+		UsageText:   "airlock authority reserve --account ORG/ACCOUNT (--request CODE|FILE|- | --batch DIR --out DIR | --system NAME) [--license TAG=N]... [--out FILE|URL] [--to RECIPIENT]... [--known-hosts FILE] [--ssh-key FILE]... [--identity FILE]... [--dir DIR]",
 		Description: authorityReserveDescription,
-		Flags: keyFlags(append([]cli.Flag{
+		Flags: keyFlags(append(append([]cli.Flag{
 			&cli.StringFlag{Name: flagAccount, Usage: "take the licenses from `ORG/ACCOUNT`"},
 			&cli.StringFlag{Name: flagRequest, Usage: "the request: a typed `CODE`, a FILE, or - for standard input"},
-			&cli.StringFlag{Name: flagBatch, Usage: "answer every request file in the folder `DIR`"},
+			&cli.StringFlag{Name: flagBatch, Usage: "answer every request file in the local folder `DIR`"},
 			&cli.StringFlag{Name: flagSystem, Usage: "authorize the imported system `NAME`"},
 			&cli.StringSliceFlag{Name: flagLicense, Usage: "reserve `TAG=N` instead of what the request asks for; repeatable"},
-		}, codeOutFlags()...)...),
+		}, codeOutFlags()...), transportFlags()...)...),
 		OnUsageError: onUsageError,
 		Action:       authorityReserve,
 	}
@@ -154,6 +164,9 @@ func authorityReserve(c *cli.Context) error {
 	if c.IsSet(flagBatch) && c.String(flagOut) == "" {
 		return usagef(cmd, "for example: --out answers", "--%s needs --%s DIR, the folder for the answers", flagBatch, flagOut)
 	}
+	if c.IsSet(flagBatch) && (drop.IsURL(c.String(flagBatch)) || drop.IsURL(c.String(flagOut))) {
+		return usagef(cmd, "give local folders, e.g. --batch usb/requests --out usb/answers", "--%s reads and writes local folders, not URLs", flagBatch)
+	}
 	licenses, err := parseLicenses(c)
 	if err != nil {
 		return err
@@ -184,6 +197,11 @@ func authorityReserve(c *cli.Context) error {
 	if c.IsSet(flagBatch) {
 		return reserveBatch(c, d, account, recipients, ids)
 	}
+	out, err := prepareOut(c, c.String(flagOut))
+	if err != nil {
+		return err
+	}
+	defer out.close()
 	var a *authority.Authorized
 	if c.IsSet(flagSystem) {
 		a, err = d.l.ReserveSystem(d.ctx, c.String(flagSystem), account, licenses)
@@ -196,15 +214,15 @@ func authorityReserve(c *cli.Context) error {
 		}
 		return err
 	}
-	if err := emitCode(c, a.Code, recipients); err != nil {
+	if err := emitCode(c, out, a.Code, recipients, "the reservation is recorded: run the same command again to get the same code"); err != nil {
 		return err
 	}
 	stderr := c.App.ErrWriter
 	if a.Again {
-		note(stderr, "this request was answered before: the same code again (reservation %s serial %d)", a.Reservation(), a.Authorization.Serial)
+		note(stderr, "%s", againNote(a))
 		return nil
 	}
-	note(stderr, "reservation %s serial 1 for %s from %q: %s", a.Reservation(), a.Authorization.UDI.Short(), a.Account, authority.FormatLicenses(a.Licenses()))
+	note(stderr, "%s", reservedNote(a))
 	return nil
 }
 
@@ -226,11 +244,11 @@ func readCode(c *cli.Context, arg string, want codes.Kind, ids []age.Identity) (
 }
 
 // emitCode prints an authorization code typed on standard output, or
-// writes it armored to --out, age-encrypted to recipients if any. The
-// ledger holds the code already: a failure here loses nothing.
-func emitCode(c *cli.Context, code []byte, recipients []age.Recipient) error {
-	again := "the reservation is recorded: run the same command again to get the same code"
-	out := c.String(flagOut)
+// writes it armored to --out (prepared with prepareOut), age-encrypted to
+// recipients if any. The ledger holds the code already: a failure here
+// loses nothing, and again says how to get the code once more.
+func emitCode(c *cli.Context, dest *codeOut, code []byte, recipients []age.Recipient, again string) error {
+	out := dest.path
 	if out == "" && len(recipients) == 0 {
 		if err := writeResult(c.App.Writer, []byte(codes.EncodeText(codes.KindAuthorization, code)+"\n")); err != nil {
 			return withHint(err, again)
@@ -247,14 +265,19 @@ func emitCode(c *cli.Context, code []byte, recipients []age.Recipient) error {
 		}
 		return nil
 	}
-	existed, err := writeAnswer(out, data, true)
+	var existed bool
+	if dest.remote() {
+		existed, err = dest.upload(data)
+	} else {
+		existed, err = writeAnswer(out, data, true)
+	}
 	if err != nil {
 		return withHint(err, again)
 	}
 	if existed {
-		note(c.App.ErrWriter, "%s already holds this code", out)
+		note(c.App.ErrWriter, "%s already holds this code", dest)
 	} else {
-		note(c.App.ErrWriter, "wrote %s", out)
+		note(c.App.ErrWriter, "wrote %s", dest)
 	}
 	return nil
 }
@@ -286,47 +309,17 @@ func writeAnswer(path string, data []byte, sync bool) (bool, error) {
 	} else if !errors.Is(err, fs.ErrNotExist) {
 		return false, err
 	}
-	f, err := os.CreateTemp(filepath.Dir(path), ".tmp-"+filepath.Base(path)+"-*")
-	if err != nil {
-		return false, err
-	}
-	tmp := f.Name()
-	_, err = f.Write(data)
-	if err == nil && sync {
-		err = f.Sync()
-	}
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	if err == nil {
-		err = os.Chmod(tmp, 0o644)
-	}
-	if err == nil {
-		err = os.Rename(tmp, path)
-	}
-	if err != nil {
-		os.Remove(tmp)
-		return false, fmt.Errorf("writing %s: %w", path, err)
-	}
-	return false, nil
+	return false, writeFileAtomic(path, data, 0o644, sync)
 }
 
 // reserveBatch answers every request file of --batch into --out.
 func reserveBatch(c *cli.Context, d *desk, account string, recipients []age.Recipient, ids []age.Identity) error {
 	stderr := c.App.ErrWriter
 	in, out := c.String(flagBatch), c.String(flagOut)
-	entries, err := os.ReadDir(in)
+	names, err := (&localFolder{dir: in}).list()
 	if err != nil {
 		return fmt.Errorf("--%s: %w", flagBatch, err)
 	}
-	var names []string
-	for _, e := range entries {
-		if strings.HasPrefix(e.Name(), ".") || !e.Type().IsRegular() {
-			continue
-		}
-		names = append(names, e.Name())
-	}
-	sort.Strings(names)
 	if len(names) == 0 {
 		return fmt.Errorf("%w: the folder %s holds no request file", errEmpty, in)
 	}
@@ -409,23 +402,8 @@ func reserveBatch(c *cli.Context, d *desk, account string, recipients []age.Reci
 	return nil
 }
 
-// parallel calls fn(0) … fn(n-1) on GOMAXPROCS goroutines.
-func parallel(n int, fn func(int)) {
-	var next atomic.Int64
-	var wg sync.WaitGroup
-	for range min(n, max(runtime.GOMAXPROCS(0), 4)) {
-		wg.Go(func() {
-			for {
-				i := int(next.Add(1) - 1)
-				if i >= n {
-					return
-				}
-				fn(i)
-			}
-		})
-	}
-	wg.Wait()
-}
+// parallel calls fn(0) … fn(n-1) on workers() goroutines.
+func parallel(n int, fn func(int)) { parallelN(n, workers(), fn) }
 
 // syncDir makes the names of new files in dir durable.
 func syncDir(dir string) error {
@@ -450,12 +428,21 @@ code. A newer update supersedes one not yet confirmed.
 
 The instance is named by its UDI, or by its P:…,S:… part alone.
 
-Example:
+Examples:
 
     $ airlock authority update --instance P:VMS,S:cam-1 --license vms.camera.core=4
     AU-…
     airlock: reservation 0a1b2c3d serial 2 for P:VMS,S:cam-1: 4 vms.camera.core, 2 vms.analytics
     airlock: in transition until the instance confirms serial 2: 6 vms.camera.core
+
+    $ airlock authority update --instance P:VMS,S:cam-1 --license vms.camera.core=4 \
+          --out sftp://desk@drop.example.com/~/outbox/cam-1.update.airlock
+    airlock: wrote sftp://desk@drop.example.com/~/outbox/cam-1.update.airlock
+    airlock: reservation 0a1b2c3d serial 2 for P:VMS,S:cam-1: 4 vms.camera.core, 2 vms.analytics
+
+` + sftpWriteHelp + `
+
+If the drop cannot be reached, or refuses the login, nothing is issued.
 
 Exit status: 0 when the code was issued; 1 when the update was refused or
 the code could not be printed (it is recorded: airlock authority show
@@ -465,12 +452,12 @@ func authorityUpdateCommand() *cli.Command {
 	return &cli.Command{
 		Name:        "update",
 		Usage:       "issue the next code of a reservation with other counts",
-		UsageText:   "airlock authority update --instance UDI --license TAG=N... [--out FILE] [--to RECIPIENT]... [--identity FILE]... [--dir DIR]",
+		UsageText:   "airlock authority update --instance UDI --license TAG=N... [--out FILE|URL] [--to RECIPIENT]... [--known-hosts FILE] [--ssh-key FILE]... [--identity FILE]... [--dir DIR]",
 		Description: authorityUpdateDescription,
-		Flags: keyFlags(append([]cli.Flag{
+		Flags: keyFlags(append(append([]cli.Flag{
 			&cli.StringFlag{Name: flagInstance, Usage: "the instance's `UDI` (or its P:…,S:… part)"},
 			&cli.StringSliceFlag{Name: flagLicense, Usage: "set `TAG=N` (0 drops the tag); repeatable"},
-		}, codeOutFlags()...)...),
+		}, codeOutFlags()...), transportFlags()...)...),
 		OnUsageError: onUsageError,
 		Action: func(c *cli.Context) error {
 			cmd := c.Command.HelpName
@@ -501,11 +488,16 @@ func authorityUpdateCommand() *cli.Command {
 				return err
 			}
 			defer d.Close()
+			out, err := prepareOut(c, c.String(flagOut))
+			if err != nil {
+				return err
+			}
+			defer out.close()
 			a, err := d.l.Update(d.ctx, inst, licenses)
 			if err != nil {
 				return err
 			}
-			if err := emitCode(c, a.Code, recipients); err != nil {
+			if err := emitCode(c, out, a.Code, recipients, fmt.Sprintf("serial %d is recorded: 'airlock authority show --instance %s --code' gives the same code again", a.Authorization.Serial, inst)); err != nil {
 				return err
 			}
 			stderr := c.App.ErrWriter

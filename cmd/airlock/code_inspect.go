@@ -102,12 +102,13 @@ With --json, inspect prints one JSON object with these members:
   instance_key_hash, nonce, flags, issued_at, install_by, entitlements
   (tag, count, kind, start, end, export_controlled, component); request:
   udi, instance_key, nonce, issued_at, wanted (tag, count); confirmation:
-  reservation, serial; return: reservation, serial, never_installed;
-  system-description: udi, instance_key, name, components (id, model,
-  tag), demand (tag, count), issued_at, nonce; usage-report: udi,
-  reservation, serial, from, to, high_water, journal_head, tags (tag,
-  peak, current); trust-update: sequence, issued_at, signed_by, keys
-  (key_id, sign_public, agree_public, not_before, not_after).
+  reservation, serial; return: reservation, serial, never_installed,
+  journal_tag; system-description: udi, instance_key, name, components
+  (id, model, tag), demand (tag, count), issued_at, nonce; usage-report:
+  udi, reservation, serial, from, to, high_water, journal_head,
+  journal_count, previous_head, tags (tag, peak, current); trust-update:
+  sequence, issued_at, signed_by, keys (key_id, sign_public,
+  agree_public, not_before, not_after).
 
 Exit status: 0 when the code was read (and, with --trust, verified); 1
 when it cannot be read, or it is signed and does not verify with --trust;
@@ -277,7 +278,7 @@ func newReport(kinds []codes.Kind, d *codes.Decoded, v any) *report {
 	case *codes.Confirmation:
 		r.Fields = confirmationFields{hex.EncodeToString(v.Reservation), v.Serial}
 	case *codes.Return:
-		r.Fields = returnFields{hex.EncodeToString(v.Reservation), v.Serial, v.NeverInstalled}
+		r.Fields = returnFields{hex.EncodeToString(v.Reservation), v.Serial, v.NeverInstalled, optHex(v.Journal)}
 	case *codes.System:
 		r.Fields = systemFields(v)
 	case *codes.Usage:
@@ -376,9 +377,10 @@ type confirmationFields struct {
 }
 
 type returnFields struct {
-	Reservation    string `json:"reservation"`
-	Serial         uint64 `json:"serial"`
-	NeverInstalled bool   `json:"never_installed"`
+	Reservation    string  `json:"reservation"`
+	Serial         uint64  `json:"serial"`
+	NeverInstalled bool    `json:"never_installed"`
+	Journal        *string `json:"journal_tag"`
 }
 
 type componentFields struct {
@@ -420,25 +422,32 @@ type tagUsageFields struct {
 }
 
 type usageJSON struct {
-	UDI         string           `json:"udi"`
-	Reservation *string          `json:"reservation"`
-	Serial      *uint64          `json:"serial"`
-	From        string           `json:"from"`
-	To          string           `json:"to"`
-	HighWater   string           `json:"high_water"`
-	JournalHead *string          `json:"journal_head"`
-	Tags        []tagUsageFields `json:"tags"`
+	UDI          string           `json:"udi"`
+	Reservation  *string          `json:"reservation"`
+	Serial       *uint64          `json:"serial"`
+	From         string           `json:"from"`
+	To           string           `json:"to"`
+	HighWater    string           `json:"high_water"`
+	JournalHead  *string          `json:"journal_head"`
+	JournalCount *uint64          `json:"journal_count"`
+	PreviousHead *string          `json:"previous_head"`
+	Tags         []tagUsageFields `json:"tags"`
 }
 
 func usageFields(u *codes.Usage) usageJSON {
 	f := usageJSON{
-		UDI:         u.UDI.String(),
-		Reservation: optHex(u.Reservation),
-		From:        codes.FormatTime(u.From),
-		To:          codes.FormatTime(u.To),
-		HighWater:   codes.FormatTime(u.HighWater),
-		JournalHead: optHex(u.JournalHead),
-		Tags:        []tagUsageFields{},
+		UDI:          u.UDI.String(),
+		Reservation:  optHex(u.Reservation),
+		From:         codes.FormatTime(u.From),
+		To:           codes.FormatTime(u.To),
+		HighWater:    codes.FormatTime(u.HighWater),
+		JournalHead:  optHex(u.JournalHead),
+		PreviousHead: optHex(u.PreviousHead),
+		Tags:         []tagUsageFields{},
+	}
+	if u.JournalCount != 0 {
+		n := u.JournalCount
+		f.JournalCount = &n
 	}
 	if u.Serial != 0 {
 		s := u.Serial
@@ -604,6 +613,9 @@ func (r *report) text() []byte {
 		line("reservation", "%x", v.Reservation)
 		line("serial", "%d", v.Serial)
 		line("never installed", "%s", yesNo(v.NeverInstalled))
+		if v.Journal != nil {
+			line("journal tag", "%x", v.Journal)
+		}
 	case *codes.System:
 		f := r.Fields.(systemJSON)
 		line("udi", "%s", f.UDI)
@@ -634,6 +646,10 @@ func (r *report) text() []byte {
 		line("to", "%s", f.To)
 		line("high-water mark", "%s", f.HighWater)
 		line("journal head", "%s", orNone(f.JournalHead, "none"))
+		if f.JournalCount != nil {
+			line("journal count", "%d", *f.JournalCount)
+			line("previous head", "%s", orNone(f.PreviousHead, "none (the instance's first report)"))
+		}
 		line("tags", "%d", len(f.Tags))
 		for _, t := range f.Tags {
 			item("%s peak=%d current=%d", t.Tag, t.Peak, t.Current)

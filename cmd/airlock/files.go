@@ -5,14 +5,17 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+
+	"github.com/airlock-dev/airlock/cmd/airlock/internal/drop"
 )
 
-// replaceFile writes data to path so that a crash leaves the old file or
-// the new one, never part of either: a temporary file in the same folder,
-// synced, renamed over path, and the folder synced.
-func replaceFile(path string, data []byte, perm fs.FileMode) error {
-	dir := filepath.Dir(path)
-	f, err := os.CreateTemp(dir, ".tmp-"+filepath.Base(path)+"-*")
+// writeFileAtomic writes data to path through a temporary file in the
+// same folder, with mode perm, synced when sync is set, renamed over path,
+// so that a crash leaves the old file or the new one, never part of
+// either. The temporary name is hidden (drop.TempPrefix), so that no
+// reader of the folder takes it. The caller syncs the folder.
+func writeFileAtomic(path string, data []byte, perm fs.FileMode, sync bool) error {
+	f, err := os.CreateTemp(filepath.Dir(path), drop.TempPrefix+"*")
 	if err != nil {
 		return fmt.Errorf("writing %s: %w", path, err)
 	}
@@ -21,7 +24,7 @@ func replaceFile(path string, data []byte, perm fs.FileMode) error {
 	if err == nil {
 		err = f.Chmod(perm)
 	}
-	if err == nil {
+	if err == nil && sync {
 		err = f.Sync()
 	}
 	if cerr := f.Close(); err == nil {
@@ -34,7 +37,16 @@ func replaceFile(path string, data []byte, perm fs.FileMode) error {
 		os.Remove(tmp)
 		return fmt.Errorf("writing %s: %w", path, err)
 	}
-	if err := syncDir(dir); err != nil {
+	return nil
+}
+
+// replaceFile is writeFileAtomic made durable: the file synced before the
+// rename and the folder after it.
+func replaceFile(path string, data []byte, perm fs.FileMode) error {
+	if err := writeFileAtomic(path, data, perm, true); err != nil {
+		return err
+	}
+	if err := syncDir(filepath.Dir(path)); err != nil {
 		return fmt.Errorf("writing %s: the file is in place but its folder could not be synced: %w", path, err)
 	}
 	return nil

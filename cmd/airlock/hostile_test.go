@@ -160,6 +160,7 @@ func readers(s *site) map[string][]string {
 		"authority confirm":             {"authority", "confirm", "--identity", s.identity, "ARG"},
 		"authority return":              {"authority", "return", "--identity", s.identity, "ARG"},
 		"authority system import":       {"authority", "system", "import", "--identity", s.identity, "--account", "acme/plant", "ARG"},
+		"authority usage import":        {"authority", "usage", "import", "--identity", s.identity, "ARG"},
 	}
 }
 

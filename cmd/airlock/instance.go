@@ -14,6 +14,7 @@ import (
 	"filippo.io/age"
 	"github.com/urfave/cli/v2"
 
+	"github.com/airlock-dev/airlock/cmd/airlock/internal/drop"
 	"github.com/airlock-dev/airlock/codes"
 	"github.com/airlock-dev/airlock/formats/seal"
 	"github.com/airlock-dev/airlock/instance"
@@ -67,6 +68,9 @@ An administrator's day:
 Codes the instance makes (request, confirmation, return) are printed
 typed on standard output, for the phone; --out writes them as armored
 files instead, and --to encrypts those with age for removable media.
+Files may also cross through an SFTP drop folder: --out and the commands
+that read a code file take sftp://[user@]host[:port]/path URLs, checked
+against known_hosts (see airlock instance install-file --help).
 
 Exit status: 0 on success; 1 when the operation was refused or failed
 (including a failed write to standard output); 2 for a wrong command
@@ -164,34 +168,25 @@ var instanceHints = []struct {
 	{instance.ErrReturned, "the reservation was returned: make a new request with 'airlock instance request'"},
 	{instance.ErrClock, "set the system clock right (the instance trusts it only forward), then try again"},
 	{instance.ErrNoAuthorityKey, "no key of the trust set is valid now: ask the vendor for a current trust file"},
-	{errSFTP, "copy the file to this machine (scp, sftp or removable media) and pass its path"},
 }
 
 func init() { hints = append(hints, instanceHints...) }
 
-// errSFTP means install-file was given an sftp:// URL.
-var errSFTP = errors.New("install-file reads local files")
-
-// refuseSFTP refuses an sftp:// URL with what to do instead.
-func refuseSFTP(arg string) error {
-	if strings.HasPrefix(strings.ToLower(arg), "sftp://") {
-		return fmt.Errorf("%w; SFTP transfer ships separately: copy %q here and pass the copy's path", errSFTP, arg)
-	}
-	return nil
-}
-
-// readAuthorization reads an authorization code from a typed code, a file
-// or standard input (any form, age-encrypted with --identity), and
-// returns its binary form.
+// readAuthorization reads an authorization code from a typed code, a file,
+// an sftp:// URL or standard input (any form, age-encrypted with
+// --identity), and returns its binary form. The bytes of a URL go through
+// exactly the path a local file's take.
 func readAuthorization(c *cli.Context, arg string) ([]byte, error) {
-	if err := refuseSFTP(arg); err != nil {
-		return nil, err
-	}
 	ids, err := readIdentities(c.StringSlice(flagIdentity))
 	if err != nil {
 		return nil, err
 	}
-	in, err := readCodeArg(arg, c.App.Reader, c.App.ErrWriter)
+	var in *input
+	if drop.IsURL(arg) {
+		in, err = readURL(c, arg)
+	} else {
+		in, err = readCodeArg(arg, c.App.Reader, c.App.ErrWriter)
+	}
 	if err != nil {
 		return nil, err
 	}
@@ -213,12 +208,9 @@ func decodeAuthorization(in *input, ids []age.Identity) ([]byte, error) {
 // any, to path ("-": standard output). A file that exists is never
 // overwritten, unless it holds these bytes already.
 func writeCodeFile(c *cli.Context, path string, kind codes.Kind, code []byte, recipients []age.Recipient) error {
-	data := codes.EncodeArmor(kind, code)
-	if len(recipients) > 0 {
-		var err error
-		if data, err = seal.Encrypt(data, recipients...); err != nil {
-			return fmt.Errorf("encrypting the %s code: %w", kind, err)
-		}
+	data, err := codeFileData(kind, code, recipients)
+	if err != nil {
+		return err
 	}
 	if path == "-" {
 		return writeResult(c.App.Writer, data)
@@ -232,37 +224,52 @@ func writeCodeFile(c *cli.Context, path string, kind codes.Kind, code []byte, re
 	} else if !errors.Is(err, fs.ErrNotExist) {
 		return err
 	}
-	f, err := os.CreateTemp(filepath.Dir(path), ".tmp-"+filepath.Base(path)+"-*")
-	if err != nil {
-		return fmt.Errorf("writing %s: %w", path, err)
-	}
-	tmp := f.Name()
-	_, err = f.Write(data)
-	if err == nil {
-		err = f.Sync()
-	}
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	if err == nil {
-		err = os.Chmod(tmp, 0o644)
-	}
-	if err == nil {
-		err = os.Rename(tmp, path)
-	}
-	if err != nil {
-		os.Remove(tmp)
-		return fmt.Errorf("writing %s: %w", path, err)
+	if err := writeFileAtomic(path, data, 0o644, true); err != nil {
+		return err
 	}
 	// The file may go on removable media: make the rename durable before
 	// anyone unplugs it. Not every file system syncs a folder; the file
 	// itself is synced already.
-	if d, err := os.Open(filepath.Dir(path)); err == nil {
-		d.Sync()
-		d.Close()
-	}
+	_ = syncDir(filepath.Dir(path))
 	note(c.App.ErrWriter, "wrote %s", path)
 	return nil
+}
+
+// writeCodeOut is writeCodeFile for a destination prepareOut made: to an
+// sftp:// URL it writes the same bytes, as a whole file that never
+// replaces another.
+func writeCodeOut(c *cli.Context, out *codeOut, kind codes.Kind, code []byte, recipients []age.Recipient) error {
+	if !out.remote() {
+		return writeCodeFile(c, out.path, kind, code, recipients)
+	}
+	data, err := codeFileData(kind, code, recipients)
+	if err != nil {
+		return err
+	}
+	existed, err := out.upload(data)
+	if err != nil {
+		return err
+	}
+	if existed {
+		note(c.App.ErrWriter, "%s holds this %s code already", out, kind)
+	} else {
+		note(c.App.ErrWriter, "wrote %s", out)
+	}
+	return nil
+}
+
+// codeFileData is a code file's content: the armored code, age-encrypted
+// to recipients if any.
+func codeFileData(kind codes.Kind, code []byte, recipients []age.Recipient) ([]byte, error) {
+	data := codes.EncodeArmor(kind, code)
+	if len(recipients) == 0 {
+		return data, nil
+	}
+	data, err := seal.Encrypt(data, recipients...)
+	if err != nil {
+		return nil, fmt.Errorf("encrypting the %s code: %w", kind, err)
+	}
+	return data, nil
 }
 
 // recipientsFlag reads --to.

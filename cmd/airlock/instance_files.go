@@ -22,12 +22,19 @@ needs; --demand TAG=N the licenses the system needs. The name defaults to
 the host name. --to encrypts the file with age for removable media. It
 changes nothing in the state.
 
-Example:
+Examples:
 
     $ airlock instance system-file --out plant4.airlock --name "plant 4 VMS" \
           --component SN-0042:CameraX1:vms.camera.hw --demand vms.camera.core=25
     airlock: wrote plant4.airlock
     airlock: system description "plant 4 VMS" for authority key 115f3d60785cabde: 1 component, demand 25 vms.camera.core
+
+    $ airlock instance system-file --out sftp://site@drop.example.com/~/inbox/plant4.airlock --name "plant 4 VMS" \
+          --demand vms.camera.core=25
+    airlock: wrote sftp://site@drop.example.com/~/inbox/plant4.airlock
+    airlock: system description "plant 4 VMS" for authority key 115f3d60785cabde: 0 components, demand 25 vms.camera.core
+
+` + sftpWriteHelp + `
 
 Exit status: 0 when the file was written; 1 when it could not be (or the
 file exists with other content); 2 for a wrong command line.`
@@ -36,15 +43,15 @@ func instanceSystemFileCommand() *cli.Command {
 	return &cli.Command{
 		Name:        "system-file",
 		Usage:       "write the system description file of an offline system",
-		UsageText:   "airlock instance system-file --out FILE [--name NAME] [--component ID:MODEL[:TAG]]... [--demand TAG=N]... [--to RECIPIENT]... [--state DIR]",
+		UsageText:   "airlock instance system-file --out FILE|URL [--name NAME] [--component ID:MODEL[:TAG]]... [--demand TAG=N]... [--to RECIPIENT]... [--known-hosts FILE] [--ssh-key FILE]... [--state DIR]",
 		Description: instanceSystemFileDescription,
-		Flags: instanceFlags(
-			&cli.StringFlag{Name: flagOut, Usage: "write the armored system description to `FILE` (- for standard output)"},
+		Flags: instanceFlags(append([]cli.Flag{
+			&cli.StringFlag{Name: flagOut, Usage: "write the armored system description to `FILE` (- for standard output, or an sftp:// URL)"},
 			&cli.StringFlag{Name: flagSystemName, Usage: "the system's `NAME` (default: the host name)"},
 			&cli.StringSliceFlag{Name: flagComponent, Usage: "a hardware component, `ID:MODEL[:TAG]`; repeatable"},
 			&cli.StringSliceFlag{Name: flagDemand, Usage: "the system needs `TAG=N` licenses; repeatable"},
 			&cli.StringSliceFlag{Name: flagEncryptTo, Usage: "encrypt the file with age to `RECIPIENT` (age1…, \"ssh-ed25519 …\", or @FILE); repeatable"},
-		),
+		}, transportFlags()...)...),
 		OnUsageError: onUsageError,
 		Action:       instanceSystemFile,
 	}
@@ -89,11 +96,16 @@ func instanceSystemFile(c *cli.Context) error {
 			name = in.UDI().Short()
 		}
 	}
+	dest, err := prepareOut(c, out)
+	if err != nil {
+		return err
+	}
+	defer dest.close()
 	code, err := in.SystemFile(name, components, demand)
 	if err != nil {
 		return err
 	}
-	if err := writeCodeFile(c, out, codes.KindSystem, code, recipients); err != nil {
+	if err := writeCodeOut(c, dest, codes.KindSystem, code, recipients); err != nil {
 		return err
 	}
 	st, err := in.Status()
@@ -113,11 +125,20 @@ report is MACed for the authority key of the installed reservation.
 Writing it starts a new period, so the report is kept: if its file is
 lost, --again writes the same report again.
 
-Example:
+Examples:
 
     $ airlock instance usage-report --out usage.airlock
     airlock: wrote usage.airlock
     airlock: usage report for 2025-01-15T09:30:00Z to 2025-02-14T09:30:00Z: vms.camera.core peak 7, now 2
+
+    $ airlock instance usage-report --out sftp://site@drop.example.com/~/inbox/cam-1.usage.airlock
+    airlock: wrote sftp://site@drop.example.com/~/inbox/cam-1.usage.airlock
+    airlock: usage report for 2025-02-14T09:30:00Z to 2025-03-16T09:30:00Z: vms.camera.core peak 9, now 4
+
+` + sftpWriteHelp + `
+
+If the drop cannot be reached, or refuses the login, no report is made
+and the period goes on.
 
 Exit status: 0 when the file was written; 1 when it could not be (then
 --again writes it); 2 for a wrong command line.`
@@ -126,13 +147,13 @@ func instanceUsageReportCommand() *cli.Command {
 	return &cli.Command{
 		Name:        "usage-report",
 		Usage:       "write a usage report for the authority",
-		UsageText:   "airlock instance usage-report --out FILE [--to RECIPIENT]... [--again] [--state DIR]",
+		UsageText:   "airlock instance usage-report --out FILE|URL [--to RECIPIENT]... [--again] [--known-hosts FILE] [--ssh-key FILE]... [--state DIR]",
 		Description: instanceUsageReportDescription,
-		Flags: instanceFlags(
-			&cli.StringFlag{Name: flagOut, Usage: "write the armored report to `FILE` (- for standard output)"},
+		Flags: instanceFlags(append([]cli.Flag{
+			&cli.StringFlag{Name: flagOut, Usage: "write the armored report to `FILE` (- for standard output, or an sftp:// URL)"},
 			&cli.StringSliceFlag{Name: flagEncryptTo, Usage: "encrypt the file with age to `RECIPIENT`; repeatable"},
 			&cli.BoolFlag{Name: flagAgain, Usage: "write the last report again instead of a new one"},
-		),
+		}, transportFlags()...)...),
 		OnUsageError: onUsageError,
 		Action:       instanceUsageReport,
 	}
@@ -154,6 +175,11 @@ func instanceUsageReport(c *cli.Context) error {
 	if err != nil {
 		return err
 	}
+	dest, err := prepareOut(c, out)
+	if err != nil {
+		return err
+	}
+	defer dest.close()
 	var code []byte
 	if c.Bool(flagAgain) {
 		if code, err = in.LastUsageReport(); err != nil {
@@ -165,7 +191,7 @@ func instanceUsageReport(c *cli.Context) error {
 	} else if code, err = in.UsageReport(); err != nil {
 		return err
 	}
-	if err := writeCodeFile(c, out, codes.KindUsage, code, recipients); err != nil {
+	if err := writeCodeOut(c, dest, codes.KindUsage, code, recipients); err != nil {
 		return withHint(err, "the report is kept: 'airlock instance usage-report --again --out FILE' writes it again")
 	}
 	u, err := codes.ParseUnverifiedUsage(code) // our own, just made

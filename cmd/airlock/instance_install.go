@@ -7,14 +7,15 @@ import (
 	"filippo.io/age"
 	"github.com/urfave/cli/v2"
 
+	"github.com/airlock-dev/airlock/cmd/airlock/internal/drop"
 	"github.com/airlock-dev/airlock/codes"
 	"github.com/airlock-dev/airlock/instance"
 )
 
 const instanceInstallDescription = `install verifies an authorization code and installs it. The argument is
 the typed code (quoted if it has spaces), the path of a code file
-(armored, raw binary, or age-encrypted with --identity), or - for
-standard input.
+(armored, raw binary, or age-encrypted with --identity), an sftp:// URL
+of such a file, or - for standard input.
 
 The code must verify with a key of the trust file, name this instance's
 UDI and key, be installed before its install-by date, and either answer
@@ -44,22 +45,29 @@ Examples:
     airlock: error: authorization code not newer: authorization serial 1 is not newer than installed serial 2 (reservation 0a1b2c3d)
     airlock: hint: a newer code is installed already; 'airlock instance status' shows its serial
 
+    $ airlock instance install --ssh-key ~/.ssh/drop_ed25519 sftp://site@drop.example.com/~/outbox/cam-1.airlock
+    CF-…
+    airlock: installed serial 2 of reservation 0a1b2c3d, replacing serial 1: 4 vms.camera.core (perpetual)
+
+` + sftpReadHelp + `
+
 Exit status: 0 when the code is installed (now or before); 1 when it is
-refused or the confirmation code could not be printed (install the same
-code again to print it); 2 for a wrong command line.`
+refused, cannot be fetched, or the confirmation code could not be
+printed (install the same code again to print it); 2 for a wrong command
+line.`
 
 func instanceInstallCommand() *cli.Command {
 	return &cli.Command{
 		Name:        "install",
 		Usage:       "verify and install an authorization code",
-		UsageText:   "airlock instance install [--identity FILE]... [--state DIR] CODE|FILE|-",
+		UsageText:   "airlock instance install [--identity FILE]... [--known-hosts FILE] [--ssh-key FILE]... [--state DIR] CODE|FILE|URL|-",
 		Description: instanceInstallDescription,
-		Flags: instanceFlags(
+		Flags: instanceFlags(append([]cli.Flag{
 			&cli.StringSliceFlag{Name: flagIdentity, Usage: "open an age-encrypted code file with the identity in `FILE` (age or ssh-ed25519 private key); repeatable"},
-		),
+		}, transportFlags()...)...),
 		OnUsageError: onUsageError,
 		Action: func(c *cli.Context) error {
-			if err := checkArgs(c, 1, 1, "CODE|FILE|-"); err != nil {
+			if err := checkArgs(c, 1, 1, "CODE|FILE|URL|-"); err != nil {
 				return err
 			}
 			return instanceInstall(c, c.Args().First())
@@ -69,16 +77,24 @@ func instanceInstallCommand() *cli.Command {
 
 const instanceInstallFileDescription = `install-file installs the authorization code in a file, as install does:
 an armored file, raw binary, or an age-encrypted file opened with
---identity, for codes carried on removable media. The path is always a
-file, never a typed code.
+--identity, for codes carried on removable media or left in an SFTP drop
+folder. The argument is always a file's path or URL, never a typed code.
 
-SFTP transfer ships separately: an sftp:// URL is refused; copy the file
-to this machine and pass its path.
-
-Example:
+Examples:
 
     $ airlock instance install-file --identity instance.agekey /media/usb/authorization.age
     airlock: installed reservation 0a1b2c3d serial 1: 10 vms.camera.core (perpetual)
+
+    $ airlock instance install-file --known-hosts drop_known_hosts --ssh-key ~/.ssh/drop_ed25519 \
+          sftp://site@drop.example.com/~/outbox/cam-1.airlock
+    airlock: installed reservation 0a1b2c3d serial 1: 10 vms.camera.core (perpetual)
+
+    $ airlock instance install-file sftp://site@drop.example.com:2222/~/outbox/cam-1.airlock
+    airlock: error: host key verification failed: host key for [drop.example.com]:2222 is unknown: …
+    airlock: hint: check the fingerprint SHA256:… with the drop's administrator (ssh-keygen -lf on the server's key), then add this line to /home/site/.ssh/known_hosts:
+    airlock: hint: [drop.example.com]:2222 ssh-ed25519 AAAA…
+
+` + sftpReadHelp + `
 
 Exit status: as for install.`
 
@@ -86,32 +102,36 @@ func instanceInstallFileCommand() *cli.Command {
 	return &cli.Command{
 		Name:        "install-file",
 		Usage:       "install the authorization code in a file",
-		UsageText:   "airlock instance install-file [--identity FILE]... [--state DIR] PATH",
+		UsageText:   "airlock instance install-file [--identity FILE]... [--known-hosts FILE] [--ssh-key FILE]... [--state DIR] PATH|URL",
 		Description: instanceInstallFileDescription,
-		Flags: instanceFlags(
+		Flags: instanceFlags(append([]cli.Flag{
 			&cli.StringSliceFlag{Name: flagIdentity, Usage: "open an age-encrypted file with the identity in `FILE` (age or ssh-ed25519 private key); repeatable"},
-		),
+		}, transportFlags()...)...),
 		OnUsageError: onUsageError,
 		Action: func(c *cli.Context) error {
-			if err := checkArgs(c, 1, 1, "PATH"); err != nil {
+			if err := checkArgs(c, 1, 1, "PATH|URL"); err != nil {
 				return err
 			}
 			path := c.Args().First()
-			if err := refuseSFTP(path); err != nil {
-				return err
-			}
 			if path == "-" {
 				return usagef(c.Command.HelpName, "to read standard input, use 'airlock instance install -'", "install-file takes the path of a file")
-			}
-			b, err := readFile(path, maxInputSize)
-			if err != nil {
-				return err
 			}
 			ids, err := readIdentities(c.StringSlice(flagIdentity))
 			if err != nil {
 				return err
 			}
-			code, err := decodeAuthorization(&input{data: b, source: fmt.Sprintf("file %q", path)}, ids)
+			var in *input
+			if drop.IsURL(path) {
+				in, err = readURL(c, path)
+			} else {
+				var b []byte
+				b, err = readFile(path, maxInputSize)
+				in = &input{data: b, source: fmt.Sprintf("file %q", path)}
+			}
+			if err != nil {
+				return err
+			}
+			code, err := decodeAuthorization(in, ids)
 			if err != nil {
 				return err
 			}
@@ -183,6 +203,17 @@ Examples:
     RT-…
     airlock: reservation 0a1b2c3d serial 2 was returned 2025-01-20T08:00:00Z; the same return code again
 
+    $ airlock instance return --out sftp://site@drop.example.com/~/inbox/cam-1.return.airlock
+    airlock: wrote sftp://site@drop.example.com/~/inbox/cam-1.return.airlock
+    airlock: returned reservation 0a1b2c3d serial 2; its authorization code is destroyed
+
+` + sftpWriteHelp + `
+
+If the drop cannot be reached, or refuses the login, nothing is
+returned. If the connection fails while the file is written, the return
+is recorded all the same: run return again, with the same --out, to
+write the same code.
+
 Exit status: 0 when the return code was printed or written; 1 when
 nothing was ever installed, or the code could not be printed or written
 (the return is recorded all the same: run return again); 2 for a wrong
@@ -192,12 +223,12 @@ func instanceReturnCommand() *cli.Command {
 	return &cli.Command{
 		Name:        "return",
 		Usage:       "destroy the installed authorization code and print the return code",
-		UsageText:   "airlock instance return [--out FILE [--to RECIPIENT]...] [--state DIR]",
+		UsageText:   "airlock instance return [--out FILE|URL [--to RECIPIENT]...] [--known-hosts FILE] [--ssh-key FILE]... [--state DIR]",
 		Description: instanceReturnDescription,
-		Flags: instanceFlags(
-			&cli.StringFlag{Name: flagOut, Usage: "write the return code as an armored `FILE` instead of typed on standard output"},
+		Flags: instanceFlags(append([]cli.Flag{
+			&cli.StringFlag{Name: flagOut, Usage: "write the return code as an armored `FILE` (or to an sftp:// URL) instead of typed on standard output"},
 			&cli.StringSliceFlag{Name: flagEncryptTo, Usage: "encrypt the --out file with age to `RECIPIENT` (age1…, \"ssh-ed25519 …\", or @FILE); repeatable"},
-		),
+		}, transportFlags()...)...),
 		OnUsageError: onUsageError,
 		Action:       instanceReturn,
 	}
@@ -215,11 +246,16 @@ func instanceReturn(c *cli.Context) error {
 	if err != nil {
 		return err
 	}
+	out, err := prepareOut(c, c.String(flagOut))
+	if err != nil {
+		return err
+	}
+	defer out.close()
 	r, err := in.Return()
 	if err != nil {
 		return err
 	}
-	if err := emitReturn(c, r, recipients, "'airlock instance return' prints the same code again"); err != nil {
+	if err := emitReturn(c, out, r, recipients, "'airlock instance return' prints the same code again"); err != nil {
 		return err
 	}
 	w := c.App.ErrWriter
@@ -247,10 +283,10 @@ func returnOut(c *cli.Context) ([]age.Recipient, error) {
 // emitReturn prints a return code typed, or writes it to --out. The
 // return is recorded already: a failure here loses nothing, and again
 // says how to get the code once more.
-func emitReturn(c *cli.Context, r *instance.Returned, recipients []age.Recipient, again string) error {
+func emitReturn(c *cli.Context, out *codeOut, r *instance.Returned, recipients []age.Recipient, again string) error {
 	var err error
-	if out := c.String(flagOut); out != "" {
-		err = writeCodeFile(c, out, codes.KindReturn, r.Code, recipients)
+	if out.path != "" {
+		err = writeCodeOut(c, out, codes.KindReturn, r.Code, recipients)
 	} else {
 		err = writeResult(c.App.Writer, []byte(codes.EncodeText(codes.KindReturn, r.Code)+"\n"))
 	}
@@ -269,14 +305,28 @@ code (marked never installed) is printed for the authority, which then
 releases the licenses. Given the same code again, it prints the same
 return code.
 
-To give back the installed reservation, use 'airlock instance return'.
+The argument is a typed code, the path of a code file (armored, raw
+binary, or age-encrypted with --identity), an sftp:// URL of such a file,
+or - for standard input. To give back the installed reservation, use
+'airlock instance return'.
 
-Example:
+Examples:
 
     $ airlock instance return-authorization unwanted.airlock
     RT-…
     airlock: reservation 7c1d2e3f serial 1 returned without being installed; it will never install
     airlock: give the return code to the authority
+
+    $ airlock instance return-authorization --ssh-key ~/.ssh/drop_ed25519 \
+          --out sftp://site@drop.example.com/~/inbox/cam-1.return.airlock \
+          sftp://site@drop.example.com/~/outbox/cam-1.airlock
+    airlock: wrote sftp://site@drop.example.com/~/inbox/cam-1.return.airlock
+    airlock: reservation 7c1d2e3f serial 1 returned without being installed; it will never install
+    airlock: give the return code to the authority
+
+` + sftpReadText + `
+
+` + sftpWriteHelp + `
 
 Exit status: as for return.`
 
@@ -284,20 +334,20 @@ func instanceReturnAuthorizationCommand() *cli.Command {
 	return &cli.Command{
 		Name:        "return-authorization",
 		Usage:       "hand back an authorization code never installed",
-		UsageText:   "airlock instance return-authorization [--identity FILE]... [--out FILE [--to RECIPIENT]...] [--state DIR] CODE|FILE|-",
+		UsageText:   "airlock instance return-authorization [--identity FILE]... [--out FILE|URL [--to RECIPIENT]...] [--known-hosts FILE] [--ssh-key FILE]... [--state DIR] CODE|FILE|URL|-",
 		Description: instanceReturnAuthorizationDescription,
-		Flags: instanceFlags(
+		Flags: instanceFlags(append([]cli.Flag{
 			&cli.StringSliceFlag{Name: flagIdentity, Usage: "open an age-encrypted code file with the identity in `FILE`; repeatable"},
-			&cli.StringFlag{Name: flagOut, Usage: "write the return code as an armored `FILE` instead of typed on standard output"},
+			&cli.StringFlag{Name: flagOut, Usage: "write the return code as an armored `FILE` (or to an sftp:// URL) instead of typed on standard output"},
 			&cli.StringSliceFlag{Name: flagEncryptTo, Usage: "encrypt the --out file with age to `RECIPIENT`; repeatable"},
-		),
+		}, transportFlags()...)...),
 		OnUsageError: onUsageError,
 		Action:       instanceReturnAuthorization,
 	}
 }
 
 func instanceReturnAuthorization(c *cli.Context) error {
-	if err := checkArgs(c, 1, 1, "CODE|FILE|-"); err != nil {
+	if err := checkArgs(c, 1, 1, "CODE|FILE|URL|-"); err != nil {
 		return err
 	}
 	recipients, err := returnOut(c)
@@ -312,11 +362,16 @@ func instanceReturnAuthorization(c *cli.Context) error {
 	if err != nil {
 		return err
 	}
+	out, err := prepareOut(c, c.String(flagOut))
+	if err != nil {
+		return err
+	}
+	defer out.close()
 	r, err := in.ReturnAuthorization(code)
 	if err != nil {
 		return err
 	}
-	if err := emitReturn(c, r, recipients, "run the same command again to print the same code"); err != nil {
+	if err := emitReturn(c, out, r, recipients, "run the same command again to print the same code"); err != nil {
 		return err
 	}
 	w := c.App.ErrWriter

@@ -242,12 +242,21 @@ A request made while another is pending adds to it: either may be
 answered, until one answer is installed. 'airlock instance cancel' drops
 them.
 
-Example:
+Examples:
 
     $ airlock instance request --license vms.camera.core=10 --license vms.analytics=2
     RQ-…
     airlock: request 3f9a0c11d2e4b5a6 for authority key 115f3d60785cabde: 10 vms.camera.core, 2 vms.analytics
     airlock: take the request code to the authority, then install the authorization code it answers with
+
+    $ airlock instance request --license vms.camera.core=10 --out sftp://site@drop.example.com/~/inbox/cam-1.airlock
+    RQ-…
+    airlock: wrote sftp://site@drop.example.com/~/inbox/cam-1.airlock
+    airlock: request 3f9a0c11d2e4b5a6 for authority key 115f3d60785cabde: 10 vms.camera.core
+
+` + sftpWriteHelp + `
+
+If the drop cannot be reached, or refuses the login, no request is made.
 
 Exit status: 0 when the request was made and printed; 1 when it was
 refused (reservation not enabled, or a reservation installed) or could
@@ -258,13 +267,13 @@ func instanceRequestCommand() *cli.Command {
 	return &cli.Command{
 		Name:        "request",
 		Usage:       "make a request code for the authority",
-		UsageText:   "airlock instance request [--license TAG=N]... [--out FILE [--to RECIPIENT]...] [--state DIR]",
+		UsageText:   "airlock instance request [--license TAG=N]... [--out FILE|URL [--to RECIPIENT]...] [--known-hosts FILE] [--ssh-key FILE]... [--state DIR]",
 		Description: instanceRequestDescription,
-		Flags: instanceFlags(
+		Flags: instanceFlags(append([]cli.Flag{
 			&cli.StringSliceFlag{Name: flagWant, Usage: "ask for `TAG=N` licenses; repeatable"},
-			&cli.StringFlag{Name: flagOut, Usage: "also write the request as an armored `FILE`"},
+			&cli.StringFlag{Name: flagOut, Usage: "also write the request as an armored `FILE` (or to an sftp:// URL)"},
 			&cli.StringSliceFlag{Name: flagEncryptTo, Usage: "encrypt the --out file with age to `RECIPIENT` (age1…, \"ssh-ed25519 …\", or @FILE); repeatable"},
-		),
+		}, transportFlags()...)...),
 		OnUsageError: onUsageError,
 		Action:       instanceRequest,
 	}
@@ -291,6 +300,13 @@ func instanceRequest(c *cli.Context) error {
 	if err != nil {
 		return err
 	}
+	var dest *codeOut
+	if out != "" {
+		if dest, err = prepareOut(c, out); err != nil {
+			return err
+		}
+		defer dest.close()
+	}
 	code, err := in.Request(wanted)
 	if err != nil {
 		return err
@@ -299,8 +315,8 @@ func instanceRequest(c *cli.Context) error {
 	if err := writeResult(c.App.Writer, []byte(codes.EncodeText(codes.KindRequest, code)+"\n")); err != nil {
 		return withHint(err, again)
 	}
-	if out != "" {
-		if err := writeCodeFile(c, out, codes.KindRequest, code, recipients); err != nil {
+	if dest != nil {
+		if err := writeCodeOut(c, dest, codes.KindRequest, code, recipients); err != nil {
 			return withHint(err, again)
 		}
 	}

@@ -3,7 +3,6 @@ package main
 import (
 	"bytes"
 	"encoding/json"
-	"errors"
 	"os"
 	"path/filepath"
 	"strings"
@@ -147,7 +146,7 @@ func TestEveryInstanceSentinelHasAHint(t *testing.T) {
 		instance.ErrNotInitialized, instance.ErrExists, instance.ErrCorrupt, instance.ErrFormat, instance.ErrPermissions,
 		instance.ErrLocked, instance.ErrPersist, instance.ErrNotEnabled, instance.ErrReservationInstalled,
 		instance.ErrNotReserved, instance.ErrNoPendingRequest, instance.ErrWrongReservation, instance.ErrNotNewer,
-		instance.ErrReturned, instance.ErrClock, instance.ErrNoAuthorityKey, errSFTP,
+		instance.ErrReturned, instance.ErrClock, instance.ErrNoAuthorityKey,
 	} {
 		if len(hintsFor(err)) == 0 {
 			t.Errorf("no hint for %v", err)
@@ -163,15 +162,5 @@ func TestInstanceStateFlagAfterTheCommandWins(t *testing.T) {
 	}
 	if code, _, stderr := runApp(t, "", "instance", "--state", other, "status"); code != exitFailed || !strings.Contains(stderr, other) {
 		t.Errorf("--state before the command: exit %d, %s", code, stderr)
-	}
-}
-
-func TestInstanceSFTPRefusalSaysWhatToDo(t *testing.T) {
-	err := refuseSFTP("SFTP://host/x")
-	if !errors.Is(err, errSFTP) || strings.Contains(err.Error(), "implemented") {
-		t.Errorf("%v", err)
-	}
-	if refuseSFTP("./sftp:/x") != nil {
-		t.Error("a local path refused")
 	}
 }

@@ -28,8 +28,10 @@ func TestMain(m *testing.M) {
 
 // TestScripts runs the command-line scripts in testdata/script: two
 // parties in folders exchanging files, stdout and stderr pinned. The
-// scripts get two commands besides airlock: mkcodes writes codes of every
-// kind made with fixed keys, and checkkey opens a key file keygen wrote.
+// scripts get commands besides airlock: mkcodes writes codes of every
+// kind made with fixed keys, checkkey opens a key file keygen wrote,
+// fakeinstance and mkauth play the other party, and sftpserver, sftpquota,
+// mkbig and lsdir run and watch an SFTP drop (sftp_script_test.go).
 func TestScripts(t *testing.T) {
 	testscript.Run(t, testscript.Params{
 		Dir:                 "testdata/script",
@@ -40,6 +42,10 @@ func TestScripts(t *testing.T) {
 			"checkkey":     cmdCheckkey,
 			"fakeinstance": cmdFakeinstance,
 			"mkauth":       cmdMkauth,
+			"sftpserver":   cmdSftpserver,
+			"sftpquota":    cmdSftpquota,
+			"mkbig":        cmdMkbig,
+			"lsdir":        cmdLsdir,
 		},
 	})
 }

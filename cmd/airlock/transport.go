@@ -53,6 +53,16 @@ func dropOptions(c *cli.Context) drop.Options {
 	return opt
 }
 
+// parseDropURL parses an sftp:// URL the command line gives for what (a
+// flag or "the argument"); a malformed one is a usage error.
+func parseDropURL(c *cli.Context, what, raw string) (*drop.URL, error) {
+	u, err := drop.ParseURL(raw)
+	if err != nil {
+		return nil, usagef(c.Command.HelpName, "write it as sftp://[user@]host[:port]/path/file, with /~/ before a path in the login folder", "%s: %v", what, err)
+	}
+	return u, nil
+}
+
 // fetchURL downloads the file an sftp:// URL names, for a command that
 // then treats the bytes exactly like a local file's.
 func fetchURL(c *cli.Context, raw string) ([]byte, error) {
@@ -61,6 +71,80 @@ func fetchURL(c *cli.Context, raw string) ([]byte, error) {
 		return nil, err
 	}
 	return drop.Fetch(contextOf(c), u, dropOptions(c))
+}
+
+// readURL downloads the file an sftp:// URL argument names, as the input
+// of a command that reads it exactly like a local file: at most
+// maxInputSize bytes, and a malformed URL is a usage error.
+func readURL(c *cli.Context, raw string) (*input, error) {
+	u, err := parseDropURL(c, "the argument", raw)
+	if err != nil {
+		return nil, err
+	}
+	opt := dropOptions(c)
+	opt.MaxSize = maxInputSize
+	data, err := drop.Fetch(contextOf(c), u, opt)
+	if err != nil {
+		return nil, err
+	}
+	return &input{data: data, source: u.String()}, nil
+}
+
+// A codeOut is where a command writes a code file with --out: a local
+// path, "-" for standard output, or an sftp:// URL. For a URL,
+// prepareOut connects, checks the host key, logs in and checks the
+// folder, before the command changes anything: a wrong URL, an unknown
+// host or a refused login changes nothing.
+type codeOut struct {
+	path string       // as given
+	url  *drop.URL    // nil for a local path
+	up   *drop.Upload // the prepared connection, for a URL
+}
+
+// prepareOut returns where --out (given as path) goes. The caller closes
+// it when done.
+func prepareOut(c *cli.Context, path string) (*codeOut, error) {
+	o := &codeOut{path: path}
+	if !drop.IsURL(path) {
+		return o, nil
+	}
+	u, err := parseDropURL(c, "--"+flagOut, path)
+	if err != nil {
+		return nil, err
+	}
+	up, err := drop.PrepareUpload(contextOf(c), u, dropOptions(c))
+	if err != nil {
+		return nil, withHint(err, "nothing was changed or written")
+	}
+	o.url, o.up = u, up
+	return o, nil
+}
+
+// String names the destination in messages.
+func (o *codeOut) String() string {
+	if o.url != nil {
+		return o.url.String()
+	}
+	return o.path
+}
+
+// remote reports whether the file goes to an SFTP drop.
+func (o *codeOut) remote() bool { return o != nil && o.up != nil }
+
+// upload writes data to the drop, never replacing a file: existed reports
+// that the file holds data already.
+func (o *codeOut) upload(data []byte) (existed bool, err error) {
+	existed, err = o.up.Write(data)
+	if errors.Is(err, drop.ErrExists) {
+		err = withHint(err, "airlock never overwrites a file; give another path, or move the file away first")
+	}
+	return existed, err
+}
+
+func (o *codeOut) close() {
+	if o != nil {
+		o.up.Close()
+	}
 }
 
 // putURL writes data to the file an sftp:// URL names; a reader of the
@@ -107,6 +191,44 @@ func dropHints(err error) []string {
 		return []string{"ask the drop's administrator for access to that path"}
 	case errors.Is(err, drop.ErrTooLarge), errors.Is(err, drop.ErrNotRegular):
 		return []string{"a code file is a few KiB: check that the URL names the right file"}
+	case errors.Is(err, drop.ErrTransfer):
+		return []string{"check the SFTP server (its disk, its logs) and the network, then run the command again"}
 	}
 	return nil
 }
+
+// sftpReadHelp describes sftp:// URLs in the help of the commands that
+// read a code file.
+const sftpReadHelp = sftpReadText + "\n" + sftpAccessHelp
+
+const sftpReadText = `The file may be in an SFTP drop folder instead, named by a URL:
+sftp://[user@]host[:port]/path, where /~/ starts a path in the login
+folder and %20 escapes a space. airlock reads it (a regular file of at
+most 1 MiB) into memory and then treats it exactly like a local file.`
+
+// sftpWriteHelp describes sftp:// URLs in the help of the commands that
+// write a code file with --out.
+const sftpWriteHelp = `--out also takes a URL, sftp://[user@]host[:port]/path, to write the file
+into an SFTP drop folder that both sides reach (/~/ starts a path in the
+login folder, %20 escapes a space). airlock connects, checks the host key,
+logs in and checks that the folder exists before it changes anything. The
+file is written under a temporary name and then renamed, so a reader of
+the folder never sees part of it; a file already there is never replaced.
+With --to, the encrypted file is what is written.
+` + sftpAccessHelp
+
+const sftpAccessHelp = `
+The server's host key must be in known_hosts: --known-hosts FILE, or
+~/.ssh/known_hosts (hashed entries and [host]:port entries are
+understood). An unknown host is refused, with the fingerprint of the key
+it presented and the line to add: add that line only once the server's
+administrator has confirmed the fingerprint (ssh-keygen -lf on the
+server's host key) by another way than this connection; ssh-keyscan
+shows a key but proves nothing. A changed key is refused. No option skips
+the check.
+
+airlock logs in as the user of the URL (or the local user) with the keys
+of ssh-agent (SSH_AUTH_SOCK), then the key files given with --ssh-key FILE
+(without it: ~/.ssh/id_ed25519, id_ecdsa and id_rsa, those that exist),
+then a password where the server asks for one: AIRLOCK_SFTP_PASSWORD for
+scripts, or typed on the terminal.`
