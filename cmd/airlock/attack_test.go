@@ -149,3 +149,21 @@ func cmdAttacker(ts *testscript.TestScript, neg bool, args []string) {
 		ts.Fatalf("attacker: unknown operation %q", args[0])
 	}
 }
+
+// testNowEnv sets the clock of the airlock that scripts run to a moment
+// (RFC 3339), from which it ticks on, so that clock attacks run end to end
+// with fixed dates. Only this test binary reads it.
+const testNowEnv = "AIRLOCK_TEST_NOW"
+
+func setTestClock() {
+	v := os.Getenv(testNowEnv)
+	if v == "" {
+		return
+	}
+	at, err := time.Parse(time.RFC3339, v)
+	if err != nil {
+		panic(testNowEnv + ": " + err.Error())
+	}
+	start := time.Now()
+	clock = func() time.Time { return at.Add(time.Since(start)) }
+}

@@ -182,7 +182,7 @@ func openDesk(c *cli.Context, withKey bool, tweak ...func(*authority.Options)) (
 	if err != nil {
 		return nil, err
 	}
-	opts := authority.Options{Actor: actor(c)}
+	opts := authority.Options{Actor: actor(c), Now: clock}
 	for _, fn := range tweak {
 		fn(&opts)
 	}
@@ -418,7 +418,7 @@ func authorityInit(c *cli.Context) error {
 	if name == "" {
 		return usagef(cmd, `for example: --name "ACME licensing"`, "missing --%s NAME for the authority", flagName)
 	}
-	now := time.Now().UTC().Truncate(time.Second)
+	now := clock().UTC().Truncate(time.Second)
 	var notAfter time.Time
 	if s := c.String(flagNotAfter); s != "" {
 		t, err := parseNotAfter(s)
@@ -456,7 +456,7 @@ func authorityInit(c *cli.Context) error {
 	if err != nil {
 		return err
 	}
-	l, closer, err := store.OpenLedger(dir, true, authority.Options{Keys: []*codes.AuthorityKey{key}, Actor: actor(c)})
+	l, closer, err := store.OpenLedger(dir, true, authority.Options{Keys: []*codes.AuthorityKey{key}, Actor: actor(c), Now: clock})
 	if err == nil {
 		err = l.Init(context.Background(), name)
 		closer.Close()

@@ -894,7 +894,7 @@ func (r *processRun) resultText(f *dropFile, inbox bool) []byte {
 			fmt.Fprintf(&b, "what to do: nothing\n")
 		}
 	}
-	fmt.Fprintf(&b, "processed:  %s by %s\n", time.Now().UTC().Format(time.RFC3339), r.actor)
+	fmt.Fprintf(&b, "processed:  %s by %s\n", clock().UTC().Format(time.RFC3339), r.actor)
 	if f.hashed {
 		fmt.Fprintf(&b, "sha256: %x\n", f.hash)
 	} else {

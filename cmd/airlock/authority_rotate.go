@@ -102,7 +102,7 @@ func authorityRotate(c *cli.Context) error {
 		return err
 	}
 	defer d.Close()
-	now := time.Now().UTC().Truncate(time.Second)
+	now := clock().UTC().Truncate(time.Second)
 
 	var old, next *codes.AuthorityKey
 	if trust.Key(cur.ID()) == nil {

@@ -5,9 +5,14 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"time"
 
 	"github.com/airlock-dev/airlock/cmd/airlock/internal/drop"
 )
+
+// clock is the time every command reads. Only the test binary replaces it,
+// to run clock attacks end to end; the airlock binary has no way to.
+var clock = time.Now
 
 // writeFileAtomic writes data to path through a temporary file in the
 // same folder, with mode perm, synced when sync is set, renamed over path,

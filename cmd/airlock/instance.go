@@ -143,7 +143,7 @@ func openInstance(c *cli.Context) (*instance.Instance, error) {
 	if err != nil {
 		return nil, err
 	}
-	return instance.Open(dir)
+	return instance.Open(dir, instance.WithClock(clock))
 }
 
 // instanceHints are the hints of the instance sentinels, after the table in

@@ -96,7 +96,7 @@ func instanceInit(c *cli.Context) error {
 	if err != nil {
 		return err
 	}
-	in, err := instance.Init(dir, udi, trust, opts...)
+	in, err := instance.Init(dir, udi, trust, append(opts, instance.WithClock(clock))...)
 	if err != nil {
 		return err
 	}
@@ -164,7 +164,7 @@ func instanceEnable(c *cli.Context) error {
 		note(w, "reservation is enabled already (%s)", modeName(before.Mode))
 		return nil
 	}
-	if time.Now().Before(before.EvaluationEnd) {
+	if clock().Before(before.EvaluationEnd) {
 		note(w, "reservation enabled; the evaluation goes on until %s", before.EvaluationEnd.Format(time.RFC3339))
 	} else {
 		note(w, "reservation enabled; the evaluation ended %s", before.EvaluationEnd.Format(time.RFC3339))
@@ -219,7 +219,7 @@ func instanceDisable(c *cli.Context) error {
 	if n := len(before.Pending); n > 0 {
 		note(w, "cancelled %s; a code issued for it will not install", plural(n, "pending request", "pending requests"))
 	}
-	if time.Now().Before(before.EvaluationEnd) {
+	if clock().Before(before.EvaluationEnd) {
 		note(w, "reservation disabled; the evaluation goes on until %s", before.EvaluationEnd.Format(time.RFC3339))
 	} else {
 		note(w, "reservation disabled; the evaluation ended %s: the instance is unlicensed", before.EvaluationEnd.Format(time.RFC3339))

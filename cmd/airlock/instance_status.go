@@ -217,7 +217,7 @@ func instanceStatus(c *cli.Context) error {
 	if err != nil {
 		return err
 	}
-	in, err := instance.Open(dir)
+	in, err := instance.Open(dir, instance.WithClock(clock))
 	if err != nil {
 		return err
 	}
@@ -225,7 +225,7 @@ func instanceStatus(c *cli.Context) error {
 	if err != nil {
 		return err
 	}
-	now := time.Now()
+	now := clock()
 	if c.Bool(flagJSON) {
 		b, err := json.MarshalIndent(newStatusJSON(dir, st, now), "", "  ")
 		if err != nil {

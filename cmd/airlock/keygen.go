@@ -109,7 +109,7 @@ func keygen(c *cli.Context) error {
 	case filepath.Clean(keyPath) == filepath.Clean(trustPath):
 		return usagef(cmd, "", "--%s and --%s name the same file %q", flagOut, flagTrustOut, keyPath)
 	}
-	now := time.Now().UTC().Truncate(time.Second)
+	now := clock().UTC().Truncate(time.Second)
 	var notAfter time.Time
 	if s := c.String(flagNotAfter); s != "" {
 		t, err := parseNotAfter(s)

@@ -22,7 +22,10 @@ import (
 
 func TestMain(m *testing.M) {
 	testscript.Main(m, map[string]func(){
-		"airlock": func() { os.Exit(run(os.Args, os.Stdin, os.Stdout, os.Stderr)) },
+		"airlock": func() {
+			setTestClock()
+			os.Exit(run(os.Args, os.Stdin, os.Stdout, os.Stderr))
+		},
 	})
 }
 
