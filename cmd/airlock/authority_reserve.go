@@ -488,7 +488,7 @@ func authorityUpdateCommand() *cli.Command {
 				return err
 			}
 			defer d.Close()
-			out, err := prepareOut(c, c.String(flagOut))
+			out, err := prepareNewOut(c, c.String(flagOut))
 			if err != nil {
 				return err
 			}

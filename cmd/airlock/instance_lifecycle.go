@@ -302,7 +302,7 @@ func instanceRequest(c *cli.Context) error {
 	}
 	var dest *codeOut
 	if out != "" {
-		if dest, err = prepareOut(c, out); err != nil {
+		if dest, err = prepareNewOut(c, out); err != nil {
 			return err
 		}
 		defer dest.close()

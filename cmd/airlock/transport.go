@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 
 	"github.com/urfave/cli/v2"
@@ -118,6 +119,22 @@ func prepareOut(c *cli.Context, path string) (*codeOut, error) {
 	}
 	o.url, o.up = u, up
 	return o, nil
+}
+
+// prepareNewOut is prepareOut for a command whose code is new every time
+// (a request, an update): a local file already at path is refused before
+// the command changes anything, since the new code could never be written
+// there.
+func prepareNewOut(c *cli.Context, path string) (*codeOut, error) {
+	if !drop.IsURL(path) && path != "-" {
+		if _, err := os.Lstat(path); err == nil {
+			return nil, withHint(fmt.Errorf("%w: %s; nothing was changed", errExists, path),
+				"airlock never overwrites a file; give another path, or move the file away first")
+		} else if !errors.Is(err, fs.ErrNotExist) {
+			return nil, err
+		}
+	}
+	return prepareOut(c, path)
 }
 
 // String names the destination in messages.
