@@ -35,7 +35,8 @@ cat usb/trust.airlock
 step "2. The site installs the product, trusts the desk and asks for 10 cameras"
 site instance init --udi "$udi" --trust usb/trust.airlock
 site instance enable
-rq=$(site instance request --license vms.camera.core=10 --out usb/request.airlock | tee /dev/stderr | tail -n 1)
+rq=$(site instance request --license vms.camera.core=10 --out usb/request.airlock)
+echo "$rq"
 size "request code, typed" "$rq"
 cat usb/request.airlock
 
@@ -49,18 +50,21 @@ site instance install-file usb/authorization.airlock
 site instance status
 
 step "5. The desk cuts the reservation to 4 cameras, read out over the phone"
-au=$(desk authority update --instance "$udi" --license vms.camera.core=4 | tee /dev/stderr)
+au=$(desk authority update --instance "$udi" --license vms.camera.core=4)
+echo "$au"
 size "authorization code, typed" "$au"
 desk authority licenses --account acme/plant
 
 step "6. The site installs the update and reads back its confirmation code"
-cf=$(site instance install "$au" | tee /dev/stderr)
+cf=$(site instance install "$au")
+echo "$cf"
 size "confirmation code, typed" "$cf"
 desk authority confirm "$cf"
 desk authority licenses --account acme/plant
 
 step "7. The site returns its reservation; the desk takes the return code"
-rt=$(site instance return | tee /dev/stderr)
+rt=$(site instance return)
+echo "$rt"
 size "return code, typed" "$rt"
 desk authority return "$rt"
 site instance status
