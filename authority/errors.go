@@ -53,6 +53,23 @@ var (
 	// ErrBusy means another process held the ledger longer than the busy
 	// timeout.
 	ErrBusy = errors.New("ledger busy")
+	// ErrKeyMalformed means the input is not shaped like a license key:
+	// empty, too long, another prefix than LK, or a length no key has.
+	ErrKeyMalformed = errors.New("not a license key")
+	// ErrKeyTypo means a group of a typed license key fails its check
+	// character. The error also matches groups.ErrTypo and carries the
+	// group's number (never its text: the key is a secret).
+	ErrKeyTypo = errors.New("license key has a typo")
+	// ErrKeyUnknown means a well-formed license key that this authority
+	// never issued.
+	ErrKeyUnknown = errors.New("unknown license key")
+	// ErrKeyRedeemed means the license key was redeemed before. The
+	// message says when, and into which product only to the organization
+	// that redeemed it.
+	ErrKeyRedeemed = errors.New("license key already redeemed")
+	// ErrKeySoftware means the license key is for another software than
+	// the product's.
+	ErrKeySoftware = errors.New("license key is for another software")
 	// ErrCorrupt means Verify found the history chain broken or the
 	// ledger's invariant violated.
 	ErrCorrupt = errors.New("ledger verification failed")

@@ -73,6 +73,22 @@ type ReadTx interface {
 	Removals(accountID int64, since int64) (int, error)
 	// History calls fn for each event that matches f, in chain order.
 	History(f HistoryFilter, fn func(*Event) error) error
+	// Product returns the product of one organization by name.
+	Product(orgID int64, name string) (*Product, error)
+	// Products returns the products of one organization by name; with
+	// org 0, every product, by organization and name.
+	Products(orgID int64) ([]Product, error)
+	// LicenseKey returns the license key with this hash, with its lines.
+	LicenseKey(hash []byte) (*LicenseKey, error)
+	// LicenseKeys returns every license key, with its lines, by id.
+	LicenseKeys() ([]LicenseKey, error)
+	// Redemption returns the redemption of the key with this hash.
+	Redemption(keyHash []byte) (*Redemption, error)
+	// Redemptions returns every redemption, in the order they were made.
+	Redemptions() ([]Redemption, error)
+	// WalletLots returns the lots of one product's wallet by expiry, then
+	// id; with product 0, every wallet lot.
+	WalletLots(productID int64) ([]WalletLot, error)
 }
 
 // A Tx is a write transaction. The Adjust… and Shrink… methods are guarded
@@ -105,6 +121,13 @@ type Tx interface {
 	UpdateJournal(j *Journal) error
 	InsertUsageReport(u *UsageReport) error
 	AppendHistory(e *Event) error
+	InsertProduct(p *Product) error       // sets p.ID
+	InsertLicenseKey(k *LicenseKey) error // sets k.ID; stores k.Lines too
+	// InsertRedemption reports false, and inserts nothing, when the key
+	// was redeemed before: the store's unique key hash is what makes a
+	// second redemption impossible, whichever process tries it.
+	InsertRedemption(r *Redemption) (bool, error)
+	InsertWalletLot(w *WalletLot) error // sets w.ID
 }
 
 // Meta describes the ledger.
@@ -308,3 +331,68 @@ type HistoryFilter struct {
 	Account  string
 	Since    int64
 }
+
+// A Product is software an organization runs, e.g. its video management
+// system on one site. Software names what it is ("vms"): license keys
+// name a software, and redeem only into products of it. Each product has
+// a wallet of licenses bought and not yet allocated.
+type Product struct {
+	ID        int64
+	OrgID     int64
+	Org       string // the organization's name
+	Name      string
+	Software  string
+	CreatedAt int64 // Unix seconds, UTC
+}
+
+// Ref returns "ORG/PRODUCT".
+func (p *Product) Ref() string { return p.Org + "/" + p.Name }
+
+// A LicenseKey is a key the vendor issued, kept by hash only: the ledger
+// never stores the key itself.
+type LicenseKey struct {
+	ID        int64
+	Hash      []byte // KeyHash of the key's bytes, 32 bytes
+	Software  string
+	Extension bool // an extension key, for hardware-bound products; Years is then 1
+	Years     int  // subscription years each license covers, 1 to MaxKeyYears
+	Lines     []KeyLine
+	IssuedAt  int64 // Unix seconds, UTC
+	IssuedBy  string
+}
+
+// KeyID returns the key's id: the first 8 bytes of its hash, in hex.
+func (k *LicenseKey) KeyID() string { return KeyID(k.Hash) }
+
+// A KeyLine is how many licenses of one tag a key carries.
+type KeyLine struct {
+	Tag   string
+	Count int64
+}
+
+// A Redemption records that a key's licenses entered a product's wallet.
+type Redemption struct {
+	KeyHash   []byte
+	ProductID int64
+	At        int64 // Unix seconds, UTC
+	Actor     string
+}
+
+// A WalletLot is licenses of one tag that entered a product's wallet
+// together, from one redeemed key. They expire at ExpiresAt (exclusive):
+// EnteredAt plus five calendar years.
+type WalletLot struct {
+	ID        int64
+	ProductID int64
+	Tag       string
+	Initial   int64 // the count it entered with
+	Count     int64 // Initial less what was allocated out (a later slice)
+	EnteredAt int64 // Unix seconds, UTC
+	ExpiresAt int64 // Unix seconds, UTC; exclusive
+	KeyHash   []byte
+	Extension bool // from an extension key (read from the key, not stored twice)
+}
+
+// Expired reports whether the lot has expired at now (Unix seconds): at
+// ExpiresAt and after.
+func (w *WalletLot) Expired(now int64) bool { return now >= w.ExpiresAt }

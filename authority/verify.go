@@ -3,8 +3,10 @@ package authority
 import (
 	"bytes"
 	"context"
+	"crypto/sha256"
 	"fmt"
 	"sort"
+	"strings"
 
 	"github.com/airlock-dev/airlock/codes"
 )
@@ -24,6 +26,10 @@ type VerifyReport struct {
 	Live         int // reservations holding licenses
 	Codes        int
 	Balances     int // account and tag pairs
+	Products     int
+	Keys         int // license keys issued
+	Redeemed     int // of them, redeemed
+	WalletLots   int
 }
 
 // Verify checks the ledger in one read transaction and returns the first
@@ -43,7 +49,12 @@ type VerifyReport struct {
 //     reservations hold from it, and each instance holds at most one live
 //     reservation;
 //   - for every account and tag: owned = available + reserved + in
-//     transition, none negative.
+//     transition, none negative;
+//   - every license key: recorded by exactly one issue event, and if
+//     redeemed, by exactly one redemption event, into a product of its
+//     software, its wallet lots adding up to what it carries;
+//   - every wallet lot: 0 ≤ count ≤ initial, entered when its key was
+//     redeemed, expiring five years later.
 func (l *Ledger) Verify(ctx context.Context) (*VerifyReport, error) {
 	if c, ok := l.st.(Checker); ok {
 		if err := c.Check(ctx); err != nil {
@@ -56,11 +67,14 @@ func (l *Ledger) Verify(ctx context.Context) (*VerifyReport, error) {
 		if err != nil {
 			return err
 		}
-		hashes, err := verifyHistory(tx, m, rep)
+		hashes, keyEvents, err := verifyHistory(tx, m, rep)
 		if err != nil {
 			return err
 		}
-		return verifyLedger(tx, hashes, rep)
+		if err := verifyLedger(tx, hashes, rep); err != nil {
+			return err
+		}
+		return verifyWallets(tx, keyEvents, rep)
 	})
 	if err != nil {
 		return nil, err
@@ -72,9 +86,12 @@ func corrupt(format string, args ...any) error {
 	return fmt.Errorf("%w: "+format, append([]any{ErrCorrupt}, args...)...)
 }
 
-// verifyHistory walks the chain and returns the code hashes it records.
-func verifyHistory(tx ReadTx, m *Meta, rep *VerifyReport) (map[string]bool, error) {
+// verifyHistory walks the chain and returns the code hashes it records,
+// and how many key issue and wallet redeem events name each key hash
+// (keyed by action, a NUL, then the hash).
+func verifyHistory(tx ReadTx, m *Meta, rep *VerifyReport) (map[string]bool, map[string]int, error) {
 	hashes := map[string]bool{}
+	keyEvents := map[string]int{}
 	prev := genesis
 	var n int64
 	err := tx.History(HistoryFilter{}, func(e *Event) error {
@@ -88,20 +105,23 @@ func verifyHistory(tx ReadTx, m *Meta, rep *VerifyReport) (map[string]bool, erro
 		prev = e.Hash()
 		if len(e.CodeHash) > 0 {
 			hashes[string(e.CodeHash)] = true
+			if e.Action == actionKeyIssue || e.Action == actionWalletRedeem {
+				keyEvents[e.Action+"\x00"+string(e.CodeHash)]++
+			}
 		}
 		return nil
 	})
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	switch {
 	case n != m.HistoryCount:
-		return nil, corrupt("the history has %d events, the ledger recorded %d: the last events were removed or added", n, m.HistoryCount)
+		return nil, nil, corrupt("the history has %d events, the ledger recorded %d: the last events were removed or added", n, m.HistoryCount)
 	case !bytes.Equal(prev, m.HistoryHead):
-		return nil, corrupt("the last history event (%d) does not hash to the head the ledger recorded: it was altered", n)
+		return nil, nil, corrupt("the last history event (%d) does not hash to the head the ledger recorded: it was altered", n)
 	}
 	rep.Events, rep.Head = n, prev
-	return hashes, nil
+	return hashes, keyEvents, nil
 }
 
 func verifyLedger(tx ReadTx, hashes map[string]bool, rep *VerifyReport) error {
@@ -301,5 +321,115 @@ func verifyCodes(r *Reservation, inst *Instance, cs []Issued, gs []Grant, hashes
 			}
 		}
 	}
+	return nil
+}
+
+// verifyWallets checks license keys, their redemptions and wallet lots
+// against each other and the history.
+func verifyWallets(tx ReadTx, keyEvents map[string]int, rep *VerifyReport) error {
+	products, err := tx.Products(0)
+	if err != nil {
+		return err
+	}
+	prodByID := map[int64]*Product{}
+	for i := range products {
+		prodByID[products[i].ID] = &products[i]
+	}
+	keys, err := tx.LicenseKeys()
+	if err != nil {
+		return err
+	}
+	keyByHash := map[string]*LicenseKey{}
+	for i := range keys {
+		k := &keys[i]
+		keyByHash[string(k.Hash)] = k
+		if len(k.Hash) != sha256.Size || len(k.Lines) == 0 {
+			return corrupt("license key %d has a %d-byte hash and %d lines", k.ID, len(k.Hash), len(k.Lines))
+		}
+		if n := keyEvents[actionKeyIssue+"\x00"+string(k.Hash)]; n != 1 {
+			return corrupt("license key %s is recorded by %d issue events in the history, want 1: it was added outside the ledger", k.KeyID(), n)
+		}
+	}
+	recorded := make([]string, 0, len(keyEvents))
+	for ev := range keyEvents {
+		recorded = append(recorded, ev)
+	}
+	sort.Strings(recorded) // the same ledger always reports the same key
+	for _, ev := range recorded {
+		action, hash, _ := strings.Cut(ev, "\x00")
+		if keyByHash[hash] == nil {
+			return corrupt("the history records %q of license key %s, which the ledger does not hold: it was deleted", action, KeyID([]byte(hash)))
+		}
+	}
+	redemptions, err := tx.Redemptions()
+	if err != nil {
+		return err
+	}
+	lots, err := tx.WalletLots(0)
+	if err != nil {
+		return err
+	}
+	type keyTag struct{ hash, tag string }
+	entered := map[keyTag]int64{}
+	for i := range lots {
+		w := &lots[i]
+		switch {
+		case w.Count < 0 || w.Count > w.Initial:
+			return corrupt("wallet lot %d (%s) counts %d of %d", w.ID, w.Tag, w.Count, w.Initial)
+		case w.ExpiresAt != WalletExpiry(w.EnteredAt):
+			return corrupt("wallet lot %d (%s) entered %s and expires %s, not %d years later", w.ID, w.Tag, codes.FormatTime(w.EnteredAt), codes.FormatTime(w.ExpiresAt), WalletYears)
+		}
+		entered[keyTag{string(w.KeyHash), w.Tag}] += w.Initial
+	}
+	redeemed := map[string]*Redemption{}
+	for i := range redemptions {
+		r := &redemptions[i]
+		redeemed[string(r.KeyHash)] = r
+		k := keyByHash[string(r.KeyHash)]
+		p := prodByID[r.ProductID]
+		switch {
+		case k == nil:
+			return corrupt("a redemption of key %s names no license key issued", KeyID(r.KeyHash))
+		case p == nil:
+			return corrupt("license key %s was redeemed into product %d, which does not exist", k.KeyID(), r.ProductID)
+		case p.Software != k.Software:
+			return corrupt("license key %s for %q was redeemed into %q of software %q", k.KeyID(), k.Software, p.Ref(), p.Software)
+		}
+		if n := keyEvents[actionWalletRedeem+"\x00"+string(k.Hash)]; n != 1 {
+			return corrupt("license key %s is redeemed, and recorded by %d redemption events in the history, want 1", k.KeyID(), n)
+		}
+		for _, ln := range k.Licenses() {
+			if got := entered[keyTag{string(k.Hash), ln.Tag}]; got != ln.Count {
+				return corrupt("license key %s brought %d %s into %q, its wallet lots hold %d", k.KeyID(), ln.Count, ln.Tag, p.Ref(), got)
+			}
+		}
+	}
+	for i := range keys {
+		k := &keys[i]
+		if redeemed[string(k.Hash)] == nil && keyEvents[actionWalletRedeem+"\x00"+string(k.Hash)] != 0 {
+			return corrupt("license key %s is recorded as redeemed in the history, and the ledger has no redemption of it", k.KeyID())
+		}
+	}
+	for i := range lots {
+		w := &lots[i]
+		r := redeemed[string(w.KeyHash)]
+		k := keyByHash[string(w.KeyHash)]
+		switch {
+		case r == nil || k == nil:
+			return corrupt("wallet lot %d (%s) names key %s, which was never redeemed", w.ID, w.Tag, KeyID(w.KeyHash))
+		case r.ProductID != w.ProductID:
+			return corrupt("wallet lot %d (%s) is in product %d, its key %s was redeemed into product %d", w.ID, w.Tag, w.ProductID, k.KeyID(), r.ProductID)
+		case r.At != w.EnteredAt:
+			return corrupt("wallet lot %d (%s) entered %s, its key %s was redeemed %s", w.ID, w.Tag, codes.FormatTime(w.EnteredAt), k.KeyID(), codes.FormatTime(r.At))
+		}
+		found := false
+		for _, ln := range k.Lines {
+			found = found || ln.Tag == w.Tag
+		}
+		if !found {
+			return corrupt("wallet lot %d holds %s, which its key %s does not carry", w.ID, w.Tag, k.KeyID())
+		}
+	}
+	rep.Products, rep.Keys, rep.Redeemed, rep.WalletLots = len(products), len(keys), len(redemptions), len(lots)
 	return nil
 }

@@ -152,4 +152,54 @@ CREATE TABLE journals (
 	last_fork   BIGINT NOT NULL
 );
 `,
+	// Products, license keys and wallets. A product is software an
+	// organization runs, of a kind (software) that license keys name; its
+	// wallet holds lots of licenses that redeemed keys brought, each kept
+	// five years. A license key is stored by its hash only, so that a copy
+	// of the ledger redeems nothing; redemptions are keyed by that hash, so
+	// that no key is ever redeemed twice, whichever process tries.
+	3: `
+CREATE TABLE products (
+	id         {{id}},
+	org_id     BIGINT NOT NULL REFERENCES orgs (id),
+	name       TEXT NOT NULL,
+	software   TEXT NOT NULL,
+	created_at BIGINT NOT NULL,
+	UNIQUE (org_id, name)
+);
+CREATE TABLE license_keys (
+	id        {{id}},
+	hash      {{blob}} NOT NULL UNIQUE CHECK (length(hash) = 32),
+	software  TEXT NOT NULL,
+	extension BOOLEAN NOT NULL,
+	years     INTEGER NOT NULL CHECK (years BETWEEN 1 AND 5),
+	issued_at BIGINT NOT NULL,
+	issued_by TEXT NOT NULL
+);
+CREATE TABLE license_key_lines (
+	key_id BIGINT NOT NULL REFERENCES license_keys (id),
+	tag    TEXT NOT NULL,
+	count  BIGINT NOT NULL CHECK (count > 0),
+	PRIMARY KEY (key_id, tag)
+){{without_rowid}};
+CREATE TABLE redemptions (
+	key_hash   {{blob}} NOT NULL PRIMARY KEY REFERENCES license_keys (hash),
+	product_id BIGINT NOT NULL REFERENCES products (id),
+	at         BIGINT NOT NULL,
+	actor      TEXT NOT NULL
+);
+CREATE TABLE wallet_lots (
+	id            {{id}},
+	product_id    BIGINT NOT NULL REFERENCES products (id),
+	tag           TEXT NOT NULL,
+	initial_count BIGINT NOT NULL CHECK (initial_count > 0),
+	count         BIGINT NOT NULL,
+	entered_at    BIGINT NOT NULL,
+	expires_at    BIGINT NOT NULL,
+	key_hash      {{blob}} NOT NULL REFERENCES redemptions (key_hash),
+	CHECK (count >= 0 AND count <= initial_count AND expires_at > entered_at),
+	UNIQUE (key_hash, tag)
+);
+CREATE INDEX wallet_lots_by_product ON wallet_lots (product_id, expires_at);
+`,
 }

@@ -655,3 +655,160 @@ func (t *txn) History(f authority.HistoryFilter, fn func(*authority.Event) error
 		return fn(&e)
 	})
 }
+
+// Products, license keys and wallets
+
+const productCols = `SELECT p.id, p.org_id, o.name, p.name, p.software, p.created_at FROM products p JOIN orgs o ON o.id = p.org_id`
+
+func (t *txn) products(where string, args ...any) ([]authority.Product, error) {
+	var out []authority.Product
+	err := all(t, productCols+where, args, func(r *sql.Rows) error {
+		var p authority.Product
+		err := r.Scan(&p.ID, &p.OrgID, &p.Org, &p.Name, &p.Software, &p.CreatedAt)
+		out = append(out, p)
+		return err
+	})
+	return out, err
+}
+
+func (t *txn) Product(orgID int64, name string) (*authority.Product, error) {
+	ps, err := t.products(` WHERE p.org_id = ? AND p.name = ?`, orgID, name)
+	if err != nil || len(ps) == 0 {
+		return nil, err
+	}
+	return &ps[0], nil
+}
+
+func (t *txn) Products(orgID int64) ([]authority.Product, error) {
+	if orgID == 0 {
+		return t.products(` ORDER BY o.name, p.name`)
+	}
+	return t.products(` WHERE p.org_id = ? ORDER BY p.name`, orgID)
+}
+
+func (t *txn) InsertProduct(p *authority.Product) (err error) {
+	p.ID, err = t.insertID(`INSERT INTO products (org_id, name, software, created_at) VALUES (?, ?, ?, ?)`, p.OrgID, p.Name, p.Software, p.CreatedAt)
+	return err
+}
+
+const licenseKeyCols = `SELECT id, hash, software, extension, years, issued_at, issued_by FROM license_keys`
+
+func (t *txn) licenseKeys(where string, args ...any) ([]authority.LicenseKey, error) {
+	var out []authority.LicenseKey
+	err := all(t, licenseKeyCols+where, args, func(r *sql.Rows) error {
+		var k authority.LicenseKey
+		err := r.Scan(&k.ID, &k.Hash, &k.Software, &k.Extension, &k.Years, &k.IssuedAt, &k.IssuedBy)
+		out = append(out, k)
+		return err
+	})
+	if err != nil || len(out) == 0 {
+		return out, err
+	}
+	byID := map[int64]*authority.LicenseKey{}
+	for i := range out {
+		byID[out[i].ID] = &out[i]
+	}
+	q, qargs := `SELECT key_id, tag, count FROM license_key_lines ORDER BY key_id, tag`, []any(nil)
+	if len(out) == 1 {
+		q, qargs = `SELECT key_id, tag, count FROM license_key_lines WHERE key_id = ? ORDER BY tag`, []any{out[0].ID}
+	}
+	err = all(t, q, qargs, func(r *sql.Rows) error {
+		var id int64
+		var l authority.KeyLine
+		if err := r.Scan(&id, &l.Tag, &l.Count); err != nil {
+			return err
+		}
+		k := byID[id]
+		if k == nil {
+			return fmt.Errorf("%w: license key line of key %d, which does not exist", authority.ErrCorrupt, id)
+		}
+		k.Lines = append(k.Lines, l)
+		return nil
+	})
+	return out, err
+}
+
+func (t *txn) LicenseKey(hash []byte) (*authority.LicenseKey, error) {
+	ks, err := t.licenseKeys(` WHERE hash = ?`, hash)
+	if err != nil || len(ks) == 0 {
+		return nil, err
+	}
+	return &ks[0], nil
+}
+
+func (t *txn) LicenseKeys() ([]authority.LicenseKey, error) {
+	return t.licenseKeys(` ORDER BY id`)
+}
+
+func (t *txn) InsertLicenseKey(k *authority.LicenseKey) (err error) {
+	k.ID, err = t.insertID(`INSERT INTO license_keys (hash, software, extension, years, issued_at, issued_by) VALUES (?, ?, ?, ?, ?, ?)`,
+		k.Hash, k.Software, k.Extension, k.Years, k.IssuedAt, k.IssuedBy)
+	if err != nil {
+		return err
+	}
+	for _, l := range k.Lines {
+		if _, err := t.exec(`INSERT INTO license_key_lines (key_id, tag, count) VALUES (?, ?, ?)`, k.ID, l.Tag, l.Count); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+const redemptionCols = `SELECT key_hash, product_id, at, actor FROM redemptions`
+
+func (t *txn) redemptions(where string, args ...any) ([]authority.Redemption, error) {
+	var out []authority.Redemption
+	err := all(t, redemptionCols+where, args, func(r *sql.Rows) error {
+		var x authority.Redemption
+		err := r.Scan(&x.KeyHash, &x.ProductID, &x.At, &x.Actor)
+		out = append(out, x)
+		return err
+	})
+	return out, err
+}
+
+func (t *txn) Redemption(keyHash []byte) (*authority.Redemption, error) {
+	rs, err := t.redemptions(` WHERE key_hash = ?`, keyHash)
+	if err != nil || len(rs) == 0 {
+		return nil, err
+	}
+	return &rs[0], nil
+}
+
+func (t *txn) Redemptions() ([]authority.Redemption, error) {
+	return t.redemptions(` ORDER BY at, key_hash`)
+}
+
+func (t *txn) InsertRedemption(x *authority.Redemption) (bool, error) {
+	r, err := t.exec(`INSERT INTO redemptions (key_hash, product_id, at, actor) VALUES (?, ?, ?, ?) ON CONFLICT DO NOTHING`,
+		x.KeyHash, x.ProductID, x.At, x.Actor)
+	if err != nil {
+		return false, err
+	}
+	n, err := r.RowsAffected()
+	return n == 1, err
+}
+
+const walletLotCols = `SELECT w.id, w.product_id, w.tag, w.initial_count, w.count, w.entered_at, w.expires_at, w.key_hash, k.extension
+FROM wallet_lots w JOIN license_keys k ON k.hash = w.key_hash`
+
+func (t *txn) WalletLots(productID int64) ([]authority.WalletLot, error) {
+	q, args := walletLotCols+` ORDER BY w.product_id, w.expires_at, w.id`, []any(nil)
+	if productID != 0 {
+		q, args = walletLotCols+` WHERE w.product_id = ? ORDER BY w.expires_at, w.id`, []any{productID}
+	}
+	var out []authority.WalletLot
+	err := all(t, q, args, func(r *sql.Rows) error {
+		var w authority.WalletLot
+		err := r.Scan(&w.ID, &w.ProductID, &w.Tag, &w.Initial, &w.Count, &w.EnteredAt, &w.ExpiresAt, &w.KeyHash, &w.Extension)
+		out = append(out, w)
+		return err
+	})
+	return out, err
+}
+
+func (t *txn) InsertWalletLot(w *authority.WalletLot) (err error) {
+	w.ID, err = t.insertID(`INSERT INTO wallet_lots (product_id, tag, initial_count, count, entered_at, expires_at, key_hash) VALUES (?, ?, ?, ?, ?, ?, ?)`,
+		w.ProductID, w.Tag, w.Initial, w.Count, w.EnteredAt, w.ExpiresAt, w.KeyHash)
+	return err
+}

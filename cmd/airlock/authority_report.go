@@ -505,7 +505,14 @@ first violation it finds:
 - no license is held twice: each lot's held count equals what the live
   reservations hold from it;
 - for every virtual account and tag: owned = available + reserved + in
-  transition, none negative.
+  transition, none negative;
+- every license key is recorded by one issue event, and, once redeemed,
+  by one redemption event, into a product of its software, its wallet
+  lots adding up to what it carries; no wallet lot counts below zero,
+  and each expires five years after it entered.
+
+When the ledger has products or license keys, the line also counts
+them: ", 3 products, 12 license keys (9 redeemed), 11 wallet lots".
 
 The head printed is the hash of the last event: kept somewhere else, it
 proves later that the history up to that point was not rewritten.
@@ -544,8 +551,12 @@ func authorityVerifyCommand() *cli.Command {
 			if err != nil {
 				return err
 			}
-			out := fmt.Sprintf("ledger %q verified: %d events, %d lots, %d reservations (%d live), %d codes, %d balances\nhead %x\n",
-				m.Name, r.Events, r.Lots, r.Reservations, r.Live, r.Codes, r.Balances, r.Head)
+			wallets := ""
+			if r.Products > 0 || r.Keys > 0 {
+				wallets = fmt.Sprintf(", %d products, %d license keys (%d redeemed), %d wallet lots", r.Products, r.Keys, r.Redeemed, r.WalletLots)
+			}
+			out := fmt.Sprintf("ledger %q verified: %d events, %d lots, %d reservations (%d live), %d codes, %d balances%s\nhead %x\n",
+				m.Name, r.Events, r.Lots, r.Reservations, r.Live, r.Codes, r.Balances, wallets, r.Head)
 			return writeResult(c.App.Writer, []byte(out))
 		},
 	}

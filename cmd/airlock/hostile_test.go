@@ -33,6 +33,7 @@ type site struct {
 	update        string // typed, the next serial: issued, not installed
 	confirm       string // typed, a confirmation of another instance's update
 	ret           string // typed, a return code of another instance
+	licenseKey    string // typed, issued for software vms, not redeemed
 }
 
 func newSite(t *testing.T) *site {
@@ -49,6 +50,8 @@ func newSite(t *testing.T) *site {
 		return strings.TrimSpace(out)
 	}
 	step("", "authority", "lot", "add", "--account", "acme/plant", "--tag", "vms.camera.core", "--count", "20")
+	step("", "authority", "product", "add", "--org", "acme", "--software", "vms", "site-1")
+	s.licenseKey = step("", "authority", "key", "issue", "--software", "vms", "--tag", "vms.camera.core", "--count", "5")
 	udi := "P:VMS,S:cam-1,U:0f2d3c4b-5a69-4788-9a0b-1c2d3e4f5a6b"
 	step("", "instance", "init", "--udi", udi, "--trust", filepath.Join("desk", "trust.airlock"))
 	step("", "instance", "enable")
@@ -161,6 +164,7 @@ func readers(s *site) map[string][]string {
 		"authority return":              {"authority", "return", "--identity", s.identity, "ARG"},
 		"authority system import":       {"authority", "system", "import", "--identity", s.identity, "--account", "acme/plant", "ARG"},
 		"authority usage import":        {"authority", "usage", "import", "--identity", s.identity, "ARG"},
+		"authority wallet redeem":       {"authority", "wallet", "redeem", "--org", "acme", "--product", "site-1", "--yes", "ARG"},
 	}
 }
 
@@ -363,6 +367,9 @@ func TestEveryTypoIsRefused(t *testing.T) {
 	}{
 		{s.confirm, func(code string) []string { return []string{"authority", "confirm", "--identity", s.identity, code} }},
 		{s.update, func(code string) []string { return []string{"instance", "install", code} }},
+		{s.licenseKey, func(key string) []string {
+			return []string{"authority", "wallet", "redeem", "--org", "acme", "--product", "site-1", "--yes", key}
+		}},
 	} {
 		typos := 0
 		for i := 3; i < len(c.code); i++ { // after the prefix
