@@ -422,16 +422,9 @@ func authorityInit(c *cli.Context) error {
 		return usagef(cmd, `for example: --name "ACME licensing"`, "missing --%s NAME for the authority", flagName)
 	}
 	now := clock().UTC().Truncate(time.Second)
-	var notAfter time.Time
-	if s := c.String(flagNotAfter); s != "" {
-		t, err := parseNotAfter(s)
-		if err != nil {
-			return usagef(cmd, "write a date as 2030-12-31 or a time as 2030-12-31T18:00:00Z", "--%s %q: %v", flagNotAfter, s, err)
-		}
-		if !t.After(now) {
-			return usagef(cmd, "", "--%s %q is in the past: the key could never sign anything", flagNotAfter, s)
-		}
-		notAfter = t
+	notAfter, err := notAfterFlag(c, cmd, now)
+	if err != nil {
+		return err
 	}
 	recipients, err := parseRecipients(cmd, c.StringSlice(flagRecipient))
 	if err != nil {

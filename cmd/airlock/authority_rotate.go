@@ -72,11 +72,9 @@ func authorityRotate(c *cli.Context) error {
 	if err != nil {
 		return err
 	}
-	var notAfter time.Time
-	if c.IsSet(flagNotAfter) {
-		if notAfter, err = parseNotAfter(c.String(flagNotAfter)); err != nil {
-			return usagef(c.Command.HelpName, "for example: --not-after 2030-12-31", "--%s: %v", flagNotAfter, err)
-		}
+	notAfter, err := notAfterFlag(c, c.Command.HelpName, clock().UTC().Truncate(time.Second))
+	if err != nil {
+		return err
 	}
 	dir, err := authorityDir(c)
 	if err != nil {
@@ -114,9 +112,6 @@ func authorityRotate(c *cli.Context) error {
 		next = cur
 		note(stderr, "finishing the rotation from key %s to key %s", old.ID(), next.ID())
 	} else {
-		if !notAfter.IsZero() && !notAfter.After(now) {
-			return usagef(c.Command.HelpName, "give a date in the future", "--%s %s is not in the future", flagNotAfter, c.String(flagNotAfter))
-		}
 		old = cur
 		if next, err = codes.GenerateAuthorityKey(rand.Reader, now, notAfter); err != nil {
 			return fmt.Errorf("generating the key: %w", err)

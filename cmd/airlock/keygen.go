@@ -110,16 +110,9 @@ func keygen(c *cli.Context) error {
 		return usagef(cmd, "", "--%s and --%s name the same file %q", flagOut, flagTrustOut, keyPath)
 	}
 	now := clock().UTC().Truncate(time.Second)
-	var notAfter time.Time
-	if s := c.String(flagNotAfter); s != "" {
-		t, err := parseNotAfter(s)
-		if err != nil {
-			return usagef(cmd, "write a date as 2030-12-31 or a time as 2030-12-31T18:00:00Z", "--%s %q: %v", flagNotAfter, s, err)
-		}
-		if !t.After(now) {
-			return usagef(cmd, "", "--%s %q is in the past: the key could never sign anything", flagNotAfter, s)
-		}
-		notAfter = t
+	notAfter, err := notAfterFlag(c, cmd, now)
+	if err != nil {
+		return err
 	}
 	recipients, err := parseRecipients(cmd, c.StringSlice(flagRecipient))
 	if err != nil {
@@ -204,6 +197,23 @@ func writeKeyFiles(stderr io.Writer, keyPath, trustPath string, now, notAfter ti
 		return nil, err
 	}
 	return key, nil
+}
+
+// notAfterFlag reads --not-after: zero when it is not given, and a usage
+// error for a malformed date or one not after now.
+func notAfterFlag(c *cli.Context, cmd string, now time.Time) (time.Time, error) {
+	s := c.String(flagNotAfter)
+	if s == "" {
+		return time.Time{}, nil
+	}
+	t, err := parseNotAfter(s)
+	if err != nil {
+		return time.Time{}, usagef(cmd, "write a date as 2030-12-31 or a time as 2030-12-31T18:00:00Z", "--%s %q: %v", flagNotAfter, s, err)
+	}
+	if !t.After(now) {
+		return time.Time{}, usagef(cmd, "", "--%s %q is in the past: the key could never sign anything", flagNotAfter, s)
+	}
+	return t, nil
 }
 
 // parseNotAfter reads a date, meaning the end of that day in UTC, or an
