@@ -121,40 +121,74 @@ func (in *Instance) Request(wanted []codes.License) ([]byte, error) {
 	var code []byte
 	err := in.update(func(st *state, now time.Time) error {
 		t := now.Unix()
-		if !st.core.Enabled {
-			return fmt.Errorf("%w: enable reservation first", ErrNotEnabled)
-		}
-		if st.auth != nil {
-			return fmt.Errorf("%w: reservation %x serial %d is installed: ask the authority for an update, or return it before requesting a new one",
-				ErrReservationInstalled, st.auth.Reservation, st.auth.Serial)
-		}
-		key, err := st.currentKey(t)
-		if err != nil {
+		if err := st.canRequest(); err != nil {
 			return err
 		}
-		nonce := make([]byte, codes.NonceSize)
-		if _, err := rand.Read(nonce); err != nil {
-			return err
-		}
-		code, err = codes.SealRequest(&codes.Request{UDI: st.core.UDI, Nonce: nonce, IssuedAt: t, Wanted: wanted}, st.key, key)
-		if err != nil {
-			return err
-		}
-		if len(code) > codes.MaxCodeSize {
-			return fmt.Errorf("%w: the request code would have %d bytes, the limit is %d: ask for fewer licenses", codes.ErrInvalid, len(code), codes.MaxCodeSize)
-		}
-		id := key.ID()
-		st.pending = append(st.pending, pendingRequest{Nonce: nonce, IssuedAt: t, Wanted: slices.Clone(wanted), KeyID: id[:]})
-		if n := len(st.pending); n > maxPending {
-			st.addCancelled(st.pending[0].Nonce)
-			st.pending = append([]pendingRequest(nil), st.pending[n-maxPending:]...)
-		}
-		st.journalAdd(t, "request", fmt.Sprintf("request %x for authority key %s, wanted: %s", nonce, id, formatLicenses(wanted)))
-		return nil
+		var err error
+		code, err = st.newPending(t, "request", "ask for fewer licenses", wanted, func(nonce []byte, key *codes.AuthorityPublicKey) ([]byte, error) {
+			return codes.SealRequest(&codes.Request{UDI: st.core.UDI, Nonce: nonce, IssuedAt: t, Wanted: wanted}, st.key, key)
+		})
+		return err
 	})
 	if err != nil {
 		return nil, err
 	}
+	return code, nil
+}
+
+// canRequest refuses a request or system description unless reservation
+// is enabled and none is installed.
+func (st *state) canRequest() error {
+	if !st.core.Enabled {
+		return fmt.Errorf("%w: enable reservation first", ErrNotEnabled)
+	}
+	if st.auth != nil {
+		return fmt.Errorf("%w: reservation %x serial %d is installed: ask the authority for an update, or return it before requesting a new one",
+			ErrReservationInstalled, st.auth.Reservation, st.auth.Serial)
+	}
+	return nil
+}
+
+// A sealer seals a code carrying nonce for the authority key key.
+type sealer func(nonce []byte, key *codes.AuthorityPublicKey) ([]byte, error)
+
+// sealFresh seals a code with a fresh nonce for the trust set's current
+// key, refusing one over codes.MaxCodeSize (what names it, fewer says how
+// to make it smaller).
+func (st *state) sealFresh(t int64, what, fewer string, seal sealer) (code, nonce []byte, key *codes.AuthorityPublicKey, err error) {
+	if key, err = st.currentKey(t); err != nil {
+		return nil, nil, nil, err
+	}
+	nonce = make([]byte, codes.NonceSize)
+	if _, err := rand.Read(nonce); err != nil {
+		return nil, nil, nil, err
+	}
+	if code, err = seal(nonce, key); err != nil {
+		return nil, nil, nil, err
+	}
+	if len(code) > codes.MaxCodeSize {
+		return nil, nil, nil, fmt.Errorf("%w: the %s code would have %d bytes, the limit is %d: %s", codes.ErrInvalid, what, len(code), codes.MaxCodeSize, fewer)
+	}
+	return code, nonce, key, nil
+}
+
+// newPending seals a code that asks the authority for an authorization
+// (a request, or a system description) with a fresh nonce, for the trust
+// set's current key, and records it as a pending request, so that the
+// code answering it installs. what names it in errors and the journal;
+// fewer says how to make it smaller when it is too large.
+func (st *state) newPending(t int64, what, fewer string, wanted []codes.License, seal sealer) ([]byte, error) {
+	code, nonce, key, err := st.sealFresh(t, what, fewer, seal)
+	if err != nil {
+		return nil, err
+	}
+	id := key.ID()
+	st.pending = append(st.pending, pendingRequest{Nonce: nonce, IssuedAt: t, Wanted: slices.Clone(wanted), KeyID: id[:]})
+	if n := len(st.pending); n > maxPending {
+		st.addCancelled(st.pending[0].Nonce)
+		st.pending = append([]pendingRequest(nil), st.pending[n-maxPending:]...)
+	}
+	st.journalAdd(t, "request", fmt.Sprintf("%s %x for authority key %s, wanted: %s", what, nonce, id, formatLicenses(wanted)))
 	return code, nil
 }
 

@@ -2,7 +2,6 @@ package instance
 
 import (
 	"bytes"
-	"crypto/rand"
 	"crypto/sha256"
 	"fmt"
 	"slices"
@@ -27,24 +26,28 @@ func (in *Instance) read(fn func(st *state, now time.Time) error) error {
 // SystemFile makes a system description for the trust set's current
 // authority key: this instance's UDI and key, the system's name, its
 // hardware components and its demand per tag, with a fresh nonce. It
-// returns the code in binary form; codes.EncodeArmor makes the file. It
+// returns the code in binary form; codes.EncodeArmor makes the file. When
+// a request could be made (reservation enabled, none installed), it records
+// its nonce as a pending request, as Request does, so that the
+// authorization code the authority answers it with installs; otherwise it
 // changes nothing in the state.
 func (in *Instance) SystemFile(name string, components []codes.Component, demand []codes.License) ([]byte, error) {
 	var code []byte
-	err := in.read(func(st *state, now time.Time) error {
-		key, err := st.currentKey(now.Unix())
-		if err != nil {
+	err := in.update(func(st *state, now time.Time) error {
+		t := now.Unix()
+		seal := func(nonce []byte, key *codes.AuthorityPublicKey) ([]byte, error) {
+			return codes.SealSystem(&codes.System{UDI: st.core.UDI, Name: name, Components: components, Demand: demand, IssuedAt: t, Nonce: nonce}, st.key, key)
+		}
+		var err error
+		if st.canRequest() != nil {
+			// Only a description: its answer could not install now.
+			code, _, _, err = st.sealFresh(t, "system description", "list fewer components or tags", seal)
+			if err == nil {
+				err = errNoChange
+			}
 			return err
 		}
-		nonce := make([]byte, codes.NonceSize)
-		if _, err := rand.Read(nonce); err != nil {
-			return err
-		}
-		code, err = codes.SealSystem(&codes.System{UDI: st.core.UDI, Name: name, Components: components, Demand: demand,
-			IssuedAt: now.Unix(), Nonce: nonce}, st.key, key)
-		if err == nil && len(code) > codes.MaxCodeSize {
-			err = fmt.Errorf("%w: the system description would have %d bytes, the limit is %d: list fewer components or tags", codes.ErrInvalid, len(code), codes.MaxCodeSize)
-		}
+		code, err = st.newPending(t, "system description", "list fewer components or tags", demand, seal)
 		return err
 	})
 	if err != nil {

@@ -323,11 +323,21 @@ func TestUsageReportWithoutReservation(t *testing.T) {
 	}
 }
 
+// TestSystemFile: with reservation enabled, a system description is a
+// request in another form: it records its nonce as pending, and the code
+// answering it installs.
 func TestSystemFile(t *testing.T) {
 	b := newBench(t)
-	before := b.stateBytes()
 	comps := []codes.Component{{ID: "SN-1", Model: "Camera X1", Tag: "vms.camera.hw"}}
 	demand := []codes.License{{Tag: tagCamera, Count: 4}}
+	// Without reservation enabled it only describes: nothing changes.
+	before := b.stateBytes()
+	_, err := b.in.SystemFile("plant 4", comps, demand)
+	b.must(err)
+	if !bytes.Equal(before, b.stateBytes()) {
+		t.Error("a system file of an instance in evaluation changed the state")
+	}
+	b.must(b.in.Enable())
 	code, err := b.in.SystemFile("plant 4", comps, demand)
 	b.must(err)
 	s, err := codes.OpenSystem(code, b.f.Authority)
@@ -335,11 +345,20 @@ func TestSystemFile(t *testing.T) {
 	if s.Name != "plant 4" || !s.UDI.Equal(b.f.UDI) || len(s.Components) != 1 || len(s.Demand) != 1 || s.IssuedAt != t0.Unix() {
 		t.Errorf("system %+v", s)
 	}
-	if !bytes.Equal(before, b.stateBytes()) {
-		t.Error("a system file changed the state")
+	if m := b.mode(); m != ModeReserving {
+		t.Errorf("mode %s after a system file, want reserving", m)
 	}
+	before = b.stateBytes()
 	_, err = b.in.SystemFile("", nil, nil)
 	wantErr(t, err, codes.ErrMalformed, "system name")
+	if !bytes.Equal(before, b.stateBytes()) {
+		t.Error("a malformed system file changed the state")
+	}
+	got, err := b.in.Install(b.sign(grant{nonce: s.Nonce, ents: []codes.Entitlement{cameras(4)}}))
+	b.must(err)
+	if got.Update || got.Authorization.Serial != 1 {
+		t.Errorf("installed %+v", got)
+	}
 }
 
 func TestNoAuthorityKeyValidNow(t *testing.T) {

@@ -19,8 +19,12 @@ system from it and answers with an authorization code.
 --component ID:MODEL[:TAG] names a piece of hardware (its serial or
 hardware id and its model) and, with TAG, the hardware-bound license it
 needs; --demand TAG=N the licenses the system needs. The name defaults to
-the host name. --to encrypts the file with age for removable media. It
-changes nothing in the state.
+the host name. --to encrypts the file with age for removable media.
+
+With reservation enabled and no reservation installed, the description
+is also a request: its nonce is kept as a pending request, so that the
+authorization code the authority answers it with installs (as after
+'airlock instance request'). Otherwise it changes nothing in the state.
 
 Examples:
 
