@@ -3,6 +3,7 @@ package authority
 import (
 	"context"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/airlock-dev/airlock/codes"
@@ -217,7 +218,7 @@ func (l *Ledger) Update(ctx context.Context, instanceRef string, changes []codes
 		}
 		e := l.event(now, "update", inst.UDI)
 		e.Account, e.Instance, e.CodeHash = acct.Ref(), inst.UDI, h
-		e.Detail = fmt.Sprintf("reservation %s serial %d: %s", res.IDString(), serial, joinComma(lines))
+		e.Detail = fmt.Sprintf("reservation %s serial %d: %s", res.IDString(), serial, strings.Join(lines, ", "))
 		if len(inTransition) > 0 {
 			e.Detail += "; in transition until confirmed: " + FormatLicenses(inTransition)
 		}
@@ -259,17 +260,6 @@ func lotTags(gs []Grant) map[int64]string {
 	out := map[int64]string{}
 	for _, g := range gs {
 		out[g.LotID] = g.Tag
-	}
-	return out
-}
-
-func joinComma(ss []string) string {
-	out := ""
-	for i, s := range ss {
-		if i > 0 {
-			out += ", "
-		}
-		out += s
 	}
 	return out
 }

@@ -22,6 +22,11 @@ type TrustSet struct {
 // MaxTrustKeys caps the keys in one set: a rotation keeps two or three.
 const MaxTrustKeys = 16
 
+// Validate checks t as the payload of a trust update is checked: a
+// sequence from 1, 1 to MaxTrustKeys valid keys, none twice, an issue
+// time.
+func (t *TrustSet) Validate() error { return t.validate() }
+
 func (t *TrustSet) validate() error {
 	if t.Sequence == 0 {
 		return fmt.Errorf("%w: trust set sequence is 0, sequences start at 1", ErrMalformed)

@@ -81,6 +81,8 @@ func (in *Instance) publish() {
 	for tag, u := range st.usage {
 		get(tag).inUse.Store(int64(u.InUse))
 	}
+	// Sorted once here: Warnings reads the snapshot as it is.
+	sort.SliceStable(s.ends, func(i, j int) bool { return s.ends[i].end < s.ends[j].end })
 	in.snap.Store(s)
 }
 
@@ -358,9 +360,7 @@ func (in *Instance) warningsAt(s *snapshot, now int64) []Warning {
 				codes.FormatTime(now), span(seen-now), codes.FormatTime(seen), effect)})
 	}
 	if s.reserved {
-		ends := append([]ending(nil), s.ends...)
-		sort.SliceStable(ends, func(i, j int) bool { return ends[i].end < ends[j].end })
-		for _, e := range ends {
+		for _, e := range s.ends {
 			switch {
 			case now >= e.end:
 				out = append(out, Warning{Kind: WarnEnded, Tag: e.tag, At: time.Unix(e.end, 0).UTC(),

@@ -88,7 +88,7 @@ func Init(dir string, udi codes.UDI, trust *codes.TrustSet, opts ...Option) (*In
 	if trust == nil {
 		return nil, fmt.Errorf("%w: no trust set", codes.ErrInvalid)
 	}
-	if err := validateTrust(trust); err != nil {
+	if err := trust.Validate(); err != nil {
 		return nil, err
 	}
 	trustBytes, err := wire.Marshal(trust)
@@ -384,7 +384,7 @@ func (st *state) verify() error {
 	if err := wire.Unmarshal(c.Trust, &trust); err != nil {
 		return corrupt("trust set: %v", err)
 	}
-	if err := validateTrust(&trust); err != nil {
+	if err := trust.Validate(); err != nil {
 		return corrupt("trust set: %v", err)
 	}
 	st.key, st.trust, st.auth = key, &trust, nil
@@ -397,33 +397,6 @@ func (st *state) verify() error {
 			return corrupt("the installed authorization code is for %s, key %x, not for this instance", a.UDI.Short(), a.InstanceKey[:4])
 		}
 		st.auth = a
-	}
-	return nil
-}
-
-// validateTrust checks a trust set as codes checks the payload of a trust
-// update: its signature was checked when the file was read (Init's
-// caller), and the state's checksum guards it since.
-func validateTrust(t *codes.TrustSet) error {
-	if t.Sequence == 0 {
-		return fmt.Errorf("%w: trust set sequence is 0", codes.ErrMalformed)
-	}
-	if len(t.Keys) == 0 || len(t.Keys) > codes.MaxTrustKeys {
-		return fmt.Errorf("%w: trust set has %d keys, want 1 to %d", codes.ErrMalformed, len(t.Keys), codes.MaxTrustKeys)
-	}
-	seen := map[codes.KeyID]bool{}
-	for i := range t.Keys {
-		if err := t.Keys[i].Validate(); err != nil {
-			return err
-		}
-		id := t.Keys[i].ID()
-		if seen[id] {
-			return fmt.Errorf("%w: trust set lists key %s twice", codes.ErrInvalid, id)
-		}
-		seen[id] = true
-	}
-	if t.IssuedAt <= 0 {
-		return fmt.Errorf("%w: trust set issue time is %d", codes.ErrMalformed, t.IssuedAt)
 	}
 	return nil
 }

@@ -281,7 +281,6 @@ func (in *Instance) Install(input []byte) (*Installed, error) {
 			return returnedError(a, r)
 		}
 		res := &Installed{Authorization: a}
-		var pending *pendingRequest
 		switch {
 		case st.auth != nil && bytes.Equal(a.Reservation, st.auth.Reservation):
 			if a.Serial <= st.auth.Serial {
@@ -296,12 +295,7 @@ func (in *Instance) Install(input []byte) (*Installed, error) {
 			}
 			res.Update, res.PreviousSerial = true, st.auth.Serial
 		case a.Nonce != nil:
-			for i := range st.pending {
-				if bytes.Equal(st.pending[i].Nonce, a.Nonce) {
-					pending = &st.pending[i]
-				}
-			}
-			if pending == nil {
+			if !st.isPending(a.Nonce) {
 				why := "it was cancelled, or a code for it was installed before"
 				if st.auth != nil {
 					why = fmt.Sprintf("reservation %x serial %d is installed", st.auth.Reservation, st.auth.Serial)
@@ -319,7 +313,7 @@ func (in *Instance) Install(input []byte) (*Installed, error) {
 		}
 
 		// Everything is checked: change the state.
-		if pending != nil {
+		if !res.Update { // a first code, answering a pending request
 			for _, p := range st.pending {
 				if !bytes.Equal(p.Nonce, a.Nonce) {
 					st.addCancelled(p.Nonce)
@@ -511,7 +505,9 @@ func (in *Instance) ReturnAuthorization(input []byte) (*Returned, error) {
 		if err != nil {
 			return err
 		}
-		rc, err := sealReturn(&codes.Return{Reservation: a.Reservation, Serial: a.Serial, NeverInstalled: true}, st.journalTag(), mac)
+		// No journal tag: with NeverInstalled it would never fit the typed
+		// target (sealReturn would drop it after sealing once for nothing).
+		rc, err := codes.SealReturn(&codes.Return{Reservation: a.Reservation, Serial: a.Serial, NeverInstalled: true}, mac)
 		if err != nil {
 			return err
 		}

@@ -273,6 +273,8 @@ type keyOpener struct {
 	mu         sync.Mutex // the ledger may open retired keys from several goroutines
 	passphrase string
 	asked      bool
+	ids        []age.Identity // --identity, read once
+	idsRead    bool
 }
 
 // open opens the key file at path. It reports whether a passphrase, not
@@ -289,11 +291,13 @@ func (o *keyOpener) open(path string) (*codes.AuthorityKey, bool, error) {
 		}
 		return nil, false, err
 	}
-	ids, err := readIdentities(o.c.StringSlice(flagIdentity))
-	if err != nil {
-		return nil, false, err
+	if !o.idsRead {
+		if o.ids, err = identities(o.c); err != nil {
+			return nil, false, err
+		}
+		o.idsRead = true
 	}
-	if len(ids) > 0 {
+	if ids := o.ids; len(ids) > 0 {
 		k, err := codes.OpenAuthorityKey(b, ids...)
 		if !errors.Is(err, seal.ErrPassphraseEncrypted) {
 			if err != nil {

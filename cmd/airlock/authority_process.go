@@ -5,7 +5,6 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -233,7 +232,7 @@ func authorityProcess(c *cli.Context) error {
 	if err != nil {
 		return err
 	}
-	recipients, err := parseRecipientsFlag(cmd, flagTo, c.StringSlice(flagTo))
+	recipients, err := recipientsFlag(c)
 	if err != nil {
 		return err
 	}
@@ -997,11 +996,7 @@ func (r *processRun) printJSON(files []*dropFile, count map[string]int) error {
 		}
 		out.Files = append(out.Files, it)
 	}
-	b, err := json.MarshalIndent(out, "", "  ")
-	if err != nil {
-		return err
-	}
-	return writeResult(r.c.App.Writer, append(b, '\n'))
+	return writeJSON(r.c, out)
 }
 
 // startProgress shows a progress bar when standard error is a terminal.

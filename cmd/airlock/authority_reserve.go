@@ -175,7 +175,7 @@ func authorityReserve(c *cli.Context) error {
 	if err != nil {
 		return err
 	}
-	recipients, err := parseRecipientsFlag(cmd, flagTo, c.StringSlice(flagTo))
+	recipients, err := recipientsFlag(c)
 	if err != nil {
 		return err
 	}
@@ -479,7 +479,7 @@ func authorityUpdateCommand() *cli.Command {
 			if err != nil {
 				return err
 			}
-			recipients, err := parseRecipientsFlag(cmd, flagTo, c.StringSlice(flagTo))
+			recipients, err := recipientsFlag(c)
 			if err != nil {
 				return err
 			}

@@ -27,7 +27,6 @@ const (
 	flagUDI           = "udi"
 	flagUDIFrom       = "udi-from"
 	flagWant          = "license"
-	flagEncryptTo     = "to"
 	flagClockAdvisory = "clock-advisory"
 	flagInsecure      = "insecure"
 	flagSystemName    = "name"
@@ -177,7 +176,7 @@ func init() { hints = append(hints, instanceHints...) }
 // --identity), and returns its binary form. The bytes of a URL go through
 // exactly the path a local file's take.
 func readAuthorization(c *cli.Context, arg string) ([]byte, error) {
-	ids, err := readIdentities(c.StringSlice(flagIdentity))
+	ids, err := identities(c)
 	if err != nil {
 		return nil, err
 	}
@@ -274,7 +273,7 @@ func codeFileData(kind codes.Kind, code []byte, recipients []age.Recipient) ([]b
 
 // recipientsFlag reads --to.
 func recipientsFlag(c *cli.Context) ([]age.Recipient, error) {
-	return parseRecipientsFlag(c.Command.HelpName, flagEncryptTo, c.StringSlice(flagEncryptTo))
+	return parseRecipientsFlag(c.Command.HelpName, flagTo, c.StringSlice(flagTo))
 }
 
 // parseWant reads TAG=N values of the flag which.

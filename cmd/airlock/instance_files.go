@@ -54,7 +54,7 @@ func instanceSystemFileCommand() *cli.Command {
 			&cli.StringFlag{Name: flagSystemName, Usage: "the system's `NAME` (default: the host name)"},
 			&cli.StringSliceFlag{Name: flagComponent, Usage: "a hardware component, `ID:MODEL[:TAG]`; repeatable"},
 			&cli.StringSliceFlag{Name: flagDemand, Usage: "the system needs `TAG=N` licenses; repeatable"},
-			&cli.StringSliceFlag{Name: flagEncryptTo, Usage: "encrypt the file with age to `RECIPIENT` (age1…, \"ssh-ed25519 …\", or @FILE); repeatable"},
+			&cli.StringSliceFlag{Name: flagTo, Usage: "encrypt the file with age to `RECIPIENT` (age1…, \"ssh-ed25519 …\", or @FILE); repeatable"},
 		}, transportFlags()...)...),
 		OnUsageError: onUsageError,
 		Action:       instanceSystemFile,
@@ -155,7 +155,7 @@ func instanceUsageReportCommand() *cli.Command {
 		Description: instanceUsageReportDescription,
 		Flags: instanceFlags(append([]cli.Flag{
 			&cli.StringFlag{Name: flagOut, Usage: "write the armored report to `FILE` (- for standard output, or an sftp:// URL)"},
-			&cli.StringSliceFlag{Name: flagEncryptTo, Usage: "encrypt the file with age to `RECIPIENT`; repeatable"},
+			&cli.StringSliceFlag{Name: flagTo, Usage: "encrypt the file with age to `RECIPIENT`; repeatable"},
 			&cli.BoolFlag{Name: flagAgain, Usage: "write the last report again instead of a new one"},
 		}, transportFlags()...)...),
 		OnUsageError: onUsageError,

@@ -116,7 +116,7 @@ func instanceInstallFileCommand() *cli.Command {
 			if path == "-" {
 				return usagef(c.Command.HelpName, "to read standard input, use 'airlock instance install -'", "install-file takes the path of a file")
 			}
-			ids, err := readIdentities(c.StringSlice(flagIdentity))
+			ids, err := identities(c)
 			if err != nil {
 				return err
 			}
@@ -227,7 +227,7 @@ func instanceReturnCommand() *cli.Command {
 		Description: instanceReturnDescription,
 		Flags: instanceFlags(append([]cli.Flag{
 			&cli.StringFlag{Name: flagOut, Usage: "write the return code as an armored `FILE` (or to an sftp:// URL) instead of typed on standard output"},
-			&cli.StringSliceFlag{Name: flagEncryptTo, Usage: "encrypt the --out file with age to `RECIPIENT` (age1…, \"ssh-ed25519 …\", or @FILE); repeatable"},
+			&cli.StringSliceFlag{Name: flagTo, Usage: "encrypt the --out file with age to `RECIPIENT` (age1…, \"ssh-ed25519 …\", or @FILE); repeatable"},
 		}, transportFlags()...)...),
 		OnUsageError: onUsageError,
 		Action:       instanceReturn,
@@ -275,7 +275,7 @@ func returnOut(c *cli.Context) ([]age.Recipient, error) {
 		return nil, err
 	}
 	if len(recipients) > 0 && c.String(flagOut) == "" {
-		return nil, usagef(c.Command.HelpName, "for example: --out return.age --to age1…", "--%s encrypts the --%s file: give --%s FILE", flagEncryptTo, flagOut, flagOut)
+		return nil, usagef(c.Command.HelpName, "for example: --out return.age --to age1…", "--%s encrypts the --%s file: give --%s FILE", flagTo, flagOut, flagOut)
 	}
 	return recipients, nil
 }
@@ -339,7 +339,7 @@ func instanceReturnAuthorizationCommand() *cli.Command {
 		Flags: instanceFlags(append([]cli.Flag{
 			&cli.StringSliceFlag{Name: flagIdentity, Usage: "open an age-encrypted code file with the identity in `FILE`; repeatable"},
 			&cli.StringFlag{Name: flagOut, Usage: "write the return code as an armored `FILE` (or to an sftp:// URL) instead of typed on standard output"},
-			&cli.StringSliceFlag{Name: flagEncryptTo, Usage: "encrypt the --out file with age to `RECIPIENT`; repeatable"},
+			&cli.StringSliceFlag{Name: flagTo, Usage: "encrypt the --out file with age to `RECIPIENT`; repeatable"},
 		}, transportFlags()...)...),
 		OnUsageError: onUsageError,
 		Action:       instanceReturnAuthorization,

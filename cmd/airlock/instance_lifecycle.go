@@ -272,7 +272,7 @@ func instanceRequestCommand() *cli.Command {
 		Flags: instanceFlags(append([]cli.Flag{
 			&cli.StringSliceFlag{Name: flagWant, Usage: "ask for `TAG=N` licenses; repeatable"},
 			&cli.StringFlag{Name: flagOut, Usage: "also write the request as an armored `FILE` (or to an sftp:// URL)"},
-			&cli.StringSliceFlag{Name: flagEncryptTo, Usage: "encrypt the --out file with age to `RECIPIENT` (age1…, \"ssh-ed25519 …\", or @FILE); repeatable"},
+			&cli.StringSliceFlag{Name: flagTo, Usage: "encrypt the --out file with age to `RECIPIENT` (age1…, \"ssh-ed25519 …\", or @FILE); repeatable"},
 		}, transportFlags()...)...),
 		OnUsageError: onUsageError,
 		Action:       instanceRequest,
@@ -294,7 +294,7 @@ func instanceRequest(c *cli.Context) error {
 	}
 	out := c.String(flagOut)
 	if len(recipients) > 0 && out == "" {
-		return usagef(cmd, "for example: --out request.age --to age1…", "--%s encrypts the --%s file: give --%s FILE", flagEncryptTo, flagOut, flagOut)
+		return usagef(cmd, "for example: --out request.age --to age1…", "--%s encrypts the --%s file: give --%s FILE", flagTo, flagOut, flagOut)
 	}
 	in, err := openInstance(c)
 	if err != nil {

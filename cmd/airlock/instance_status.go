@@ -3,7 +3,6 @@ package main
 import (
 	"bytes"
 	"encoding/hex"
-	"encoding/json"
 	"fmt"
 	"strings"
 	"time"
@@ -227,11 +226,7 @@ func instanceStatus(c *cli.Context) error {
 	}
 	now := clock()
 	if c.Bool(flagJSON) {
-		b, err := json.MarshalIndent(newStatusJSON(dir, st, now), "", "  ")
-		if err != nil {
-			return err
-		}
-		return writeResult(c.App.Writer, append(escapeNonGraphic(b), '\n'))
+		return writeJSON(c, newStatusJSON(dir, st, now))
 	}
 	return writeResult(c.App.Writer, statusText(dir, st, now))
 }

@@ -2,7 +2,6 @@ package main
 
 import (
 	"bytes"
-	"encoding/json"
 	"fmt"
 
 	"github.com/urfave/cli/v2"
@@ -83,7 +82,7 @@ func instanceTrustInstall(c *cli.Context) error {
 	if err := checkArgs(c, 1, 64, "FILE|CODE|-..."); err != nil {
 		return err
 	}
-	ids, err := readIdentities(c.StringSlice(flagIdentity))
+	ids, err := identities(c)
 	if err != nil {
 		return err
 	}
@@ -152,11 +151,7 @@ func instanceTrustShow(c *cli.Context) error {
 		out.CurrentKey = &id
 	}
 	if c.Bool(flagJSON) {
-		b, err := json.MarshalIndent(out, "", "  ")
-		if err != nil {
-			return err
-		}
-		return writeResult(c.App.Writer, append(b, '\n'))
+		return writeJSON(c, out)
 	}
 	orDash := func(s *string) string {
 		if s == nil {
