@@ -67,6 +67,24 @@ func FormatHash(h []byte) string { return hex.EncodeToString(h) }
 // account, tag, terms and initial count. The lot's history event records
 // it (as its code hash), so that Verify ties every lot to the event that
 // made it.
+// allocationHash is what the history records of an allocation, so that
+// Verify finds one changed outside the ledger.
+func allocationHash(a *Allocation) []byte {
+	b := []byte("airlock/v1/allocation\n")
+	for _, v := range []int64{a.ID, a.ProductID, int64(a.Year), a.Count, a.Credited, a.CoversFrom, a.At} {
+		b = binary.BigEndian.AppendUint64(b, uint64(v))
+	}
+	for _, src := range a.Sources {
+		b = binary.BigEndian.AppendUint64(b, uint64(src.LotID))
+		b = binary.BigEndian.AppendUint64(b, uint64(src.Count))
+	}
+	b = append(b, a.Tag...)
+	b = append(b, 0)
+	b = append(b, a.Component...)
+	h := sha256.Sum256(b)
+	return h[:]
+}
+
 func lotHash(l *Lot) []byte {
 	b := []byte("airlock/v1/lot\n")
 	for _, v := range []int64{l.ID, l.AccountID, int64(l.Kind), l.Start, l.End, l.Initial} {

@@ -213,16 +213,18 @@ const (
 	actionKeyIssue     = "key issue"
 	actionWalletRedeem = "wallet redeem"
 	actionProductAdd   = "product add"
+
+	actionSubscriptionStart    = "subscription start"
+	actionSubscriptionAllocate = "subscription allocate"
+	actionSubscriptionDeliver  = "subscription deliver"
+	actionProductRegister      = "product register"
+	actionHardwareExtend       = "hardware extend"
 )
 
 // Describe says what a key carries: "10 vms.camera.core × 3 years",
 // "extension: 2 vms.camera.hw, 1 vms.io".
 func (k *LicenseKey) Describe() string {
-	parts := make([]string, len(k.Lines))
-	for i, ln := range k.Lines {
-		parts[i] = fmt.Sprintf("%d %s", ln.Count, ln.Tag)
-	}
-	s := strings.Join(parts, ", ")
+	s := FormatKeyLines(k.Lines)
 	switch {
 	case k.Extension:
 		s = "extension: " + s

@@ -88,6 +88,15 @@ func FormatLicenses(ls []codes.License) string {
 	return strings.Join(parts, ", ")
 }
 
+// FormatKeyLines returns "25 vms.camera.core, 4 vms.analytics".
+func FormatKeyLines(ls []KeyLine) string {
+	parts := make([]string, len(ls))
+	for i, l := range ls {
+		parts[i] = fmt.Sprintf("%d %s", l.Count, l.Tag)
+	}
+	return strings.Join(parts, ", ")
+}
+
 // An instanceRef names an instance: a full UDI ("P:UCM,S:edb16,U:d9a2…"),
 // or its product id and serial number alone ("P:UCM,S:edb16"), which must
 // then match one live instance.

@@ -416,6 +416,9 @@ func (l *Ledger) planReserve(tx Tx, cache *lotCache, acct *Account, a *ask, over
 		return nil, nil, fmt.Errorf("%w: system %q was removed or imported again meanwhile", ErrNotFound, a.system.Name)
 	}
 	if inst != nil {
+		if err := ofProduct(tx, inst); err != nil {
+			return nil, nil, err
+		}
 		if !bytes.Equal(inst.PublicKey, a.pub) {
 			return nil, nil, keyMismatch(inst, a.pub)
 		}

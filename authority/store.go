@@ -89,6 +89,24 @@ type ReadTx interface {
 	// WalletLots returns the lots of one product's wallet by expiry, then
 	// id; with product 0, every wallet lot.
 	WalletLots(productID int64) ([]WalletLot, error)
+	// SubscriptionAnchor returns the start of an organization's first
+	// subscription year, Unix seconds; 0 before its first subscription.
+	SubscriptionAnchor(orgID int64) (int64, error)
+	// Subscription returns the subscription of a product.
+	Subscription(productID int64) (*Subscription, error)
+	// Allocations returns the allocations of one product with their
+	// sources, in the order they were made; with product 0, every one.
+	Allocations(productID int64) ([]Allocation, error)
+	// ProductSystems returns the systems registered to one product, by
+	// instance id; with product 0, every one.
+	ProductSystems(productID int64) ([]ProductSystem, error)
+	// ProductSystem returns the product registration of an instance.
+	ProductSystem(instanceID int64) (*ProductSystem, error)
+	// Hardware returns the hardware registered to one product, by
+	// component id; with product 0, every component.
+	Hardware(productID int64) ([]Hardware, error)
+	// HardwareComponent returns the registration of a component id.
+	HardwareComponent(id string) (*Hardware, error)
 }
 
 // A Tx is a write transaction. The Adjust… and Shrink… methods are guarded
@@ -128,6 +146,15 @@ type Tx interface {
 	// second redemption impossible, whichever process tries it.
 	InsertRedemption(r *Redemption) (bool, error)
 	InsertWalletLot(w *WalletLot) error // sets w.ID
+	// AdjustWalletLot adds delta (of either sign) to a wallet lot's count,
+	// guarded: it reports ErrUnavailable, changing nothing, when the
+	// result would leave 0 ≤ count ≤ initial count.
+	AdjustWalletLot(lotID int64, delta int64) error
+	InsertSubscriptionAnchor(orgID, anchor int64) error
+	InsertSubscription(s *Subscription) error
+	InsertAllocation(a *Allocation) error // sets a.ID; stores a.Sources too
+	InsertProductSystem(ps *ProductSystem) error
+	InsertHardware(h *Hardware) error
 }
 
 // Meta describes the ledger.
@@ -396,3 +423,56 @@ type WalletLot struct {
 // Expired reports whether the lot has expired at now (Unix seconds): at
 // ExpiresAt and after.
 func (w *WalletLot) Expired(now int64) bool { return now >= w.ExpiresAt }
+
+// A Subscription is a product's subscription: it started on a day (UTC
+// midnight) of one of its organization's subscription years.
+type Subscription struct {
+	ProductID int64
+	StartedAt int64 // Unix seconds, a UTC midnight
+	CreatedAt int64 // when it was recorded
+	Actor     string
+}
+
+// An Allocation moved licenses of a wallet to a product's subscription
+// year (Year ≥ 1), or, from extension keys, to one hardware component
+// (Year 0, Component set).
+type Allocation struct {
+	ID         int64
+	ProductID  int64
+	Year       int
+	Component  string
+	Tag        string
+	Count      int64 // licenses allocated
+	Credited   int64 // of them, credited back to the wallet for overlap
+	CoversFrom int64 // the day they cover the year from, Unix seconds
+	Demand     int64 // the product's demand of Tag when allocated
+	Met        bool  // after it, the year's allocations met every demand
+	At         int64
+	Actor      string
+	Sources    []AllocationSource // what it took from each wallet lot, net of the credit
+}
+
+// An AllocationSource is what an allocation took from one wallet lot.
+type AllocationSource struct {
+	LotID int64
+	Count int64
+}
+
+// A ProductSystem is an instance registered to a product from its system
+// description: its demand counts toward the product's subscription.
+type ProductSystem struct {
+	InstanceID   int64
+	ProductID    int64
+	RegisteredAt int64
+}
+
+// A Hardware is a component registered to a product from a system
+// description that lists it with a preloaded license of Tag.
+type Hardware struct {
+	Component    string
+	ProductID    int64
+	InstanceID   int64
+	Model        string
+	Tag          string
+	RegisteredAt int64
+}

@@ -56,6 +56,8 @@ func (l *Ledger) ImportSystem(ctx context.Context, ref string, code []byte) (*Sy
 			what = fmt.Sprintf("registered, instance key %x pinned", codes.InstanceKeyHash(s.InstanceKey)[:8])
 		case !bytes.Equal(inst.PublicKey, s.InstanceKey):
 			return keyMismatch(inst, s.InstanceKey)
+		case ofProduct(tx, inst) != nil:
+			return ofProduct(tx, inst)
 		case bytes.Equal(inst.System, code):
 			if inst.AccountID == acct.ID {
 				out.Again = true

@@ -39,6 +39,9 @@ func (l *Ledger) Update(ctx context.Context, instanceRef string, changes []codes
 		if err != nil {
 			return err
 		}
+		if err := ofProduct(tx, inst); err != nil {
+			return err
+		}
 		res, err := liveReservation(tx, inst.ID)
 		if err != nil {
 			return err

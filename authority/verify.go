@@ -74,7 +74,7 @@ func (l *Ledger) Verify(ctx context.Context) (*VerifyReport, error) {
 		if err := verifyLedger(tx, hashes, rep); err != nil {
 			return err
 		}
-		return verifyWallets(tx, keyEvents, rep)
+		return verifyWallets(tx, hashes, keyEvents, rep)
 	})
 	if err != nil {
 		return nil, err
@@ -103,6 +103,9 @@ func verifyHistory(tx ReadTx, m *Meta, rep *VerifyReport) (map[string]bool, map[
 			return corrupt("history event %d (%s %s) does not link to event %d: that event was altered or removed", e.ID, e.Action, e.Subject, n-1)
 		}
 		prev = e.Hash()
+		if e.Action == actionSubscriptionAllocate || e.Action == actionHardwareExtend {
+			keyEvents[e.Action]++
+		}
 		if len(e.CodeHash) > 0 {
 			hashes[string(e.CodeHash)] = true
 			if e.Action == actionKeyIssue || e.Action == actionWalletRedeem {
@@ -200,7 +203,11 @@ func verifyLedger(tx ReadTx, hashes map[string]bool, rep *VerifyReport) error {
 		if r.Serial < 1 || r.Confirmed > r.Serial {
 			return corrupt("reservation %s has serial %d and confirmed serial %d", r.IDString(), r.Serial, r.Confirmed)
 		}
-		if err := verifyCodes(r, inst, cByRes[r.ID], gByRes[r.ID], hashes); err != nil {
+		ps, err := tx.ProductSystem(inst.ID)
+		if err != nil {
+			return err
+		}
+		if err := verifyCodes(r, inst, cByRes[r.ID], gByRes[r.ID], ps != nil, hashes); err != nil {
 			return err
 		}
 		if !r.Status.Live() {
@@ -280,7 +287,7 @@ func verifyLedger(tx ReadTx, hashes map[string]bool, rep *VerifyReport) error {
 }
 
 // verifyCodes checks the stored codes of one reservation.
-func verifyCodes(r *Reservation, inst *Instance, cs []Issued, gs []Grant, hashes map[string]bool) error {
+func verifyCodes(r *Reservation, inst *Instance, cs []Issued, gs []Grant, subscribed bool, hashes map[string]bool) error {
 	if uint64(len(cs)) != r.Serial {
 		return corrupt("reservation %s is at serial %d but has %d codes stored", r.IDString(), r.Serial, len(cs))
 	}
@@ -301,6 +308,14 @@ func verifyCodes(r *Reservation, inst *Instance, cs []Issued, gs []Grant, hashes
 		if reservationID(a.Reservation) != r.ID || a.Serial != c.Serial || a.UDI.String() != inst.UDI ||
 			!bytes.Equal(a.InstanceKey, codes.InstanceKeyHash(inst.PublicKey)) {
 			return corrupt("the stored code of reservation %s serial %d names reservation %x serial %d for %s", r.IDString(), c.Serial, a.Reservation, a.Serial, a.UDI.Short())
+		}
+		if subscribed {
+			// A system of a product holds no lots: its codes carry what
+			// the product's subscription licenses.
+			if len(gs) > 0 {
+				return corrupt("reservation %s of a product's system takes from lots", r.IDString())
+			}
+			continue
 		}
 		want := map[string]int64{}
 		for _, e := range a.Entitlements {
@@ -326,7 +341,7 @@ func verifyCodes(r *Reservation, inst *Instance, cs []Issued, gs []Grant, hashes
 
 // verifyWallets checks license keys, their redemptions and wallet lots
 // against each other and the history.
-func verifyWallets(tx ReadTx, keyEvents map[string]int, rep *VerifyReport) error {
+func verifyWallets(tx ReadTx, hashes map[string]bool, keyEvents map[string]int, rep *VerifyReport) error {
 	products, err := tx.Products(0)
 	if err != nil {
 		return err
@@ -356,7 +371,10 @@ func verifyWallets(tx ReadTx, keyEvents map[string]int, rep *VerifyReport) error
 	}
 	sort.Strings(recorded) // the same ledger always reports the same key
 	for _, ev := range recorded {
-		action, hash, _ := strings.Cut(ev, "\x00")
+		action, hash, ok := strings.Cut(ev, "\x00")
+		if !ok {
+			continue // a count of allocation events
+		}
 		if keyByHash[hash] == nil {
 			return corrupt("the history records %q of license key %s, which the ledger does not hold: it was deleted", action, KeyID([]byte(hash)))
 		}
@@ -369,6 +387,29 @@ func verifyWallets(tx ReadTx, keyEvents map[string]int, rep *VerifyReport) error
 	if err != nil {
 		return err
 	}
+	allocs, err := tx.Allocations(0)
+	if err != nil {
+		return err
+	}
+	for i := range allocs {
+		if a := &allocs[i]; !hashes[string(allocationHash(a))] {
+			return corrupt("allocation %d of %d %s is not the allocation its history event recorded: it was changed outside the ledger", a.ID, a.Count, a.Tag)
+		}
+	}
+	out := map[int64]int64{}
+	for _, a := range allocs {
+		var n int64
+		for _, src := range a.Sources {
+			out[src.LotID] += src.Count
+			n += src.Count
+		}
+		if n != a.Count-a.Credited {
+			return corrupt("allocation %d of %d %s (%d credited back) took %d from the wallet", a.ID, a.Count, a.Tag, a.Credited, n)
+		}
+	}
+	if n := keyEvents[actionSubscriptionAllocate] + keyEvents[actionHardwareExtend]; n != len(allocs) {
+		return corrupt("the ledger holds %d allocations, the history records %d: allocations were added or removed outside the ledger", len(allocs), n)
+	}
 	type keyTag struct{ hash, tag string }
 	entered := map[keyTag]int64{}
 	for i := range lots {
@@ -376,6 +417,8 @@ func verifyWallets(tx ReadTx, keyEvents map[string]int, rep *VerifyReport) error
 		switch {
 		case w.Count < 0 || w.Count > w.Initial:
 			return corrupt("wallet lot %d (%s) counts %d of %d", w.ID, w.Tag, w.Count, w.Initial)
+		case w.Count != w.Initial-out[w.ID]:
+			return corrupt("wallet lot %d (%s) counts %d, but it entered with %d and allocations took %d", w.ID, w.Tag, w.Count, w.Initial, out[w.ID])
 		case w.ExpiresAt != WalletExpiry(w.EnteredAt):
 			return corrupt("wallet lot %d (%s) entered %s and expires %s, not %d years later", w.ID, w.Tag, codes.FormatTime(w.EnteredAt), codes.FormatTime(w.ExpiresAt), WalletYears)
 		}

@@ -202,4 +202,61 @@ CREATE TABLE wallet_lots (
 );
 CREATE INDEX wallet_lots_by_product ON wallet_lots (product_id, expires_at);
 `,
+	// Subscriptions. An organization's subscription years run from its
+	// anchor (a UTC midnight, set by the first product it subscribes);
+	// each subscribed product starts on a day of one of them. Allocations
+	// move wallet licenses to a subscription year, or, from extension
+	// keys, to one hardware component; allocation_lots says which wallet
+	// lots each took from, after any credit back. Systems registered to a
+	// product (by their system description) are instances of the ledger;
+	// their hardware components are registered once, ledger-wide.
+	4: `
+CREATE TABLE subscription_anchors (
+	org_id BIGINT NOT NULL PRIMARY KEY REFERENCES orgs (id),
+	anchor BIGINT NOT NULL
+);
+CREATE TABLE subscriptions (
+	product_id BIGINT NOT NULL PRIMARY KEY REFERENCES products (id),
+	started_at BIGINT NOT NULL,
+	created_at BIGINT NOT NULL,
+	actor      TEXT NOT NULL
+);
+CREATE TABLE allocations (
+	id          {{id}},
+	product_id  BIGINT NOT NULL REFERENCES products (id),
+	year        INTEGER NOT NULL CHECK (year >= 0),
+	component   TEXT NOT NULL,
+	tag         TEXT NOT NULL,
+	count       BIGINT NOT NULL CHECK (count > 0),
+	credited    BIGINT NOT NULL CHECK (credited >= 0 AND credited <= count),
+	covers_from BIGINT NOT NULL,
+	demand      BIGINT NOT NULL CHECK (demand >= 0),
+	met         BOOLEAN NOT NULL,
+	at          BIGINT NOT NULL,
+	actor       TEXT NOT NULL,
+	CHECK ((year = 0) <> (component = ''))
+);
+CREATE INDEX allocations_by_product ON allocations (product_id, year);
+CREATE TABLE allocation_lots (
+	allocation_id BIGINT NOT NULL REFERENCES allocations (id),
+	lot_id        BIGINT NOT NULL REFERENCES wallet_lots (id),
+	count         BIGINT NOT NULL CHECK (count > 0),
+	PRIMARY KEY (allocation_id, lot_id)
+){{without_rowid}};
+CREATE TABLE product_systems (
+	instance_id   BIGINT NOT NULL PRIMARY KEY REFERENCES instances (id),
+	product_id    BIGINT NOT NULL REFERENCES products (id),
+	registered_at BIGINT NOT NULL
+);
+CREATE INDEX product_systems_by_product ON product_systems (product_id);
+CREATE TABLE hardware (
+	component     TEXT NOT NULL PRIMARY KEY,
+	product_id    BIGINT NOT NULL REFERENCES products (id),
+	instance_id   BIGINT NOT NULL REFERENCES instances (id),
+	model         TEXT NOT NULL,
+	tag           TEXT NOT NULL,
+	registered_at BIGINT NOT NULL
+);
+CREATE INDEX hardware_by_product ON hardware (product_id);
+`,
 }

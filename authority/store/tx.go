@@ -812,3 +812,165 @@ func (t *txn) InsertWalletLot(w *authority.WalletLot) (err error) {
 		w.ProductID, w.Tag, w.Initial, w.Count, w.EnteredAt, w.ExpiresAt, w.KeyHash)
 	return err
 }
+
+func (t *txn) AdjustWalletLot(lotID int64, delta int64) error {
+	r, err := t.exec(`UPDATE wallet_lots SET count = count + ? WHERE id = ? AND count + ? >= 0 AND count + ? <= initial_count`, delta, lotID, delta, delta)
+	if err != nil {
+		return err
+	}
+	if k, err := r.RowsAffected(); err != nil {
+		return err
+	} else if k != 1 {
+		return fmt.Errorf("%w: wallet lot %d cannot change by %d", authority.ErrUnavailable, lotID, delta)
+	}
+	return nil
+}
+
+func (t *txn) SubscriptionAnchor(orgID int64) (int64, error) {
+	var anchor int64
+	err := t.queryRow(`SELECT anchor FROM subscription_anchors WHERE org_id = ?`, orgID).Scan(&anchor)
+	if errors.Is(err, sql.ErrNoRows) {
+		return 0, nil
+	}
+	return anchor, err
+}
+
+func (t *txn) InsertSubscriptionAnchor(orgID, anchor int64) error {
+	_, err := t.exec(`INSERT INTO subscription_anchors (org_id, anchor) VALUES (?, ?)`, orgID, anchor)
+	return err
+}
+
+func (t *txn) Subscription(productID int64) (*authority.Subscription, error) {
+	s := authority.Subscription{ProductID: productID}
+	err := t.queryRow(`SELECT started_at, created_at, actor FROM subscriptions WHERE product_id = ?`, productID).Scan(&s.StartedAt, &s.CreatedAt, &s.Actor)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	return &s, nil
+}
+
+func (t *txn) InsertSubscription(s *authority.Subscription) error {
+	_, err := t.exec(`INSERT INTO subscriptions (product_id, started_at, created_at, actor) VALUES (?, ?, ?, ?)`, s.ProductID, s.StartedAt, s.CreatedAt, s.Actor)
+	return err
+}
+
+const allocationCols = `SELECT id, product_id, year, component, tag, count, credited, covers_from, demand, met, at, actor FROM allocations`
+
+func (t *txn) Allocations(productID int64) ([]authority.Allocation, error) {
+	q, args := allocationCols+` ORDER BY id`, []any(nil)
+	if productID != 0 {
+		q, args = allocationCols+` WHERE product_id = ? ORDER BY id`, []any{productID}
+	}
+	var out []authority.Allocation
+	byID := map[int64]int{}
+	err := all(t, q, args, func(r *sql.Rows) error {
+		var a authority.Allocation
+		err := r.Scan(&a.ID, &a.ProductID, &a.Year, &a.Component, &a.Tag, &a.Count, &a.Credited, &a.CoversFrom, &a.Demand, &a.Met, &a.At, &a.Actor)
+		byID[a.ID] = len(out)
+		out = append(out, a)
+		return err
+	})
+	if err != nil || len(out) == 0 {
+		return out, err
+	}
+	q, args = `SELECT s.allocation_id, s.lot_id, s.count FROM allocation_lots s ORDER BY s.allocation_id, s.lot_id`, nil
+	if productID != 0 {
+		q, args = `SELECT s.allocation_id, s.lot_id, s.count FROM allocation_lots s JOIN allocations a ON a.id = s.allocation_id
+WHERE a.product_id = ? ORDER BY s.allocation_id, s.lot_id`, []any{productID}
+	}
+	err = all(t, q, args, func(r *sql.Rows) error {
+		var id int64
+		var src authority.AllocationSource
+		if err := r.Scan(&id, &src.LotID, &src.Count); err != nil {
+			return err
+		}
+		i, ok := byID[id]
+		if !ok {
+			return fmt.Errorf("allocation_lots names allocation %d, which does not exist", id)
+		}
+		out[i].Sources = append(out[i].Sources, src)
+		return nil
+	})
+	return out, err
+}
+
+func (t *txn) InsertAllocation(a *authority.Allocation) (err error) {
+	a.ID, err = t.insertID(`INSERT INTO allocations (product_id, year, component, tag, count, credited, covers_from, demand, met, at, actor)
+VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+		a.ProductID, a.Year, a.Component, a.Tag, a.Count, a.Credited, a.CoversFrom, a.Demand, a.Met, a.At, a.Actor)
+	if err != nil {
+		return err
+	}
+	for _, s := range a.Sources {
+		if _, err := t.exec(`INSERT INTO allocation_lots (allocation_id, lot_id, count) VALUES (?, ?, ?)`, a.ID, s.LotID, s.Count); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (t *txn) productSystems(where string, args ...any) ([]authority.ProductSystem, error) {
+	var out []authority.ProductSystem
+	err := all(t, `SELECT instance_id, product_id, registered_at FROM product_systems`+where, args, func(r *sql.Rows) error {
+		var ps authority.ProductSystem
+		err := r.Scan(&ps.InstanceID, &ps.ProductID, &ps.RegisteredAt)
+		out = append(out, ps)
+		return err
+	})
+	return out, err
+}
+
+func (t *txn) ProductSystems(productID int64) ([]authority.ProductSystem, error) {
+	if productID == 0 {
+		return t.productSystems(` ORDER BY instance_id`)
+	}
+	return t.productSystems(` WHERE product_id = ? ORDER BY instance_id`, productID)
+}
+
+func (t *txn) ProductSystem(instanceID int64) (*authority.ProductSystem, error) {
+	ps, err := t.productSystems(` WHERE instance_id = ?`, instanceID)
+	if err != nil || len(ps) == 0 {
+		return nil, err
+	}
+	return &ps[0], nil
+}
+
+func (t *txn) InsertProductSystem(ps *authority.ProductSystem) error {
+	_, err := t.exec(`INSERT INTO product_systems (instance_id, product_id, registered_at) VALUES (?, ?, ?)`, ps.InstanceID, ps.ProductID, ps.RegisteredAt)
+	return err
+}
+
+func (t *txn) hardware(where string, args ...any) ([]authority.Hardware, error) {
+	var out []authority.Hardware
+	err := all(t, `SELECT component, product_id, instance_id, model, tag, registered_at FROM hardware`+where, args, func(r *sql.Rows) error {
+		var h authority.Hardware
+		err := r.Scan(&h.Component, &h.ProductID, &h.InstanceID, &h.Model, &h.Tag, &h.RegisteredAt)
+		out = append(out, h)
+		return err
+	})
+	return out, err
+}
+
+func (t *txn) Hardware(productID int64) ([]authority.Hardware, error) {
+	if productID == 0 {
+		return t.hardware(` ORDER BY component`)
+	}
+	return t.hardware(` WHERE product_id = ? ORDER BY component`, productID)
+}
+
+func (t *txn) HardwareComponent(id string) (*authority.Hardware, error) {
+	hs, err := t.hardware(` WHERE component = ?`, id)
+	if err != nil || len(hs) == 0 {
+		return nil, err
+	}
+	return &hs[0], nil
+}
+
+func (t *txn) InsertHardware(h *authority.Hardware) error {
+	_, err := t.exec(`INSERT INTO hardware (component, product_id, instance_id, model, tag, registered_at) VALUES (?, ?, ?, ?, ?, ?)`,
+		h.Component, h.ProductID, h.InstanceID, h.Model, h.Tag, h.RegisteredAt)
+	return err
+}
