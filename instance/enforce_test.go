@@ -344,3 +344,51 @@ func TestSpan(t *testing.T) {
 		}
 	}
 }
+
+// TestSubscriptionAndHardwareEntitlements: a product's subscription
+// arrives as subscription entitlements ending with the grace period or
+// the licensed years, and hardware licenses as hardware entitlements
+// bound to a component. The instance warns from 30 days before the end,
+// refuses after it, and a renewal (the next serial) clears the warning.
+func TestSubscriptionAndHardwareEntitlements(t *testing.T) {
+	const hw = "vms.camera.hw"
+	b := newBench(t)
+	graceEnd := t0.Add(30 * day)
+	sub := codes.Entitlement{Tag: tagCamera, Count: 10, Kind: codes.Subscription, Start: t0.Unix(), End: graceEnd.Unix()}
+	hardware := codes.Entitlement{Tag: hw, Count: 4, Kind: codes.Hardware, Component: "SN-1"}
+	b.reserve(sub, hardware)
+	// The grace period is 30 days: the warning starts with it.
+	w := b.in.Warnings()
+	if len(w) != 1 || w[0].Kind != WarnEnding || w[0].Tag != tagCamera ||
+		w[0].Message != `subscription entitlement "vms.camera.core" ends 2025-02-14T09:30:00Z, in 30 days: ask the authority for a renewed code` {
+		t.Fatalf("warnings %+v", w)
+	}
+	b.must(b.in.Acquire(hw, 4))
+	wantErr(t, b.in.Acquire(hw, 1), ErrExceeded, "4 reserved, 4 in use")
+	b.must(b.in.Release(hw, 4))
+	b.clock.set(graceEnd.Add(-time.Second))
+	if !b.in.Licensed(tagCamera) {
+		t.Fatal("not licensed on the last second of the grace period")
+	}
+	b.clock.set(graceEnd)
+	if b.in.Licensed(tagCamera) || !b.in.Licensed(hw) {
+		t.Fatalf("after the grace period: subscription licensed %v, hardware licensed %v", b.in.Licensed(tagCamera), b.in.Licensed(hw))
+	}
+
+	// Renewed: licensed for a year; the warning starts 30 days before.
+	yearEnd := t0.Add(365 * day)
+	sub.End = yearEnd.Unix()
+	_, err := b.in.Install(b.sign(grant{res: resA, serial: 2, ents: []codes.Entitlement{sub, hardware}}))
+	b.must(err)
+	if !b.in.Licensed(tagCamera) || len(b.in.Warnings()) != 0 {
+		t.Fatalf("renewed: licensed %v, warnings %+v", b.in.Licensed(tagCamera), b.in.Warnings())
+	}
+	b.clock.set(yearEnd.Add(-30*day - time.Second))
+	if w := b.in.Warnings(); len(w) != 0 {
+		t.Fatalf("warnings 30 days and a second before the end: %+v", w)
+	}
+	b.clock.set(yearEnd.Add(-30 * day))
+	if w := b.in.Warnings(); len(w) != 1 || w[0].Kind != WarnEnding {
+		t.Fatalf("warnings 30 days before the end: %+v", w)
+	}
+}
