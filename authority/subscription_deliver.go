@@ -312,7 +312,7 @@ func (l *Ledger) Deliver(ctx context.Context, org, name, system string) (*Delive
 		}
 		ents := deliverable(st, desc, inst)
 		if len(ents) == 0 {
-			why := fmt.Sprintf("%q is in %s", p.Ref(), st.State)
+			why := fmt.Sprintf("%q is %s until %s, but the system's description lists no demand", p.Ref(), st.State, day(st.Until))
 			if st.State == StateExpired {
 				why = fmt.Sprintf("the subscription of %q expired %s: allocate year %d", p.Ref(), day(st.Until), st.Year)
 			} else if st.State == StateTrial {
