@@ -117,8 +117,9 @@ type SubscriptionStarted struct {
 // StartSubscription starts the subscription of a product today (UTC): in
 // the current subscription year of its organization, which it starts
 // when it is the organization's first. The product is in its grace period
-// for GraceDays.
-func (l *Ledger) StartSubscription(ctx context.Context, org, name string) (*SubscriptionStarted, error) {
+// for GraceDays. With dry set it changes nothing and returns what it
+// would do.
+func (l *Ledger) StartSubscription(ctx context.Context, org, name string, dry bool) (*SubscriptionStarted, error) {
 	var out *SubscriptionStarted
 	err := l.update(ctx, func(tx Tx, c *chain) error {
 		p, err := product(tx, org, name)
@@ -149,6 +150,9 @@ func (l *Ledger) StartSubscription(ctx context.Context, org, name string) (*Subs
 		if err := tx.InsertSubscription(&Subscription{ProductID: p.ID, StartedAt: today, CreatedAt: now, Actor: l.opts.Actor}); err != nil {
 			return err
 		}
+		if dry {
+			return errDryRun
+		}
 		e := l.event(now, actionSubscriptionStart, p.Ref())
 		e.Detail = fmt.Sprintf("subscription of %q started %s in year %d (%s), grace until %s",
 			p.Ref(), day(today), out.Year, period(cal, out.Year), day(out.GraceUntil))
@@ -157,7 +161,13 @@ func (l *Ledger) StartSubscription(ctx context.Context, org, name string) (*Subs
 		}
 		return c.add(e)
 	})
-	return out, err
+	if errors.Is(err, errDryRun) {
+		err = nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
 }
 
 // An Allocated says what an allocation did, or would do.
@@ -627,11 +637,16 @@ func (s *SubscriptionStatus) Shortfall() []KeyLine {
 	return out
 }
 
-func day(t int64) string { return time.Unix(t, 0).UTC().Format(time.DateOnly) }
+// FormatDay returns the UTC day of t (Unix seconds): "2027-01-31".
+func FormatDay(t int64) string { return time.Unix(t, 0).UTC().Format(time.DateOnly) }
 
-// period returns the days of year n, "2027-01-01..2027-12-31", last day
-// included.
-func period(c Calendar, n int) string { return day(c.Start(n)) + ".." + day(c.End(n)-dayS) }
+func day(t int64) string { return FormatDay(t) }
+
+// Period returns the days of year n, first and last included:
+// "2027-01-01..2027-12-31".
+func (c Calendar) Period(n int) string { return day(c.Start(n)) + ".." + day(c.End(n)-dayS) }
+
+func period(c Calendar, n int) string { return c.Period(n) }
 
 func sortedKeys[K int | string, V any](m map[K]V) []K {
 	out := make([]K, 0, len(m))

@@ -35,7 +35,7 @@ func subEnv(t *testing.T, s string) *env {
 
 func (e *env) start(org, product string) *authority.SubscriptionStarted {
 	e.t.Helper()
-	s, err := e.l.StartSubscription(ctx, org, product)
+	s, err := e.l.StartSubscription(ctx, org, product, false)
 	e.must(err)
 	return s
 }
@@ -171,7 +171,7 @@ func TestGraceExpiresWithoutAllocation(t *testing.T) {
 	if !s.NewAnchor || s.Year != 1 || s.StartedAt != day("2027-01-01") || s.GraceUntil != day("2027-01-31") {
 		t.Fatalf("started %+v", s)
 	}
-	_, err := e.l.StartSubscription(ctx, "acme", "site-1")
+	_, err := e.l.StartSubscription(ctx, "acme", "site-1", false)
 	wantErr(t, err, authority.ErrExists)
 	d, _ := e.system("acme", "site-1", "plant", 10)
 

@@ -97,6 +97,8 @@ func authorityCommand() *cli.Command {
 			authorityProductCommand(),
 			authorityKeyCommand(),
 			authorityWalletCommand(),
+			authoritySubscriptionCommand(),
+			authorityHardwareCommand(),
 			authorityTransferCommand(),
 			authorityReserveCommand(),
 			authorityUpdateCommand(),

@@ -49,6 +49,10 @@ one organization, and its name is unique within it; it has a software
 (what it is, e.g. vms), which license keys name: a key for vms redeems
 only into products of software vms. Each product has a wallet of the
 licenses bought and not yet allocated (airlock authority wallet).
+Offline systems register to a product from their system description
+files (airlock authority product register): what they need is the
+demand the product's subscription covers (airlock authority
+subscription).
 
 Example:
 
@@ -61,7 +65,7 @@ Example:
 func authorityProductCommand() *cli.Command {
 	return &cli.Command{
 		Name:            "product",
-		Usage:           "add and list the products of an organization",
+		Usage:           "add and list the products of an organization, register their systems",
 		UsageText:       "airlock authority product COMMAND [OPTIONS] [ARGUMENTS]",
 		Description:     authorityProductDescription,
 		OnUsageError:    onUsageError,
@@ -110,6 +114,48 @@ software and added (RFC 3339 UTC).`,
 				),
 				OnUsageError: onUsageError,
 				Action:       authorityProductList,
+			},
+			{
+				Name:      "register",
+				Usage:     "register a system to a product from its system description file",
+				UsageText: "airlock authority product register --org ORG --product PRODUCT [--identity FILE]... [--dir DIR] FILE|-",
+				Description: `register verifies the system description FILE (armored, age-encrypted
+with --identity, or - for standard input) with this authority's key and
+registers the system to the product --product of the organization
+--org: its demand counts toward the product's subscription (airlock
+authority subscription), and each component it lists with a tag is
+hardware with one preloaded license of that tag, which registering
+activates. A component belongs to one product: a description that lists
+one registered to another product is refused.
+
+The product's systems are instances of the virtual account named like
+the product in its organization (ORG/PRODUCT), made if missing: airlock
+authority show and history work for them as for any instance. The
+instance key is pinned to the system's UDI as reserve pins it. A newer
+description of a registered system replaces the old one (its demand
+grows or shrinks; its hardware stays registered); the same file twice
+changes nothing.
+
+The system then gets its code with airlock authority subscription
+deliver.
+
+Example:
+
+    $ airlock authority product register --org acme --product site-1 plant4.airlock
+    airlock: system "Plant 4" (P:VMS,S:plant-4,U:0f2d3c4b-5a69-4788-9a0b-1c2d3e4f5a6b) registered to "acme/site-1", account "acme/site-1": demand 10 vms.camera.core
+    airlock: preloaded licenses activated: 1 vms.camera.hw on SN-1
+    $ airlock authority product register --org acme --product site-1 plant4.airlock
+    airlock: system "Plant 4" (P:VMS,S:plant-4,U:0f2d3c4b-5a69-4788-9a0b-1c2d3e4f5a6b) registered before, nothing changed
+
+Exit status: 0 when the system was registered or was before; 1 when the
+file does not verify or the system or a component belongs to another
+product; 2 for a wrong command line.`,
+				Flags: keyFlags(
+					&cli.StringFlag{Name: flagOrg, Usage: "the organization `ORG`"},
+					&cli.StringFlag{Name: flagProduct, Usage: "register the system to the product `PRODUCT` of --org"},
+				),
+				OnUsageError: onUsageError,
+				Action:       authorityProductRegister,
 			},
 		},
 	}
@@ -247,7 +293,7 @@ Example:
     LK-…
     airlock: license key 90d2… issued for "vms": extension: 2 vms.camera.hw, 4 vms.io`,
 			Flags: ledgerFlags(
-				&cli.StringFlag{Name: flagSoftware, Usage: "the key redeems into products of `SOFTWARE` (e.g. vms)"},
+				&cli.StringFlag{Name: flagSoftware, Aliases: []string{flagProduct}, Usage: "the key redeems into products of `SOFTWARE` (e.g. vms); --product is another name for it"},
 				&cli.StringSliceFlag{Name: flagTag, Usage: "the key carries licenses of `TAG`; with --extension TAG=N, repeatable"},
 				&cli.Int64Flag{Name: flagCount, Usage: "the key carries `N` licenses of --tag"},
 				&cli.IntFlag{Name: flagYears, Usage: "each license covers `Y` subscription years, 1 to 5 (default 1)"},

@@ -165,6 +165,7 @@ func readers(s *site) map[string][]string {
 		"authority system import":       {"authority", "system", "import", "--identity", s.identity, "--account", "acme/plant", "ARG"},
 		"authority usage import":        {"authority", "usage", "import", "--identity", s.identity, "ARG"},
 		"authority wallet redeem":       {"authority", "wallet", "redeem", "--org", "acme", "--product", "site-1", "--yes", "ARG"},
+		"authority product register":    {"authority", "product", "register", "--identity", s.identity, "--org", "acme", "--product", "site-1", "ARG"},
 	}
 }
 
@@ -237,6 +238,90 @@ func catalogue(t *testing.T, s *site) []hostile {
 		{name: "wrong kind: return", arg: s.ret, right: []string{"authority return", "code inspect"}},
 		{name: "wrong kind: confirmation", arg: s.confirm, right: []string{"authority confirm", "code inspect"}},
 		fileCase("wrong kind: trust file", nil).from(filepath.Join(s.dir, "desk", "trust.airlock"), "instance trust install", "code inspect"),
+	}
+}
+
+// TestHostileProductCommandLines gives the subscription, hardware and
+// product register commands command lines an accident or an attacker
+// could type, on a product whose subscription started and whose wallet
+// holds 5 licenses: each is refused, and nothing changes, not even when
+// the dry run before the question succeeded.
+func TestHostileProductCommandLines(t *testing.T) {
+	s := newSite(t)
+	for _, args := range [][]string{
+		{"authority", "subscription", "start", "--org", "acme", "--product", "site-1", "--yes"},
+		{"authority", "wallet", "redeem", "--org", "acme", "--product", "site-1", "--yes", s.licenseKey},
+	} {
+		if code, _, stderr := runApp(t, "", args...); code != exitOK {
+			t.Fatalf("%v: %s", args, stderr)
+		}
+	}
+	otherAuthority := filepath.Join(s.dir, "other-authority-system.airlock")
+	if err := os.WriteFile(otherAuthority, makeTestCodes().files["system.airlock"], 0o600); err != nil {
+		t.Fatal(err)
+	}
+	allocate := func(more ...string) []string {
+		return append([]string{"authority", "subscription", "allocate", "--org", "acme", "--product", "site-1"}, more...)
+	}
+	extend := func(more ...string) []string {
+		return append([]string{"authority", "hardware", "extend", "--org", "acme", "--product", "site-1"}, more...)
+	}
+	deliver := func(more ...string) []string {
+		return append([]string{"authority", "subscription", "deliver", "--identity", s.identity, "--org", "acme", "--product", "site-1"}, more...)
+	}
+	register := func(more ...string) []string {
+		return append([]string{"authority", "product", "register", "--identity", s.identity}, more...)
+	}
+	for _, c := range []struct {
+		name string
+		args []string
+	}{
+		{"year 0", allocate("--year", "0", "--count", "1", "--yes")},
+		{"negative year", allocate("--year", "-1", "--count", "1", "--yes")},
+		{"year not a number", allocate("--year", "one", "--count", "1", "--yes")},
+		{"year beyond int", allocate("--year", "99999999999999999999", "--count", "1", "--yes")},
+		{"year far ahead", allocate("--year", "99999999", "--count", "1", "--yes")},
+		{"year six", allocate("--year", "6", "--count", "1", "--yes")},
+		{"negative count", allocate("--year", "1", "--count", "-5", "--yes")},
+		{"count 0", allocate("--year", "1", "--count", "0", "--yes")},
+		{"count max int64", allocate("--year", "1", "--count", "9223372036854775807", "--yes")},
+		{"count beyond the wallet", allocate("--year", "1", "--count", "6", "--yes")},
+		{"missing year", allocate("--count", "1", "--yes")},
+		{"missing count", allocate("--year", "1", "--yes")},
+		{"missing org", []string{"authority", "subscription", "allocate", "--product", "site-1", "--year", "1", "--count", "1", "--yes"}},
+		{"missing product", []string{"authority", "subscription", "allocate", "--org", "acme", "--year", "1", "--count", "1", "--yes"}},
+		{"tag with a space", allocate("--year", "1", "--count", "1", "--tag", "vms camera", "--yes")},
+		{"tag with an escape", allocate("--year", "1", "--count", "1", "--tag", "vms\x1b[2J", "--yes")},
+		{"tag the wallet lacks", allocate("--year", "1", "--count", "1", "--tag", "vms.io", "--yes")},
+		{"not confirmed after the dry run", allocate("--year", "1", "--count", "2")},
+		{"allocate with an argument", allocate("--year", "1", "--count", "1", "--yes", "extra")},
+		{"another organization's product", []string{"authority", "subscription", "allocate", "--org", "globex", "--product", "site-1", "--year", "1", "--count", "1", "--yes"}},
+		{"start again", []string{"authority", "subscription", "start", "--org", "acme", "--product", "site-1", "--yes"}},
+		{"start unknown product", []string{"authority", "subscription", "start", "--org", "acme", "--product", "nosuch", "--yes"}},
+		{"start unknown organization", []string{"authority", "subscription", "start", "--org", "nosuch", "--product", "site-1", "--yes"}},
+		{"start bad product name", []string{"authority", "subscription", "start", "--org", "acme", "--product", "../site-1", "--yes"}},
+		{"status missing product", []string{"authority", "subscription", "status", "--org", "acme"}},
+		{"status with an argument", []string{"authority", "subscription", "status", "--org", "acme", "--product", "site-1", "extra"}},
+		{"unknown subscription command", []string{"authority", "subscription", "renew"}},
+		{"deliver missing system", deliver()},
+		{"deliver no such system", deliver("--system", "Plant 9")},
+		{"deliver system with a newline", deliver("--system", "Plant\n4")},
+		{"deliver install-days 0", deliver("--system", "Plant 4", "--install-days", "0")},
+		{"deliver bad recipient", deliver("--system", "Plant 4", "--to", "age1nope")},
+		{"extend unknown component", extend("--component", "SN-9", "--count", "1", "--yes")},
+		{"extend empty component", extend("--component", "", "--count", "1", "--yes")},
+		{"extend negative count", extend("--component", "SN-1", "--count", "-1", "--yes")},
+		{"extend missing count", extend("--component", "SN-1", "--yes")},
+		{"extend missing component", extend("--count", "1", "--yes")},
+		{"extend bad tag", extend("--component", "SN-1", "--count", "1", "--tag", "a=b", "--yes")},
+		{"unknown hardware command", []string{"authority", "hardware", "remove"}},
+		{"register without a file", register("--org", "acme", "--product", "site-1")},
+		{"register two files", register("--org", "acme", "--product", "site-1", otherAuthority, otherAuthority)},
+		{"register missing org", register("--product", "site-1", otherAuthority)},
+		{"register for another authority", register("--org", "acme", "--product", "site-1", otherAuthority)},
+		{"register to an unknown product", register("--org", "acme", "--product", "nosuch", otherAuthority)},
+	} {
+		t.Run(c.name, func(t *testing.T) { checkRefused(t, s, "", c.args...) })
 	}
 }
 
