@@ -121,7 +121,7 @@ type SubscriptionStarted struct {
 // would do.
 func (l *Ledger) StartSubscription(ctx context.Context, org, name string, dry bool) (*SubscriptionStarted, error) {
 	var out *SubscriptionStarted
-	err := l.update(ctx, func(tx Tx, c *chain) error {
+	err := l.updateOrCheck(ctx, dry, func(tx Tx, c *chain) error {
 		p, err := product(tx, org, name)
 		if err != nil {
 			return err
@@ -150,9 +150,6 @@ func (l *Ledger) StartSubscription(ctx context.Context, org, name string, dry bo
 		if err := tx.InsertSubscription(&Subscription{ProductID: p.ID, StartedAt: today, CreatedAt: now, Actor: l.opts.Actor}); err != nil {
 			return err
 		}
-		if dry {
-			return errDryRun
-		}
 		e := l.event(now, actionSubscriptionStart, p.Ref())
 		e.Detail = fmt.Sprintf("subscription of %q started %s in year %d (%s), grace until %s",
 			p.Ref(), day(today), out.Year, period(cal, out.Year), day(out.GraceUntil))
@@ -161,9 +158,6 @@ func (l *Ledger) StartSubscription(ctx context.Context, org, name string, dry bo
 		}
 		return c.add(e)
 	})
-	if errors.Is(err, errDryRun) {
-		err = nil
-	}
 	if err != nil {
 		return nil, err
 	}
@@ -180,6 +174,25 @@ type Allocated struct {
 
 // errDryRun rolls back a transaction that only checked what it would do.
 var errDryRun = errors.New("dry run")
+
+// updateOrCheck runs fn in a write transaction, as update does; with dry
+// set it then rolls the transaction back, so that the caller learns what
+// fn would do, refusals included, and nothing changes.
+func (l *Ledger) updateOrCheck(ctx context.Context, dry bool, fn func(tx Tx, c *chain) error) error {
+	err := l.update(ctx, func(tx Tx, c *chain) error {
+		if err := fn(tx, c); err != nil {
+			return err
+		}
+		if dry {
+			return errDryRun
+		}
+		return nil
+	})
+	if errors.Is(err, errDryRun) {
+		return nil
+	}
+	return err
+}
 
 // Allocate moves count licenses of tag from the wallet of a product to
 // its subscription year (1 for the first year of its organization; see
@@ -202,7 +215,7 @@ func (l *Ledger) Allocate(ctx context.Context, org, name string, year int, tag s
 		}
 	}
 	var out *Allocated
-	err := l.update(ctx, func(tx Tx, c *chain) error {
+	err := l.updateOrCheck(ctx, dry, func(tx Tx, c *chain) error {
 		now := l.now()
 		p, sub, cal, err := subscribed(tx, org, name)
 		if err != nil {
@@ -287,9 +300,6 @@ func (l *Ledger) Allocate(ctx context.Context, org, name string, year int, tag s
 			return err
 		}
 		out.Allocation = a
-		if dry {
-			return errDryRun
-		}
 		e := l.event(now, actionSubscriptionAllocate, p.Ref())
 		e.CodeHash = allocationHash(&a)
 		e.Detail = fmt.Sprintf("%d %s allocated to year %d (%s) of %q, covering it from %s", count, tag, year, period(cal, year), p.Ref(), day(a.CoversFrom))
@@ -303,9 +313,6 @@ func (l *Ledger) Allocate(ctx context.Context, org, name string, year int, tag s
 		}
 		return c.add(e)
 	})
-	if errors.Is(err, errDryRun) {
-		err = nil
-	}
 	if err != nil {
 		return nil, err
 	}

@@ -3,7 +3,6 @@ package authority
 import (
 	"bytes"
 	"context"
-	"errors"
 	"fmt"
 	"slices"
 	"strings"
@@ -185,7 +184,7 @@ func (l *Ledger) Extend(ctx context.Context, org, name, component, tag string, c
 		return nil, fmt.Errorf("%w: name the hardware component to extend", ErrInvalid)
 	}
 	var out *Extended
-	err := l.update(ctx, func(tx Tx, c *chain) error {
+	err := l.updateOrCheck(ctx, dry, func(tx Tx, c *chain) error {
 		p, err := product(tx, org, name)
 		if err != nil {
 			return err
@@ -235,17 +234,11 @@ func (l *Ledger) Extend(ctx context.Context, org, name, component, tag string, c
 			return err
 		}
 		out = &Extended{Allocation: a, Product: *p, Hardware: *h, Total: 1 + snap.extensions(component)}
-		if dry {
-			return errDryRun
-		}
 		e := l.event(now, actionHardwareExtend, p.Ref())
 		e.CodeHash = allocationHash(&a)
 		e.Detail = fmt.Sprintf("%d extension licenses of %s allocated to component %s of %q: %d in all", count, tag, component, p.Ref(), out.Total)
 		return c.add(e)
 	})
-	if errors.Is(err, errDryRun) {
-		err = nil
-	}
 	if err != nil {
 		return nil, err
 	}

@@ -134,6 +134,21 @@ func parseLicenses(c *cli.Context) ([]codes.License, error) {
 	return out, nil
 }
 
+// issuingDesk reads the flags of a command that issues a code (the
+// install window, the age recipients) and opens the desk with its key.
+func issuingDesk(c *cli.Context) (*desk, []age.Recipient, error) {
+	window, err := installWindow(c)
+	if err != nil {
+		return nil, nil, err
+	}
+	recipients, err := recipientsFlag(c)
+	if err != nil {
+		return nil, nil, err
+	}
+	d, err := openDesk(c, true, func(o *authority.Options) { o.InstallWindow = window })
+	return d, recipients, err
+}
+
 // installWindow reads --install-days.
 func installWindow(c *cli.Context) (time.Duration, error) {
 	n := c.Int(flagInstallDays)
@@ -475,15 +490,7 @@ func authorityUpdateCommand() *cli.Command {
 			if len(licenses) == 0 {
 				return usagef(cmd, "for example: --license vms.camera.core=4", "missing --%s TAG=N", flagLicense)
 			}
-			window, err := installWindow(c)
-			if err != nil {
-				return err
-			}
-			recipients, err := recipientsFlag(c)
-			if err != nil {
-				return err
-			}
-			d, err := openDesk(c, true, func(o *authority.Options) { o.InstallWindow = window })
+			d, recipients, err := issuingDesk(c)
 			if err != nil {
 				return err
 			}

@@ -383,14 +383,7 @@ func stateText(st *authority.SubscriptionStatus) string {
 }
 
 func authoritySubscriptionStart(c *cli.Context) error {
-	if err := checkArgs(c, 0, 0, ""); err != nil {
-		return err
-	}
-	org, name, err := orgProduct(c)
-	if err != nil {
-		return err
-	}
-	d, err := openDesk(c, false)
+	org, name, d, err := productDesk(c)
 	if err != nil {
 		return err
 	}
@@ -597,14 +590,7 @@ func newSubscriptionJSON(st *authority.SubscriptionStatus) subscriptionJSON {
 }
 
 func authoritySubscriptionStatus(c *cli.Context) error {
-	if err := checkArgs(c, 0, 0, ""); err != nil {
-		return err
-	}
-	org, name, err := orgProduct(c)
-	if err != nil {
-		return err
-	}
-	d, err := openDesk(c, false)
+	org, name, d, err := productDesk(c)
 	if err != nil {
 		return err
 	}
@@ -714,15 +700,7 @@ func authoritySubscriptionDeliver(c *cli.Context) error {
 	if err != nil {
 		return err
 	}
-	window, err := installWindow(c)
-	if err != nil {
-		return err
-	}
-	recipients, err := recipientsFlag(c)
-	if err != nil {
-		return err
-	}
-	d, err := openDesk(c, true, func(o *authority.Options) { o.InstallWindow = window })
+	d, recipients, err := issuingDesk(c)
 	if err != nil {
 		return err
 	}

@@ -477,6 +477,19 @@ confirmed; 2 for a wrong command line.`,
 	}
 }
 
+// productDesk checks that a product command has no arguments, reads
+// --org and --product, and opens the desk.
+func productDesk(c *cli.Context) (org, name string, d *desk, err error) {
+	if err := checkArgs(c, 0, 0, ""); err != nil {
+		return "", "", nil, err
+	}
+	if org, name, err = orgProduct(c); err != nil {
+		return "", "", nil, err
+	}
+	d, err = openDesk(c, false)
+	return org, name, d, err
+}
+
 // orgProduct returns --org and --product.
 func orgProduct(c *cli.Context) (string, string, error) {
 	org, err := requireFlag(c, flagOrg, "acme")
@@ -517,14 +530,7 @@ type walletJSON struct {
 }
 
 func authorityWalletShow(c *cli.Context) error {
-	if err := checkArgs(c, 0, 0, ""); err != nil {
-		return err
-	}
-	org, name, err := orgProduct(c)
-	if err != nil {
-		return err
-	}
-	d, err := openDesk(c, false)
+	org, name, d, err := productDesk(c)
 	if err != nil {
 		return err
 	}
