@@ -19,6 +19,7 @@ type SystemRegistered struct {
 	Account  string     // the account that holds the product's systems
 	Hardware []Hardware // components registered by this description
 	Again    bool       // this description was registered before
+	Replaced bool       // it replaced an older description of the system
 }
 
 // RegisterSystem registers an offline system to a product from its system
@@ -103,7 +104,7 @@ func (l *Ledger) RegisterSystem(ctx context.Context, org, name string, code []by
 			if err := tx.UpdateInstance(inst); err != nil {
 				return err
 			}
-			what = "description replaced"
+			what, out.Replaced = "description replaced", ps != nil
 		}
 		if ps, err := tx.ProductSystem(inst.ID); err != nil {
 			return err

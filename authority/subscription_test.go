@@ -528,3 +528,27 @@ func TestVerifyDetectsTamperedAllocations(t *testing.T) {
 		})
 	}
 }
+
+func TestNewDescriptionReplacesTheDemand(t *testing.T) {
+	e := subEnv(t, "2027-01-01T10:00:00Z")
+	e.start("acme", "site-1")
+	d, code := e.system("acme", "site-1", "plant", 10)
+	r, err := e.l.RegisterSystem(ctx, "acme", "site-1", code)
+	e.must(err)
+	if !r.Again || r.Replaced {
+		t.Fatalf("the same description again: %+v", r)
+	}
+	sys := &codes.System{UDI: d.udi, Name: "plant", IssuedAt: e.clk.Now().Unix(), Nonce: nonceOf("plant 2"), Demand: []codes.License{lic(camera, 15)}}
+	code2, err := codes.SealSystem(sys, d.key, d.auth)
+	e.must(err)
+	r, err = e.l.RegisterSystem(ctx, "acme", "site-1", code2)
+	e.must(err)
+	if r.Again || !r.Replaced {
+		t.Fatalf("a new description: %+v", r)
+	}
+	st := e.status("acme", "site-1")
+	if len(st.Systems) != 1 || len(st.Demand) != 1 || st.Demand[0].Count != 15 {
+		t.Fatalf("status after a new description: systems %d, demand %+v", len(st.Systems), st.Demand)
+	}
+	e.verify()
+}

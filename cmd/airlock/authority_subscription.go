@@ -773,7 +773,11 @@ func authorityProductRegister(c *cli.Context) error {
 	if demand == "" {
 		demand = "none"
 	}
-	note(stderr, "system %q (%s) registered to %q, account %q: demand %s", r.System.Name, r.UDI, r.Product.Ref(), r.Account, demand)
+	what := "registered to"
+	if r.Replaced {
+		what = "now described anew in"
+	}
+	note(stderr, "system %q (%s) %s %q, account %q: demand %s", r.System.Name, r.UDI, what, r.Product.Ref(), r.Account, demand)
 	if len(r.Hardware) > 0 {
 		parts := make([]string, len(r.Hardware))
 		for i, h := range r.Hardware {
