@@ -151,6 +151,7 @@ func (l *Ledger) StartSubscription(ctx context.Context, org, name string, dry bo
 			return err
 		}
 		e := l.event(now, actionSubscriptionStart, p.Ref())
+		e.Account = p.Ref() // a product's systems are in the account of its name
 		e.Detail = fmt.Sprintf("subscription of %q started %s in year %d (%s), grace until %s",
 			p.Ref(), day(today), out.Year, period(cal, out.Year), day(out.GraceUntil))
 		if out.NewAnchor {
@@ -301,6 +302,7 @@ func (l *Ledger) Allocate(ctx context.Context, org, name string, year int, tag s
 		}
 		out.Allocation = a
 		e := l.event(now, actionSubscriptionAllocate, p.Ref())
+		e.Account = p.Ref() // a product's systems are in the account of its name
 		e.CodeHash = allocationHash(&a)
 		e.Detail = fmt.Sprintf("%d %s allocated to year %d (%s) of %q, covering it from %s", count, tag, year, period(cal, year), p.Ref(), day(a.CoversFrom))
 		if a.Credited > 0 {

@@ -236,6 +236,7 @@ func (l *Ledger) Extend(ctx context.Context, org, name, component, tag string, c
 		}
 		out = &Extended{Allocation: a, Product: *p, Hardware: *h, Total: 1 + snap.extensions(component)}
 		e := l.event(now, actionHardwareExtend, p.Ref())
+		e.Account = p.Ref() // a product's systems are in the account of its name
 		e.CodeHash = allocationHash(&a)
 		e.Detail = fmt.Sprintf("%d extension licenses of %s allocated to component %s of %q: %d in all", count, tag, component, p.Ref(), out.Total)
 		return c.add(e)

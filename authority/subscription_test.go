@@ -552,3 +552,34 @@ func TestNewDescriptionReplacesTheDemand(t *testing.T) {
 	}
 	e.verify()
 }
+
+// BenchmarkSubscriptionStatus: the status of a product with 20 systems
+// and 60 allocations, in an organization of 5 such products (the growth
+// allowance reads them all).
+func BenchmarkSubscriptionStatus(b *testing.B) {
+	e := newEnv(b)
+	e.clk.set(at("2027-01-01T10:00:00Z"))
+	_, err := e.l.AddOrg(ctx, "acme")
+	e.must(err)
+	for p := range 5 {
+		name := "site-" + string(rune('a'+p))
+		_, err := e.l.AddProduct(ctx, "acme", name, "vms")
+		e.must(err)
+		e.start("acme", name)
+		for s := range 20 {
+			e.system("acme", name, name+"-plant-"+string(rune('a'+s)), 5)
+		}
+		e.fill("acme", name, 1000)
+		for y := 1; y <= 5; y++ {
+			for range 12 {
+				e.allocate("acme", name, y, 10)
+			}
+		}
+	}
+	b.ResetTimer()
+	for b.Loop() {
+		if _, err := e.l.SubscriptionStatus(ctx, "acme", "site-a"); err != nil {
+			b.Fatal(err)
+		}
+	}
+}

@@ -214,6 +214,7 @@ func (l *Ledger) Redeem(ctx context.Context, org, name, key string) (*Redeemed, 
 			r.Lots = append(r.Lots, w)
 		}
 		e := l.event(now, actionWalletRedeem, r.Product.Ref())
+		e.Account = r.Product.Ref() // a product's systems are in the account of its name
 		e.CodeHash = hash
 		e.Detail = fmt.Sprintf("license key %s (%s) redeemed into the wallet of %q, expiring %s",
 			r.KeyID, r.Key.Describe(), r.Product.Ref(), codes.FormatTime(WalletExpiry(now)))
