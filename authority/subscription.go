@@ -582,7 +582,7 @@ func subscriptionStatus(tx ReadTx, p *Product, now int64) (*SubscriptionStatus, 
 			last++
 		}
 		st.State, st.Until = StateLicensed, cal.End(last)
-		if st.Growth, st.Allowance, err = orgGrowth(tx, p.OrgID, st.Year); err != nil {
+		if st.Growth, st.Allowance, err = orgGrowth(tx, snap, p, st.Year); err != nil {
 			return nil, err
 		}
 		if g, _ := snap.growth(st.Year); g > 0 && st.Growth > st.Allowance {
@@ -596,18 +596,20 @@ func subscriptionStatus(tx ReadTx, p *Product, now int64) (*SubscriptionStatus, 
 	return st, nil
 }
 
-// orgGrowth sums, over the products of an organization whose year is
+// orgGrowth sums, over the products of p's organization whose year is
 // fully allocated, the demand beyond the year's allocation and the
-// allocation itself.
-func orgGrowth(tx ReadTx, orgID int64, year int) (growth, allocated int64, err error) {
-	ps, err := tx.Products(orgID)
+// allocation itself; own is p's snapshot, read already.
+func orgGrowth(tx ReadTx, own *snapshot, p *Product, year int) (growth, allocated int64, err error) {
+	ps, err := tx.Products(p.OrgID)
 	if err != nil {
 		return 0, 0, err
 	}
 	for i := range ps {
-		snap, err := subscriptionSnapshot(tx, &ps[i])
-		if err != nil {
-			return 0, 0, err
+		snap := own
+		if ps[i].ID != p.ID {
+			if snap, err = subscriptionSnapshot(tx, &ps[i]); err != nil {
+				return 0, 0, err
+			}
 		}
 		if snap.sub == nil || !snap.met(year) {
 			continue
