@@ -74,3 +74,45 @@ var (
 	// ledger's invariant violated.
 	ErrCorrupt = errors.New("ledger verification failed")
 )
+
+// Refusals of products and subscriptions. Each is a kind of a general
+// sentinel above: it reads the same and errors.Is matches both, so that a
+// caller that knows only the general one keeps working, and one that
+// knows the kind can say what to do about it.
+var (
+	// ErrNoProduct means the organization has no product of that name.
+	ErrNoProduct = kindOf(ErrNotFound)
+	// ErrNotRegistered means no such system or hardware component is
+	// registered to the product.
+	ErrNotRegistered = kindOf(ErrNotFound)
+	// ErrNoSubscription means the product's subscription has not started.
+	ErrNoSubscription = kindOf(ErrNotFound)
+	// ErrSubscribed means the product's subscription started before.
+	ErrSubscribed = kindOf(ErrExists)
+	// ErrElsewhere means a system or component is registered to another
+	// product.
+	ErrElsewhere = kindOf(ErrExists)
+	// ErrWalletShort means a product's wallet holds fewer licenses of a
+	// tag than an allocation takes.
+	ErrWalletShort = kindOf(ErrUnavailable)
+	// ErrExtensionShort means a product's wallet holds fewer extension
+	// licenses of a tag than an extension takes.
+	ErrExtensionShort = kindOf(ErrUnavailable)
+	// ErrNothingToDeliver means a system of a product is licensed for
+	// nothing now: no subscription in force, no hardware.
+	ErrNothingToDeliver = kindOf(ErrUnavailable)
+	// ErrHeldByAccount means a system holds a reservation from an account
+	// and so cannot be registered to a product.
+	ErrHeldByAccount = kindOf(ErrActive)
+	// ErrDescriptionAnswered means a system description was answered by a
+	// reservation since closed: the system must describe itself anew.
+	ErrDescriptionAnswered = kindOf(ErrClosed)
+)
+
+// A kind is a sentinel more specific than a general one.
+type kind struct{ general error }
+
+func kindOf(general error) error { return &kind{general} }
+
+func (k *kind) Error() string { return k.general.Error() }
+func (k *kind) Unwrap() error { return k.general }

@@ -129,7 +129,7 @@ func (l *Ledger) StartSubscription(ctx context.Context, org, name string, dry bo
 		if s, err := tx.Subscription(p.ID); err != nil {
 			return err
 		} else if s != nil {
-			return fmt.Errorf("%w: the subscription of %q started %s", ErrExists, p.Ref(), day(s.StartedAt))
+			return fmt.Errorf("%w: the subscription of %q started %s", ErrSubscribed, p.Ref(), day(s.StartedAt))
 		}
 		now := l.now()
 		today := Midnight(now)
@@ -258,7 +258,7 @@ func (l *Ledger) Allocate(ctx context.Context, org, name string, year int, tag s
 		}
 		if have < count {
 			return fmt.Errorf("%w: the wallet of %q holds %d %s, the allocation needs %d: %d short: redeem a license key for %d more",
-				ErrUnavailable, p.Ref(), have, tag, count, count-have, count-have)
+				ErrWalletShort, p.Ref(), have, tag, count, count-have, count-have)
 		}
 
 		a := Allocation{ProductID: p.ID, Year: year, Tag: tag, Count: count, Demand: snap.demand[tag], At: now, Actor: l.opts.Actor}
@@ -344,7 +344,7 @@ func soleTag(p *Product, demand map[string]int64, lots []WalletLot, now int64) (
 		return "", fmt.Errorf("%w: %q demands %s: name the tag to allocate", ErrInvalid, p.Ref(), formatCounts(demand))
 	}
 	if len(tags) == 0 {
-		return "", fmt.Errorf("%w: the wallet of %q holds no licenses: redeem a license key first", ErrUnavailable, p.Ref())
+		return "", fmt.Errorf("%w: the wallet of %q holds no licenses: redeem a license key first", ErrWalletShort, p.Ref())
 	}
 	return "", fmt.Errorf("%w: the wallet of %q holds %s: name the tag to allocate", ErrInvalid, p.Ref(), formatCounts(tags))
 }
@@ -361,7 +361,7 @@ func subscribed(tx ReadTx, org, name string) (*Product, *Subscription, Calendar,
 		return nil, nil, Calendar{}, err
 	}
 	if sub == nil {
-		return nil, nil, Calendar{}, fmt.Errorf("%w: %q has no subscription: start it first (airlock authority subscription start)", ErrNotFound, p.Ref())
+		return nil, nil, Calendar{}, fmt.Errorf("%w: %q has no subscription: start it first (airlock authority subscription start)", ErrNoSubscription, p.Ref())
 	}
 	cal, ok, err := calendar(tx, p.OrgID)
 	if err != nil {

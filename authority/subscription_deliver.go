@@ -84,14 +84,14 @@ func (l *Ledger) RegisterSystem(ctx context.Context, org, name string, code []by
 			}
 			switch {
 			case ps != nil && ps.ProductID != p.ID:
-				return fmt.Errorf("%w: system %s is registered to another product: remove it there first", ErrExists, inst.UDI)
+				return fmt.Errorf("%w: system %s is registered to another product: remove it there first", ErrElsewhere, inst.UDI)
 			case ps == nil:
 				live, err := liveReservation(tx, inst.ID)
 				if err != nil {
 					return err
 				}
 				if live != nil {
-					return fmt.Errorf("%w: %s holds reservation %s from its account: have the system return it before registering it to a product", ErrActive, inst.UDI, live.IDString())
+					return fmt.Errorf("%w: %s holds reservation %s from its account: have the system return it before registering it to a product", ErrHeldByAccount, inst.UDI, live.IDString())
 				}
 			case bytes.Equal(inst.System, code):
 				out.Again = true
@@ -124,13 +124,13 @@ func (l *Ledger) RegisterSystem(ctx context.Context, org, name string, code []by
 			switch {
 			case h == nil:
 			case h.ProductID != p.ID:
-				return fmt.Errorf("%w: component %s is registered to another product: a component's preloaded licenses activate once", ErrExists, comp.ID)
+				return fmt.Errorf("%w: component %s is registered to another product: a component's preloaded licenses activate once", ErrElsewhere, comp.ID)
 			case h.InstanceID != inst.ID:
 				other, err := tx.InstanceByID(h.InstanceID)
 				if err != nil {
 					return err
 				}
-				return fmt.Errorf("%w: component %s is registered with system %q of %q", ErrExists, comp.ID, other.Name, p.Ref())
+				return fmt.Errorf("%w: component %s is registered with system %q of %q", ErrElsewhere, comp.ID, other.Name, p.Ref())
 			default:
 				continue
 			}
@@ -195,7 +195,7 @@ func (l *Ledger) Extend(ctx context.Context, org, name, component, tag string, c
 			return err
 		}
 		if h == nil || h.ProductID != p.ID {
-			return fmt.Errorf("%w: no component %q is registered to %q: register the system that lists it (airlock authority product register)", ErrNotFound, component, p.Ref())
+			return fmt.Errorf("%w: no component %q is registered to %q: register the system that lists it (airlock authority product register)", ErrNotRegistered, component, p.Ref())
 		}
 		if tag == "" {
 			tag = h.Tag
@@ -225,7 +225,7 @@ func (l *Ledger) Extend(ctx context.Context, org, name, component, tag string, c
 		}
 		if left > 0 {
 			return fmt.Errorf("%w: the wallet of %q holds %d extension licenses of %s, the extension needs %d: redeem an extension key for %d more",
-				ErrUnavailable, p.Ref(), have, tag, count, count-have)
+				ErrExtensionShort, p.Ref(), have, tag, count, count-have)
 		}
 		if err := tx.InsertAllocation(&a); err != nil {
 			return err
@@ -297,9 +297,9 @@ func (l *Ledger) Deliver(ctx context.Context, org, name, system string) (*Delive
 		}
 		if inst == nil {
 			if len(names) == 0 {
-				return fmt.Errorf("%w: %q has no systems: register one from its system description file (airlock authority product register)", ErrNotFound, p.Ref())
+				return fmt.Errorf("%w: %q has no systems: register one from its system description file (airlock authority product register)", ErrNotRegistered, p.Ref())
 			}
-			return fmt.Errorf("%w: %q has no system %q; it has %s", ErrNotFound, p.Ref(), system, strings.Join(names, ", "))
+			return fmt.Errorf("%w: %q has no system %q; it has %s", ErrNotRegistered, p.Ref(), system, strings.Join(names, ", "))
 		}
 		desc, err := codes.ParseUnverifiedSystem(inst.System)
 		if err != nil {
@@ -313,7 +313,7 @@ func (l *Ledger) Deliver(ctx context.Context, org, name, system string) (*Delive
 			} else if st.State == StateTrial {
 				why = fmt.Sprintf("%q has no subscription: start it", p.Ref())
 			}
-			return fmt.Errorf("%w: nothing to deliver to system %q: %s, and the system has no hardware-bound licenses", ErrUnavailable, inst.Name, why)
+			return fmt.Errorf("%w: nothing to deliver to system %q: %s, and the system has no hardware-bound licenses", ErrNothingToDeliver, inst.Name, why)
 		}
 		acct, err := tx.AccountByID(inst.AccountID)
 		if err != nil {
@@ -355,7 +355,7 @@ func (l *Ledger) Deliver(ctx context.Context, org, name, system string) (*Delive
 				return err
 			} else if prev != nil {
 				return fmt.Errorf("%w: the system description of %q was answered by reservation %s, since closed: have the system make a new system description file and register it",
-					ErrClosed, inst.Name, FormatReservationID(prev.Reservation))
+					ErrDescriptionAnswered, inst.Name, FormatReservationID(prev.Reservation))
 			}
 			nonce = desc.Nonce
 			res = &Reservation{InstanceID: inst.ID, AccountID: acct.ID, Status: StatusIssued, Serial: 1, CreatedAt: now, UpdatedAt: now}

@@ -104,7 +104,7 @@ func product(tx ReadTx, org, name string) (*Product, error) {
 		return nil, err
 	}
 	if p == nil {
-		return nil, fmt.Errorf("%w: organization %q has no product %q", ErrNotFound, org, name)
+		return nil, fmt.Errorf("%w: organization %q has no product %q", ErrNoProduct, org, name)
 	}
 	return p, nil
 }

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
+	"slices"
 	"strings"
 	"unicode"
 
@@ -324,43 +325,27 @@ was refused or not confirmed; 2 for a wrong command line.`,
 	}
 }
 
-// A productHint replaces, for one command, the hint the table gives a
-// ledger sentinel: the table's hints speak of accounts and their lots,
-// while the product commands take licenses from a product's wallet.
-type productHint struct {
+// subscriptionHints are the hints of the product and subscription
+// refusals. They come before the table's general ones, of which each
+// refusal is a kind (authority.ErrWalletShort is an ErrUnavailable, …),
+// and which speak of accounts and their lots.
+var subscriptionHints = []struct {
 	sentinel error
 	hint     string
+}{
+	{authority.ErrWalletShort, "redeem a license key into the wallet with 'airlock authority wallet redeem --org ORG --product PRODUCT KEY'; 'airlock authority subscription status --org ORG --product PRODUCT' shows the wallet and the demand"},
+	{authority.ErrExtensionShort, "redeem an extension key into the wallet with 'airlock authority wallet redeem --org ORG --product PRODUCT KEY'; 'airlock authority wallet show --org ORG --product PRODUCT' shows the extension licenses"},
+	{authority.ErrNothingToDeliver, "'airlock authority subscription status --org ORG --product PRODUCT' shows the state and what the year lacks"},
+	{authority.ErrSubscribed, "a product's subscription starts once; 'airlock authority subscription status --org ORG --product PRODUCT' shows it"},
+	{authority.ErrElsewhere, "a system and its hardware components belong to one product; 'airlock authority show --instance UDI' names the account, ORG/PRODUCT, that holds the system"},
+	{authority.ErrHeldByAccount, "have the system return its reservation ('airlock instance return'), take the return code with 'airlock authority return', then register a new system description file from it"},
+	{authority.ErrNoProduct, "'airlock authority product list --org ORG' lists the products; 'airlock authority subscription status --org ORG --product PRODUCT' shows a product's subscription, systems and hardware"},
+	{authority.ErrNotRegistered, "'airlock authority subscription status --org ORG --product PRODUCT' lists the product's systems and hardware; 'airlock authority product register' registers a system from its description file"},
+	{authority.ErrNoSubscription, "start it with 'airlock authority subscription start --org ORG --product PRODUCT'"},
+	{authority.ErrDescriptionAnswered, "have the system make a new system description file ('airlock instance system-file') and register it with 'airlock authority product register'"},
 }
 
-// withProductHints returns err with the hint of the first of hs that it
-// matches, in place of the table's; other errors are returned as they
-// are.
-func withProductHints(err error, hs ...productHint) error {
-	for _, h := range hs {
-		if errors.Is(err, h.sentinel) {
-			return withHint(opaque{err}, h.hint)
-		}
-	}
-	return err
-}
-
-// opaque hides an error's sentinels from the hints table, so that only
-// the hint attached with it is printed. The message stays the same.
-type opaque struct{ err error }
-
-func (o opaque) Error() string { return o.err.Error() }
-
-// Hints of the product commands, in place of the table's.
-var (
-	hintWalletShort    = productHint{authority.ErrUnavailable, "redeem a license key into the wallet with 'airlock authority wallet redeem --org ORG --product PRODUCT KEY'; 'airlock authority subscription status --org ORG --product PRODUCT' shows the wallet and the demand"}
-	hintExtensionShort = productHint{authority.ErrUnavailable, "redeem an extension key into the wallet with 'airlock authority wallet redeem --org ORG --product PRODUCT KEY'; 'airlock authority wallet show --org ORG --product PRODUCT' shows the extension licenses"}
-	hintNothingToGive  = productHint{authority.ErrUnavailable, "'airlock authority subscription status --org ORG --product PRODUCT' shows the state and what the year lacks"}
-	hintStartedBefore  = productHint{authority.ErrExists, "a product's subscription starts once; 'airlock authority subscription status --org ORG --product PRODUCT' shows it"}
-	hintOtherProduct   = productHint{authority.ErrExists, "a system and its hardware components belong to one product; 'airlock authority show --instance UDI' names the account, ORG/PRODUCT, that holds the system"}
-	hintHoldsAccount   = productHint{authority.ErrActive, "have the system return its reservation ('airlock instance return'), take the return code with 'airlock authority return', then register a new system description file from it"}
-	hintNoProduct      = productHint{authority.ErrNotFound, "'airlock authority product list --org ORG' lists the products; 'airlock authority subscription status --org ORG --product PRODUCT' shows a product's subscription, systems and hardware"}
-	hintAnsweredBefore = productHint{authority.ErrClosed, "have the system make a new system description file ('airlock instance system-file') and register it with 'airlock authority product register'"}
-)
+func init() { hints = slices.Concat(subscriptionHints, hints) }
 
 func day(t int64) string { return authority.FormatDay(t) }
 
@@ -392,7 +377,7 @@ func authoritySubscriptionStart(c *cli.Context) error {
 	// asked.
 	s, err := d.l.StartSubscription(d.ctx, org, name, true)
 	if err != nil {
-		return withProductHints(err, hintStartedBefore, hintNoProduct)
+		return err
 	}
 	question := fmt.Sprintf("start the subscription of %s today, %s, in year %d (%s) of %s, grace until %s? this cannot be undone",
 		s.Product.Ref(), day(s.StartedAt), s.Year, period(s.Calendar, s.Year), org, day(s.GraceUntil))
@@ -404,7 +389,7 @@ func authoritySubscriptionStart(c *cli.Context) error {
 		return err
 	}
 	if s, err = d.l.StartSubscription(d.ctx, org, name, false); err != nil {
-		return withProductHints(err, hintStartedBefore, hintNoProduct)
+		return err
 	}
 	stderr := c.App.ErrWriter
 	note(stderr, "subscription of %q started %s: year %d (%s), grace until %s", s.Product.Ref(), day(s.StartedAt), s.Year, period(s.Calendar, s.Year), day(s.GraceUntil))
@@ -467,7 +452,7 @@ func authoritySubscriptionAllocate(c *cli.Context) error {
 	// Every refusal comes before the question: the dry run checks all.
 	a, err := d.l.Allocate(d.ctx, org, name, year, tag, count, true)
 	if err != nil {
-		return withProductHints(err, hintWalletShort, hintNoProduct)
+		return err
 	}
 	question := fmt.Sprintf("allocate %d %s to year %d (%s) of %s from its wallet", a.Count, a.Tag, a.Year, period(a.Calendar, a.Year), a.Product.Ref())
 	if a.Credited > 0 {
@@ -477,7 +462,7 @@ func authoritySubscriptionAllocate(c *cli.Context) error {
 		return err
 	}
 	if a, err = d.l.Allocate(d.ctx, org, name, year, a.Tag, count, false); err != nil {
-		return withProductHints(err, hintWalletShort, hintNoProduct)
+		return err
 	}
 	stderr := c.App.ErrWriter
 	note(stderr, "%d %s allocated to year %d (%s) of %q, covering it from %s", a.Count, a.Tag, a.Year, period(a.Calendar, a.Year), a.Product.Ref(), day(a.CoversFrom))
@@ -597,7 +582,7 @@ func authoritySubscriptionStatus(c *cli.Context) error {
 	defer d.Close()
 	st, err := d.l.SubscriptionStatus(d.ctx, org, name)
 	if err != nil {
-		return withProductHints(err, hintNoProduct)
+		return err
 	}
 	if c.Bool(flagJSON) {
 		return writeJSON(c, newSubscriptionJSON(st))
@@ -712,7 +697,7 @@ func authoritySubscriptionDeliver(c *cli.Context) error {
 	defer out.close()
 	r, err := d.l.Deliver(d.ctx, org, name, system)
 	if err != nil {
-		return withProductHints(err, hintNothingToGive, hintAnsweredBefore, hintNoProduct)
+		return err
 	}
 	again := fmt.Sprintf("serial %d is recorded: 'airlock authority show --instance %s --code' prints it again", r.Serial, r.UDI)
 	if err := emitCode(c, out, r.Code, recipients, again); err != nil {
@@ -762,7 +747,7 @@ func authorityProductRegister(c *cli.Context) error {
 		if errors.Is(err, codes.ErrBadSignature) {
 			return withHint(err, "the system description was made for another authority key: give the system this authority's trust.airlock")
 		}
-		return withProductHints(err, hintOtherProduct, hintHoldsAccount, hintNoProduct)
+		return err
 	}
 	stderr := c.App.ErrWriter
 	if r.Again {
@@ -815,7 +800,7 @@ func authorityHardwareExtend(c *cli.Context) error {
 	defer d.Close()
 	x, err := d.l.Extend(d.ctx, org, name, component, tag, count, true)
 	if err != nil {
-		return withProductHints(err, hintExtensionShort, hintNoProduct)
+		return err
 	}
 	question := fmt.Sprintf("allocate %d %s from the wallet of %s to component %s (%s), %d in all? this cannot be undone",
 		x.Count, x.Tag, x.Product.Ref(), shown(x.Hardware.Component), shown(x.Hardware.Model), x.Total)
@@ -823,7 +808,7 @@ func authorityHardwareExtend(c *cli.Context) error {
 		return err
 	}
 	if x, err = d.l.Extend(d.ctx, org, name, component, x.Tag, count, false); err != nil {
-		return withProductHints(err, hintExtensionShort, hintNoProduct)
+		return err
 	}
 	stderr := c.App.ErrWriter
 	note(stderr, "component %s of %q extended by %d %s: %d in all, 1 of them preloaded", shown(x.Hardware.Component), x.Product.Ref(), x.Count, x.Tag, x.Total)
