@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"slices"
 	"strings"
-	"time"
 
 	"github.com/airlock-dev/airlock/codes"
 )
@@ -62,26 +61,15 @@ func (l *Ledger) RegisterSystem(ctx context.Context, org, name string, code []by
 			}
 		}
 		out.Account = acct.Ref()
-		inst, err := tx.LiveInstance(out.UDI)
+		inst, what, err := pinSystem(tx, s, code, acct, now)
 		if err != nil {
 			return err
 		}
-		what := "registered"
-		switch {
-		case inst == nil:
-			inst = &Instance{UDI: out.UDI, PublicKey: s.InstanceKey, AccountID: acct.ID, State: InstanceRegistered,
-				Name: s.Name, System: code, CreatedAt: now}
-			if err := tx.InsertInstance(inst); err != nil {
-				return err
-			}
-			what = fmt.Sprintf("registered, instance key %x pinned", codes.InstanceKeyHash(s.InstanceKey)[:8])
-		case !bytes.Equal(inst.PublicKey, s.InstanceKey):
-			return keyMismatch(inst, s.InstanceKey)
-		default:
-			ps, err := tx.ProductSystem(inst.ID)
-			if err != nil {
-				return err
-			}
+		ps, err := tx.ProductSystem(inst.ID)
+		if err != nil {
+			return err
+		}
+		if what == "" {
 			switch {
 			case ps != nil && ps.ProductID != p.ID:
 				return fmt.Errorf("%w: system %s is registered to another product: remove it there first", ErrElsewhere, inst.UDI)
@@ -106,9 +94,7 @@ func (l *Ledger) RegisterSystem(ctx context.Context, org, name string, code []by
 			}
 			what, out.Replaced = "description replaced", ps != nil
 		}
-		if ps, err := tx.ProductSystem(inst.ID); err != nil {
-			return err
-		} else if ps == nil {
+		if ps == nil {
 			if err := tx.InsertProductSystem(&ProductSystem{InstanceID: inst.ID, ProductID: p.ID, RegisteredAt: now}); err != nil {
 				return err
 			}
@@ -367,23 +353,8 @@ func (l *Ledger) Deliver(ctx context.Context, org, name, system string) (*Delive
 				return err
 			}
 		}
-		auth := &codes.Authorization{
-			Reservation:  reservationBytes(res.ID),
-			Serial:       serial,
-			UDI:          desc.UDI,
-			InstanceKey:  codes.InstanceKeyHash(inst.PublicKey),
-			Nonce:        nonce,
-			Entitlements: ents,
-			IssuedAt:     now,
-			InstallBy:    now + int64(l.opts.InstallWindow/time.Second),
-		}
-		code, err := codes.SignAuthorization(auth, key)
+		auth, code, h, err := l.storeCode(tx, key, res, inst, serial, nonce, request, ents, now)
 		if err != nil {
-			return fmt.Errorf("signing serial %d of reservation %s: %w", serial, res.IDString(), err)
-		}
-		h := codeHash(code)
-		if err := tx.InsertIssued(&Issued{Reservation: res.ID, Serial: serial, Code: code, Hash: h, RequestHash: request, Nonce: nonce,
-			IssuedAt: now, InstallBy: auth.InstallBy, KeyID: key.ID().String()}); err != nil {
 			return err
 		}
 		e := l.event(now, actionSubscriptionDeliver, inst.UDI)

@@ -41,23 +41,17 @@ func (l *Ledger) ImportSystem(ctx context.Context, ref string, code []byte) (*Sy
 		}
 		out.Account = acct.Ref()
 		now := l.now()
-		inst, err := tx.LiveInstance(out.UDI)
+		inst, what, err := pinSystem(tx, s, code, acct, now)
 		if err != nil {
 			return err
 		}
-		what := "registered"
-		switch {
-		case inst == nil:
-			inst = &Instance{UDI: out.UDI, PublicKey: s.InstanceKey, AccountID: acct.ID, State: InstanceRegistered,
-				Name: s.Name, System: code, CreatedAt: now}
-			if err := tx.InsertInstance(inst); err != nil {
+		if what == "" {
+			if err := ofProduct(tx, inst); err != nil {
 				return err
 			}
-			what = fmt.Sprintf("registered, instance key %x pinned", codes.InstanceKeyHash(s.InstanceKey)[:8])
-		case !bytes.Equal(inst.PublicKey, s.InstanceKey):
-			return keyMismatch(inst, s.InstanceKey)
-		case ofProduct(tx, inst) != nil:
-			return ofProduct(tx, inst)
+		}
+		switch {
+		case what != "":
 		case bytes.Equal(inst.System, code):
 			if inst.AccountID == acct.ID {
 				out.Again = true
@@ -87,6 +81,29 @@ func (l *Ledger) ImportSystem(ctx context.Context, ref string, code []byte) (*Sy
 		return nil, err
 	}
 	return out, nil
+}
+
+// pinSystem returns the live instance of a system description's UDI and
+// an empty what; or, for a UDI it does not know, registers the system in
+// acct, pinning its instance key, and says so in what. It refuses a
+// description whose instance key is not the one pinned to its UDI.
+func pinSystem(tx Tx, s *codes.System, code []byte, acct *Account, now int64) (inst *Instance, what string, err error) {
+	udi := s.UDI.String()
+	if inst, err = tx.LiveInstance(udi); err != nil {
+		return nil, "", err
+	}
+	switch {
+	case inst == nil:
+		inst = &Instance{UDI: udi, PublicKey: s.InstanceKey, AccountID: acct.ID, State: InstanceRegistered,
+			Name: s.Name, System: code, CreatedAt: now}
+		if err := tx.InsertInstance(inst); err != nil {
+			return nil, "", err
+		}
+		return inst, fmt.Sprintf("registered, instance key %x pinned", codes.InstanceKeyHash(s.InstanceKey)[:8]), nil
+	case !bytes.Equal(inst.PublicKey, s.InstanceKey):
+		return nil, "", keyMismatch(inst, s.InstanceKey)
+	}
+	return inst, "", nil
 }
 
 // ReserveSystem authorizes a registered system, named as in its

@@ -197,26 +197,8 @@ func (l *Ledger) Update(ctx context.Context, instanceRef string, changes []codes
 		if err := tx.UpdateReservation(res); err != nil {
 			return err
 		}
-		udi, err := codes.ParseUDI(inst.UDI)
+		auth, code, h, err := l.storeCode(tx, key, res, inst, serial, nil, nil, alloc.ents, now)
 		if err != nil {
-			return fmt.Errorf("%w: instance %d has UDI %q: %v", ErrCorrupt, inst.ID, inst.UDI, err)
-		}
-		auth := &codes.Authorization{
-			Reservation:  reservationBytes(res.ID),
-			Serial:       serial,
-			UDI:          udi,
-			InstanceKey:  codes.InstanceKeyHash(inst.PublicKey),
-			Entitlements: alloc.ents,
-			IssuedAt:     now,
-			InstallBy:    now + int64(l.opts.InstallWindow/time.Second),
-		}
-		code, err := codes.SignAuthorization(auth, key)
-		if err != nil {
-			return fmt.Errorf("signing serial %d of reservation %s: %w", serial, res.IDString(), err)
-		}
-		h := codeHash(code)
-		if err := tx.InsertIssued(&Issued{Reservation: res.ID, Serial: serial, Code: code, Hash: h,
-			IssuedAt: now, InstallBy: auth.InstallBy, KeyID: key.ID().String()}); err != nil {
 			return err
 		}
 		e := l.event(now, "update", inst.UDI)
@@ -236,6 +218,34 @@ func (l *Ledger) Update(ctx context.Context, instanceRef string, changes []codes
 		return nil, err
 	}
 	return out, nil
+}
+
+// storeCode signs the authorization code of serial of res for inst,
+// carrying ents, and stores it. A first code (serial 1) answers the
+// request or system description with this nonce and hash; later ones carry
+// neither.
+func (l *Ledger) storeCode(tx Tx, key *codes.AuthorityKey, res *Reservation, inst *Instance, serial uint64, nonce, request []byte, ents []codes.Entitlement, now int64) (auth *codes.Authorization, code, hash []byte, err error) {
+	udi, err := codes.ParseUDI(inst.UDI)
+	if err != nil {
+		return nil, nil, nil, fmt.Errorf("%w: instance %d has UDI %q: %v", ErrCorrupt, inst.ID, inst.UDI, err)
+	}
+	auth = &codes.Authorization{
+		Reservation:  reservationBytes(res.ID),
+		Serial:       serial,
+		UDI:          udi,
+		InstanceKey:  codes.InstanceKeyHash(inst.PublicKey),
+		Nonce:        nonce,
+		Entitlements: ents,
+		IssuedAt:     now,
+		InstallBy:    now + int64(l.opts.InstallWindow/time.Second),
+	}
+	if code, err = codes.SignAuthorization(auth, key); err != nil {
+		return nil, nil, nil, fmt.Errorf("signing serial %d of reservation %s: %w", serial, res.IDString(), err)
+	}
+	hash = codeHash(code)
+	err = tx.InsertIssued(&Issued{Reservation: res.ID, Serial: serial, Code: code, Hash: hash, RequestHash: request, Nonce: nonce,
+		IssuedAt: now, InstallBy: auth.InstallBy, KeyID: key.ID().String()})
+	return auth, code, hash, err
 }
 
 // mergeGrants sums grants of one lot and component into one, for serial.
