@@ -4,7 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"sort"
+	"maps"
+	"slices"
 	"time"
 
 	"github.com/airlock-dev/airlock/codes"
@@ -84,13 +85,17 @@ func (c Calendar) graceEnd(n int, started int64) int64 {
 	return max(c.Start(n), started) + GraceDays*dayS
 }
 
+// DaysInto returns the whole UTC days from the start of year n to the
+// day of t; negative before the year.
+func (c Calendar) DaysInto(n int, t int64) int64 { return (Midnight(t) - c.Start(n)) / dayS }
+
 // Credit returns how many of count licenses allocated to year n, covering
 // it from the day from on, are credited back to the wallet: the share of
 // the year before from, which one-year licenses would otherwise cover
 // twice (once more after the year ends, when the organization renews),
 // rounded down to whole licenses: count × days late ÷ days in the year.
 func (c Calendar) Credit(n int, from, count int64) int64 {
-	late := (Midnight(from) - c.Start(n)) / dayS
+	late := c.DaysInto(n, from)
 	if late <= 0 {
 		return 0
 	}
@@ -129,7 +134,7 @@ func (l *Ledger) StartSubscription(ctx context.Context, org, name string, dry bo
 		if s, err := tx.Subscription(p.ID); err != nil {
 			return err
 		} else if s != nil {
-			return fmt.Errorf("%w: the subscription of %q started %s", ErrSubscribed, p.Ref(), day(s.StartedAt))
+			return fmt.Errorf("%w: the subscription of %q started %s", ErrSubscribed, p.Ref(), FormatDay(s.StartedAt))
 		}
 		now := l.now()
 		today := Midnight(now)
@@ -153,9 +158,9 @@ func (l *Ledger) StartSubscription(ctx context.Context, org, name string, dry bo
 		e := l.event(now, actionSubscriptionStart, p.Ref())
 		e.Account = p.Ref() // a product's systems are in the account of its name
 		e.Detail = fmt.Sprintf("subscription of %q started %s in year %d (%s), grace until %s",
-			p.Ref(), day(today), out.Year, period(cal, out.Year), day(out.GraceUntil))
+			p.Ref(), FormatDay(today), out.Year, cal.Period(out.Year), FormatDay(out.GraceUntil))
 		if out.NewAnchor {
-			e.Detail += fmt.Sprintf("; the subscription years of %q start on %s", org, day(today))
+			e.Detail += fmt.Sprintf("; the subscription years of %q start on %s", org, FormatDay(today))
 		}
 		return c.add(e)
 	})
@@ -226,14 +231,14 @@ func (l *Ledger) Allocate(ctx context.Context, org, name string, year int, tag s
 		first := cal.YearAt(sub.StartedAt)
 		switch {
 		case year < first:
-			return fmt.Errorf("%w: the subscription of %q started in year %d (%s): year %d is before it", ErrInvalid, p.Ref(), first, day(sub.StartedAt), year)
+			return fmt.Errorf("%w: the subscription of %q started in year %d (%s): year %d is before it", ErrInvalid, p.Ref(), first, FormatDay(sub.StartedAt), year)
 		case year < cur:
-			return fmt.Errorf("%w: year %d ended %s: allocate to year %d (the current year, %s) or later", ErrInvalid, year, day(cal.End(year)), cur, period(cal, cur))
+			return fmt.Errorf("%w: year %d ended %s: allocate to year %d (the current year, %s) or later", ErrInvalid, year, FormatDay(cal.End(year)), cur, cal.Period(cur))
 		}
 		limit := time.Unix(Midnight(now), 0).UTC().AddDate(MaxAheadYears, 0, 0).Unix()
 		if cal.End(year) > limit {
 			from := time.Unix(cal.End(year), 0).UTC().AddDate(-MaxAheadYears, 0, 0).Unix()
-			return fmt.Errorf("%w: year %d (%s) ends more than %d years ahead (after %s): renew it from %s on", ErrInvalid, year, period(cal, year), MaxAheadYears, day(limit), day(from))
+			return fmt.Errorf("%w: year %d (%s) ends more than %d years ahead (after %s): renew it from %s on", ErrInvalid, year, cal.Period(year), MaxAheadYears, FormatDay(limit), FormatDay(from))
 		}
 		snap, err := subscriptionSnapshot(tx, p)
 		if err != nil {
@@ -291,7 +296,7 @@ func (l *Ledger) Allocate(ctx context.Context, org, name string, year int, tag s
 		allocated := snap.allocated(year)
 		allocated[tag] += count
 		out = &Allocated{Product: *p, Calendar: cal}
-		for _, t := range sortedKeys(snap.demand) {
+		for _, t := range slices.Sorted(maps.Keys(snap.demand)) {
 			if d := snap.demand[t]; allocated[t] < d {
 				out.Shortfall = append(out.Shortfall, KeyLine{Tag: t, Count: d - allocated[t]})
 			}
@@ -304,9 +309,9 @@ func (l *Ledger) Allocate(ctx context.Context, org, name string, year int, tag s
 		e := l.event(now, actionSubscriptionAllocate, p.Ref())
 		e.Account = p.Ref() // a product's systems are in the account of its name
 		e.CodeHash = allocationHash(&a)
-		e.Detail = fmt.Sprintf("%d %s allocated to year %d (%s) of %q, covering it from %s", count, tag, year, period(cal, year), p.Ref(), day(a.CoversFrom))
+		e.Detail = fmt.Sprintf("%d %s allocated to year %d (%s) of %q, covering it from %s", count, tag, year, cal.Period(year), p.Ref(), FormatDay(a.CoversFrom))
 		if a.Credited > 0 {
-			e.Detail += fmt.Sprintf("; %d credited back to the wallet for %d of %d days already passed", a.Credited, (a.CoversFrom-cal.Start(year))/dayS, cal.Days(year))
+			e.Detail += fmt.Sprintf("; %d credited back to the wallet for %d of %d days already passed", a.Credited, cal.DaysInto(year, a.CoversFrom), cal.Days(year))
 		}
 		if a.Met {
 			e.Detail += fmt.Sprintf("; year %d meets the demand", year)
@@ -499,9 +504,15 @@ type YearStatus struct {
 type HardwareStatus struct {
 	Hardware
 	System     string // the system that listed it
-	Preloaded  int64
-	Extensions int64
+	Extensions int64  // licenses allocated to it from extension keys
 }
+
+// PreloadedLicenses is how many licenses of its tag a registered
+// component comes with: a description lists one tag per component.
+const PreloadedLicenses = 1
+
+// Licenses returns the component's licenses: preloaded and extensions.
+func (h *HardwareStatus) Licenses() int64 { return PreloadedLicenses + h.Extensions }
 
 // SubscriptionStatus returns the license state of a product at the
 // ledger's clock.
@@ -524,7 +535,7 @@ func subscriptionStatus(tx ReadTx, p *Product, now int64) (*SubscriptionStatus, 
 		return nil, err
 	}
 	st := &SubscriptionStatus{Product: *p, At: now, State: StateTrial, Systems: snap.systems}
-	for _, t := range sortedKeys(snap.demand) {
+	for _, t := range slices.Sorted(maps.Keys(snap.demand)) {
 		st.Demand = append(st.Demand, KeyLine{Tag: t, Count: snap.demand[t]})
 	}
 	lots, err := tx.WalletLots(p.ID)
@@ -541,7 +552,7 @@ func subscriptionStatus(tx ReadTx, p *Product, now int64) (*SubscriptionStatus, 
 		names[s.ID] = s.Name
 	}
 	for _, h := range snap.hardware {
-		st.Hardware = append(st.Hardware, HardwareStatus{Hardware: h, System: names[h.InstanceID], Preloaded: 1, Extensions: snap.extensions(h.Component)})
+		st.Hardware = append(st.Hardware, HardwareStatus{Hardware: h, System: names[h.InstanceID], Extensions: snap.extensions(h.Component)})
 	}
 	if snap.sub == nil {
 		return st, nil
@@ -561,10 +572,10 @@ func subscriptionStatus(tx ReadTx, p *Product, now int64) (*SubscriptionStatus, 
 			years[a.Year] = true
 		}
 	}
-	for _, y := range sortedKeys(years) {
+	for _, y := range slices.Sorted(maps.Keys(years)) {
 		ys := YearStatus{Year: y, Start: cal.Start(y), End: cal.End(y), Met: snap.met(y)}
 		al := snap.allocated(y)
-		for _, t := range sortedKeys(al) {
+		for _, t := range slices.Sorted(maps.Keys(al)) {
 			ys.Allocated = append(ys.Allocated, KeyLine{Tag: t, Count: al[t]})
 		}
 		for _, a := range snap.allocations {
@@ -651,26 +662,15 @@ func (s *SubscriptionStatus) Shortfall() []KeyLine {
 // FormatDay returns the UTC day of t (Unix seconds): "2027-01-31".
 func FormatDay(t int64) string { return time.Unix(t, 0).UTC().Format(time.DateOnly) }
 
-func day(t int64) string { return FormatDay(t) }
-
 // Period returns the days of year n, first and last included:
 // "2027-01-01..2027-12-31".
-func (c Calendar) Period(n int) string { return day(c.Start(n)) + ".." + day(c.End(n)-dayS) }
-
-func period(c Calendar, n int) string { return c.Period(n) }
-
-func sortedKeys[K int | string, V any](m map[K]V) []K {
-	out := make([]K, 0, len(m))
-	for k := range m {
-		out = append(out, k)
-	}
-	sort.Slice(out, func(i, j int) bool { return out[i] < out[j] })
-	return out
+func (c Calendar) Period(n int) string {
+	return FormatDay(c.Start(n)) + ".." + FormatDay(c.End(n)-dayS)
 }
 
 func formatCounts(m map[string]int64) string {
 	var ls []KeyLine
-	for _, t := range sortedKeys(m) {
+	for _, t := range slices.Sorted(maps.Keys(m)) {
 		ls = append(ls, KeyLine{Tag: t, Count: m[t]})
 	}
 	return FormatKeyLines(ls)

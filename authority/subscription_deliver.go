@@ -220,7 +220,7 @@ func (l *Ledger) Extend(ctx context.Context, org, name, component, tag string, c
 		if err != nil {
 			return err
 		}
-		out = &Extended{Allocation: a, Product: *p, Hardware: *h, Total: 1 + snap.extensions(component)}
+		out = &Extended{Allocation: a, Product: *p, Hardware: *h, Total: PreloadedLicenses + snap.extensions(component)}
 		e := l.event(now, actionHardwareExtend, p.Ref())
 		e.Account = p.Ref() // a product's systems are in the account of its name
 		e.CodeHash = allocationHash(&a)
@@ -293,9 +293,9 @@ func (l *Ledger) Deliver(ctx context.Context, org, name, system string) (*Delive
 		}
 		ents := deliverable(st, desc, inst)
 		if len(ents) == 0 {
-			why := fmt.Sprintf("%q is %s until %s, but the system's description lists no demand", p.Ref(), st.State, day(st.Until))
+			why := fmt.Sprintf("%q is %s until %s, but the system's description lists no demand", p.Ref(), st.State, FormatDay(st.Until))
 			if st.State == StateExpired {
-				why = fmt.Sprintf("the subscription of %q expired %s: allocate year %d", p.Ref(), day(st.Until), st.Year)
+				why = fmt.Sprintf("the subscription of %q expired %s: allocate year %d", p.Ref(), FormatDay(st.Until), st.Year)
 			} else if st.State == StateTrial {
 				why = fmt.Sprintf("%q has no subscription: start it", p.Ref())
 			}
@@ -387,7 +387,7 @@ func deliverable(st *SubscriptionStatus, desc *codes.System, inst *Instance) []c
 	}
 	for _, h := range st.Hardware {
 		if h.InstanceID == inst.ID {
-			ents = append(ents, codes.Entitlement{Tag: h.Tag, Count: uint32(min(h.Preloaded+h.Extensions, MaxLotCount)), Kind: codes.Hardware, Component: h.Component})
+			ents = append(ents, codes.Entitlement{Tag: h.Tag, Count: uint32(min(h.Licenses(), MaxLotCount)), Kind: codes.Hardware, Component: h.Component})
 		}
 	}
 	slices.SortFunc(ents, func(a, b codes.Entitlement) int {
@@ -406,7 +406,7 @@ func describeEntitlements(ents []codes.Entitlement) string {
 		case codes.Hardware:
 			parts[i] = fmt.Sprintf("%d %s on %s", e.Count, e.Tag, e.Component)
 		default:
-			parts[i] = fmt.Sprintf("%d %s until %s", e.Count, e.Tag, day(e.End))
+			parts[i] = fmt.Sprintf("%d %s until %s", e.Count, e.Tag, FormatDay(e.End))
 		}
 	}
 	return strings.Join(parts, ", ")

@@ -18,10 +18,6 @@ import (
 // Flags of the subscription and hardware commands.
 const flagYear = "year"
 
-// secondsPerDay is a UTC day in Unix seconds: Unix time has no leap
-// seconds.
-const secondsPerDay = 24 * 60 * 60
-
 const authoritySubscriptionDescription = `subscription groups the commands on a product's subscription: the
 licenses its systems need, renewed year by year from the product's
 wallet (airlock authority wallet).
@@ -347,10 +343,6 @@ var subscriptionHints = []struct {
 
 func init() { hints = slices.Concat(subscriptionHints, hints) }
 
-func day(t int64) string { return authority.FormatDay(t) }
-
-func period(cal authority.Calendar, n int) string { return cal.Period(n) }
-
 // stateText says a product's state with its date: "grace until
 // 2027-01-31".
 func stateText(st *authority.SubscriptionStatus) string {
@@ -358,11 +350,11 @@ func stateText(st *authority.SubscriptionStatus) string {
 	case authority.StateTrial:
 		return "trial (no subscription)"
 	case authority.StateGrace, authority.StateLicensed:
-		return st.State + " until " + day(st.Until)
+		return st.State + " until " + authority.FormatDay(st.Until)
 	case authority.StateOver:
-		return st.State + ", licensed until " + day(st.Until)
+		return st.State + ", licensed until " + authority.FormatDay(st.Until)
 	case authority.StateExpired:
-		return st.State + " since " + day(st.Until)
+		return st.State + " since " + authority.FormatDay(st.Until)
 	}
 	return st.State
 }
@@ -380,10 +372,10 @@ func authoritySubscriptionStart(c *cli.Context) error {
 		return err
 	}
 	question := fmt.Sprintf("start the subscription of %s today, %s, in year %d (%s) of %s, grace until %s? this cannot be undone",
-		s.Product.Ref(), day(s.StartedAt), s.Year, period(s.Calendar, s.Year), org, day(s.GraceUntil))
+		s.Product.Ref(), authority.FormatDay(s.StartedAt), s.Year, s.Calendar.Period(s.Year), org, authority.FormatDay(s.GraceUntil))
 	if s.NewAnchor {
 		question = fmt.Sprintf("start the subscription of %s today, %s, and with it the subscription years of %s: year 1 is %s? this cannot be undone",
-			s.Product.Ref(), day(s.StartedAt), org, period(s.Calendar, 1))
+			s.Product.Ref(), authority.FormatDay(s.StartedAt), org, s.Calendar.Period(1))
 	}
 	if err := confirm(c, question); err != nil {
 		return err
@@ -392,9 +384,9 @@ func authoritySubscriptionStart(c *cli.Context) error {
 		return err
 	}
 	stderr := c.App.ErrWriter
-	note(stderr, "subscription of %q started %s: year %d (%s), grace until %s", s.Product.Ref(), day(s.StartedAt), s.Year, period(s.Calendar, s.Year), day(s.GraceUntil))
+	note(stderr, "subscription of %q started %s: year %d (%s), grace until %s", s.Product.Ref(), authority.FormatDay(s.StartedAt), s.Year, s.Calendar.Period(s.Year), authority.FormatDay(s.GraceUntil))
 	if s.NewAnchor {
-		note(stderr, "the subscription years of %q start on %s: its other products share them", org, day(s.Calendar.Anchor))
+		note(stderr, "the subscription years of %q start on %s: its other products share them", org, authority.FormatDay(s.Calendar.Anchor))
 	}
 	return nil
 }
@@ -454,7 +446,7 @@ func authoritySubscriptionAllocate(c *cli.Context) error {
 	if err != nil {
 		return err
 	}
-	question := fmt.Sprintf("allocate %d %s to year %d (%s) of %s from its wallet", a.Count, a.Tag, a.Year, period(a.Calendar, a.Year), a.Product.Ref())
+	question := fmt.Sprintf("allocate %d %s to year %d (%s) of %s from its wallet", a.Count, a.Tag, a.Year, a.Calendar.Period(a.Year), a.Product.Ref())
 	if a.Credited > 0 {
 		question += fmt.Sprintf("; %s credited back for %s", isAre(a.Credited), daysPassed(&a.Allocation, a.Calendar))
 	}
@@ -465,7 +457,7 @@ func authoritySubscriptionAllocate(c *cli.Context) error {
 		return err
 	}
 	stderr := c.App.ErrWriter
-	note(stderr, "%d %s allocated to year %d (%s) of %q, covering it from %s", a.Count, a.Tag, a.Year, period(a.Calendar, a.Year), a.Product.Ref(), day(a.CoversFrom))
+	note(stderr, "%d %s allocated to year %d (%s) of %q, covering it from %s", a.Count, a.Tag, a.Year, a.Calendar.Period(a.Year), a.Product.Ref(), authority.FormatDay(a.CoversFrom))
 	if a.Credited > 0 {
 		note(stderr, "%d credited back to the wallet for %s", a.Credited, daysPassed(&a.Allocation, a.Calendar))
 	}
@@ -488,7 +480,7 @@ func isAre(n int64) string {
 // daysPassed says "73 of 366 days already passed": the days of the year
 // before an allocation covers it.
 func daysPassed(a *authority.Allocation, cal authority.Calendar) string {
-	return fmt.Sprintf("%d of %d days already passed", (a.CoversFrom-cal.Start(a.Year))/secondsPerDay, cal.Days(a.Year))
+	return fmt.Sprintf("%d of %d days already passed", cal.DaysInto(a.Year, a.CoversFrom), cal.Days(a.Year))
 }
 
 type tagCountJSON struct {
@@ -566,7 +558,7 @@ func newSubscriptionJSON(st *authority.SubscriptionStatus) subscriptionJSON {
 		j.Wallet = append(j.Wallet, subscriptionLotJSON{Tag: w.Tag, Count: w.Count, Expires: codes.FormatTime(w.ExpiresAt), Extension: w.Extension})
 	}
 	for _, h := range st.Hardware {
-		j.Hardware = append(j.Hardware, hardwareJSON{Component: h.Component, Model: h.Model, Tag: h.Tag, System: h.System, Preloaded: h.Preloaded, Extensions: h.Extensions})
+		j.Hardware = append(j.Hardware, hardwareJSON{Component: h.Component, Model: h.Model, Tag: h.Tag, System: h.System, Preloaded: authority.PreloadedLicenses, Extensions: h.Extensions})
 	}
 	for _, s := range st.Systems {
 		j.Systems = append(j.Systems, productSystemJSON{Name: s.Name, UDI: s.UDI})
@@ -601,7 +593,7 @@ func subscriptionText(st *authority.SubscriptionStatus) []byte {
 	line("product", "%s (software %s)", st.Product.Ref(), st.Product.Software)
 	line("state", "%s", stateText(st))
 	if st.Year > 0 {
-		line("year", "%d (%s), subscribed %s", st.Year, period(st.Calendar, st.Year), day(st.StartedAt))
+		line("year", "%d (%s), subscribed %s", st.Year, st.Calendar.Period(st.Year), authority.FormatDay(st.StartedAt))
 	}
 	line("demand", "%s", orNoneLines(st.Demand))
 	if st.State != authority.StateTrial {
@@ -622,7 +614,7 @@ func subscriptionText(st *authority.SubscriptionStatus) []byte {
 		if y.Met {
 			met = "yes"
 		}
-		years = append(years, []string{fmt.Sprint(y.Year), period(st.Calendar, y.Year), orNothingLines(y.Allocated), fmt.Sprint(y.Credited), met})
+		years = append(years, []string{fmt.Sprint(y.Year), st.Calendar.Period(y.Year), orNothingLines(y.Allocated), fmt.Sprint(y.Credited), met})
 	}
 	table(years, map[int]bool{3: true})
 	wallet := [][]string{{"WALLET", "COUNT", "EXPIRES"}}
@@ -636,7 +628,7 @@ func subscriptionText(st *authority.SubscriptionStatus) []byte {
 	table(wallet, map[int]bool{1: true})
 	hw := [][]string{{"COMPONENT", "MODEL", "TAG", "SYSTEM", "PRELOADED", "EXTENSIONS"}}
 	for _, h := range st.Hardware {
-		hw = append(hw, []string{shown(h.Component), shown(h.Model), h.Tag, shown(h.System), fmt.Sprint(h.Preloaded), fmt.Sprint(h.Extensions)})
+		hw = append(hw, []string{shown(h.Component), shown(h.Model), h.Tag, shown(h.System), fmt.Sprint(authority.PreloadedLicenses), fmt.Sprint(h.Extensions)})
 	}
 	table(hw, map[int]bool{4: true, 5: true})
 	systems := [][]string{{"SYSTEM", "UDI"}}
