@@ -90,9 +90,7 @@ Example:
 Exit status: 0 when the subscription started; 1 when it was refused (it
 started before, the product does not exist) or not confirmed; 2 for a
 wrong command line.`,
-				Flags: ledgerFlags(
-					&cli.StringFlag{Name: flagOrg, Usage: "the organization `ORG`"},
-					&cli.StringFlag{Name: flagProduct, Usage: "start the subscription of the product `PRODUCT` of --org"},
+				Flags: productFlags("start the subscription of the product `PRODUCT` of --org",
 					&cli.BoolFlag{Name: flagYes, Usage: "start without asking: starting cannot be undone"},
 				),
 				OnUsageError: onUsageError,
@@ -132,9 +130,7 @@ Examples:
 
 Exit status: 0 when the licenses were allocated; 1 when the allocation
 was refused or not confirmed; 2 for a wrong command line.`,
-				Flags: ledgerFlags(
-					&cli.StringFlag{Name: flagOrg, Usage: "the organization `ORG`"},
-					&cli.StringFlag{Name: flagProduct, Usage: "allocate from the wallet of the product `PRODUCT` of --org"},
+				Flags: productFlags("allocate from the wallet of the product `PRODUCT` of --org",
 					&cli.IntFlag{Name: flagYear, Usage: "allocate to the subscription year `N` (1 is the organization's first)"},
 					&cli.Int64Flag{Name: flagCount, Usage: "allocate `C` licenses"},
 					&cli.StringFlag{Name: flagTag, Usage: "allocate licenses of `TAG` (default: the only tag of the demand, or else of the wallet)"},
@@ -198,9 +194,7 @@ preloaded, extensions) and systems (name, udi); times are RFC 3339 UTC.
 
 Exit status: 0 when the state was printed; 1 when the product does not
 exist; 2 for a wrong command line.`,
-				Flags: ledgerFlags(
-					&cli.StringFlag{Name: flagOrg, Usage: "the organization `ORG`"},
-					&cli.StringFlag{Name: flagProduct, Usage: "show the product `PRODUCT` of --org"},
+				Flags: productFlags("show the product `PRODUCT` of --org",
 					&cli.BoolFlag{Name: flagJSON, Usage: "print JSON instead of text"},
 				),
 				OnUsageError: onUsageError,
@@ -307,9 +301,7 @@ Example:
 
 Exit status: 0 when the licenses were allocated; 1 when the extension
 was refused or not confirmed; 2 for a wrong command line.`,
-			Flags: ledgerFlags(
-				&cli.StringFlag{Name: flagOrg, Usage: "the organization `ORG`"},
-				&cli.StringFlag{Name: flagProduct, Usage: "allocate from the wallet of the product `PRODUCT` of --org"},
+			Flags: productFlags("allocate from the wallet of the product `PRODUCT` of --org",
 				&cli.StringFlag{Name: flagComponent, Usage: "extend the component `ID` (its serial or hardware id, as its system lists it)"},
 				&cli.Int64Flag{Name: flagCount, Usage: "allocate `N` extension licenses"},
 				&cli.StringFlag{Name: flagTag, Usage: "allocate extension licenses of `TAG` (default: the tag the component was preloaded with)"},

@@ -425,9 +425,7 @@ With --json it prints an object with the members org, product, software,
 at (the time the totals are for), lots (id, tag, count, initial,
 entered, expires, expired, key, extension) and totals (tag, count);
 times are RFC 3339 UTC.`,
-				Flags: ledgerFlags(
-					&cli.StringFlag{Name: flagOrg, Usage: "the organization `ORG`"},
-					&cli.StringFlag{Name: flagProduct, Usage: "show the wallet of the product `PRODUCT` of --org"},
+				Flags: productFlags("show the wallet of the product `PRODUCT` of --org",
 					&cli.BoolFlag{Name: flagJSON, Usage: "print JSON instead of tables"},
 				),
 				OnUsageError: onUsageError,
@@ -465,9 +463,7 @@ Example:
 
 Exit status: 0 when the key was redeemed; 1 when it was refused or not
 confirmed; 2 for a wrong command line.`,
-				Flags: ledgerFlags(
-					&cli.StringFlag{Name: flagOrg, Usage: "the organization `ORG`"},
-					&cli.StringFlag{Name: flagProduct, Usage: "redeem into the wallet of the product `PRODUCT` of --org"},
+				Flags: productFlags("redeem into the wallet of the product `PRODUCT` of --org",
 					&cli.BoolFlag{Name: flagYes, Usage: "redeem without asking: redeeming cannot be undone"},
 				),
 				OnUsageError: onUsageError,
@@ -475,6 +471,15 @@ confirmed; 2 for a wrong command line.`,
 			},
 		},
 	}
+}
+
+// productFlags are the flags of a command on a product: the ledger's,
+// --org, --product (with its usage) and more.
+func productFlags(product string, more ...cli.Flag) []cli.Flag {
+	return ledgerFlags(append([]cli.Flag{
+		&cli.StringFlag{Name: flagOrg, Usage: "the organization `ORG`"},
+		&cli.StringFlag{Name: flagProduct, Usage: product},
+	}, more...)...)
 }
 
 // productDesk checks that a product command has no arguments, reads

@@ -271,6 +271,15 @@ func codeFileData(kind codes.Kind, code []byte, recipients []age.Recipient) ([]b
 	return data, nil
 }
 
+// fileOutFlags are the flags of an instance command that writes a file:
+// more, then --out (with its usage), --to and the SFTP flags.
+func fileOutFlags(out string, more ...cli.Flag) []cli.Flag {
+	return instanceFlags(append(append(more,
+		&cli.StringFlag{Name: flagOut, Usage: out},
+		&cli.StringSliceFlag{Name: flagTo, Usage: "encrypt the --out file with age to `RECIPIENT` (age1…, \"ssh-ed25519 …\", or @FILE); repeatable"},
+	), transportFlags()...)...)
+}
+
 // recipientsFlag reads --to.
 func recipientsFlag(c *cli.Context) ([]age.Recipient, error) {
 	return parseRecipientsFlag(c.Command.HelpName, flagTo, c.StringSlice(flagTo))

@@ -49,13 +49,11 @@ func instanceSystemFileCommand() *cli.Command {
 		Usage:       "write the system description file of an offline system",
 		UsageText:   "airlock instance system-file --out FILE|URL [--name NAME] [--component ID:MODEL[:TAG]]... [--demand TAG=N]... [--to RECIPIENT]... [--known-hosts FILE] [--ssh-key FILE]... [--state DIR]",
 		Description: instanceSystemFileDescription,
-		Flags: instanceFlags(append([]cli.Flag{
-			&cli.StringFlag{Name: flagOut, Usage: "write the armored system description to `FILE` (- for standard output, or an sftp:// URL)"},
+		Flags: fileOutFlags("write the armored system description to `FILE` (- for standard output, or an sftp:// URL)",
 			&cli.StringFlag{Name: flagSystemName, Usage: "the system's `NAME` (default: the host name)"},
 			&cli.StringSliceFlag{Name: flagComponent, Usage: "a hardware component, `ID:MODEL[:TAG]`; repeatable"},
 			&cli.StringSliceFlag{Name: flagDemand, Usage: "the system needs `TAG=N` licenses; repeatable"},
-			&cli.StringSliceFlag{Name: flagTo, Usage: "encrypt the file with age to `RECIPIENT` (age1…, \"ssh-ed25519 …\", or @FILE); repeatable"},
-		}, transportFlags()...)...),
+		),
 		OnUsageError: onUsageError,
 		Action:       instanceSystemFile,
 	}
@@ -153,11 +151,9 @@ func instanceUsageReportCommand() *cli.Command {
 		Usage:       "write a usage report for the authority",
 		UsageText:   "airlock instance usage-report --out FILE|URL [--to RECIPIENT]... [--again] [--known-hosts FILE] [--ssh-key FILE]... [--state DIR]",
 		Description: instanceUsageReportDescription,
-		Flags: instanceFlags(append([]cli.Flag{
-			&cli.StringFlag{Name: flagOut, Usage: "write the armored report to `FILE` (- for standard output, or an sftp:// URL)"},
-			&cli.StringSliceFlag{Name: flagTo, Usage: "encrypt the file with age to `RECIPIENT`; repeatable"},
+		Flags: fileOutFlags("write the armored report to `FILE` (- for standard output, or an sftp:// URL)",
 			&cli.BoolFlag{Name: flagAgain, Usage: "write the last report again instead of a new one"},
-		}, transportFlags()...)...),
+		),
 		OnUsageError: onUsageError,
 		Action:       instanceUsageReport,
 	}

@@ -221,14 +221,11 @@ command line.`
 
 func instanceReturnCommand() *cli.Command {
 	return &cli.Command{
-		Name:        "return",
-		Usage:       "destroy the installed authorization code and print the return code",
-		UsageText:   "airlock instance return [--out FILE|URL [--to RECIPIENT]...] [--known-hosts FILE] [--ssh-key FILE]... [--state DIR]",
-		Description: instanceReturnDescription,
-		Flags: instanceFlags(append([]cli.Flag{
-			&cli.StringFlag{Name: flagOut, Usage: "write the return code as an armored `FILE` (or to an sftp:// URL) instead of typed on standard output"},
-			&cli.StringSliceFlag{Name: flagTo, Usage: "encrypt the --out file with age to `RECIPIENT` (age1…, \"ssh-ed25519 …\", or @FILE); repeatable"},
-		}, transportFlags()...)...),
+		Name:         "return",
+		Usage:        "destroy the installed authorization code and print the return code",
+		UsageText:    "airlock instance return [--out FILE|URL [--to RECIPIENT]...] [--known-hosts FILE] [--ssh-key FILE]... [--state DIR]",
+		Description:  instanceReturnDescription,
+		Flags:        fileOutFlags(returnOutUsage),
 		OnUsageError: onUsageError,
 		Action:       instanceReturn,
 	}
@@ -267,6 +264,9 @@ func instanceReturn(c *cli.Context) error {
 	note(w, "give the return code to the authority; 'airlock instance return' prints it again")
 	return nil
 }
+
+// returnOutUsage is the --out of the commands that print a return code.
+const returnOutUsage = "write the return code as an armored `FILE` (or to an sftp:// URL) instead of typed on standard output"
 
 // returnOut checks --out and --to.
 func returnOut(c *cli.Context) ([]age.Recipient, error) {
@@ -336,11 +336,9 @@ func instanceReturnAuthorizationCommand() *cli.Command {
 		Usage:       "hand back an authorization code never installed",
 		UsageText:   "airlock instance return-authorization [--identity FILE]... [--out FILE|URL [--to RECIPIENT]...] [--known-hosts FILE] [--ssh-key FILE]... [--state DIR] CODE|FILE|URL|-",
 		Description: instanceReturnAuthorizationDescription,
-		Flags: instanceFlags(append([]cli.Flag{
+		Flags: fileOutFlags(returnOutUsage,
 			&cli.StringSliceFlag{Name: flagIdentity, Usage: "open an age-encrypted code file with the identity in `FILE`; repeatable"},
-			&cli.StringFlag{Name: flagOut, Usage: "write the return code as an armored `FILE` (or to an sftp:// URL) instead of typed on standard output"},
-			&cli.StringSliceFlag{Name: flagTo, Usage: "encrypt the --out file with age to `RECIPIENT`; repeatable"},
-		}, transportFlags()...)...),
+		),
 		OnUsageError: onUsageError,
 		Action:       instanceReturnAuthorization,
 	}

@@ -269,11 +269,9 @@ func instanceRequestCommand() *cli.Command {
 		Usage:       "make a request code for the authority",
 		UsageText:   "airlock instance request [--license TAG=N]... [--out FILE|URL [--to RECIPIENT]...] [--known-hosts FILE] [--ssh-key FILE]... [--state DIR]",
 		Description: instanceRequestDescription,
-		Flags: instanceFlags(append([]cli.Flag{
+		Flags: fileOutFlags("also write the request as an armored `FILE` (or to an sftp:// URL)",
 			&cli.StringSliceFlag{Name: flagWant, Usage: "ask for `TAG=N` licenses; repeatable"},
-			&cli.StringFlag{Name: flagOut, Usage: "also write the request as an armored `FILE` (or to an sftp:// URL)"},
-			&cli.StringSliceFlag{Name: flagTo, Usage: "encrypt the --out file with age to `RECIPIENT` (age1…, \"ssh-ed25519 …\", or @FILE); repeatable"},
-		}, transportFlags()...)...),
+		),
 		OnUsageError: onUsageError,
 		Action:       instanceRequest,
 	}
