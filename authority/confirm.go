@@ -32,20 +32,20 @@ type Applied struct {
 // Superseded reports whether a newer code than the confirmed one exists.
 func (a *Applied) Superseded() bool { return a.Serial < a.Latest }
 
-// instanceCode finds the reservation and instance a confirmation or return
-// code claims to come from, and verifies its MAC with the pairwise key of
-// each authority key in turn.
-func (l *Ledger) instanceCode(tx ReadTx, kind codes.Kind, id []byte, open func(macKey []byte) error) (*Reservation, *Instance, error) {
+// instanceCode finds the reservation, instance and account a confirmation
+// or return code claims to come from, and verifies its MAC with the
+// pairwise key of each authority key in turn.
+func (l *Ledger) instanceCode(tx ReadTx, kind codes.Kind, id []byte, open func(macKey []byte) error) (*Reservation, *Instance, *Account, error) {
 	res, err := tx.Reservation(reservationID(id))
 	if err != nil {
-		return nil, nil, err
+		return nil, nil, nil, err
 	}
 	if res == nil {
-		return nil, nil, fmt.Errorf("%w: the %s code names reservation %x, which this ledger never issued", ErrNotFound, kind, id)
+		return nil, nil, nil, fmt.Errorf("%w: the %s code names reservation %x, which this ledger never issued", ErrNotFound, kind, id)
 	}
 	inst, err := tx.InstanceByID(res.InstanceID)
 	if err != nil {
-		return nil, nil, err
+		return nil, nil, nil, err
 	}
 	err = l.openWithKeys(kind.String()+" code", func(k *codes.AuthorityKey) error {
 		mk, err := k.MACKey(inst.PublicKey)
@@ -55,9 +55,13 @@ func (l *Ledger) instanceCode(tx ReadTx, kind codes.Kind, id []byte, open func(m
 		return open(mk)
 	})
 	if err != nil {
-		return nil, nil, err
+		return nil, nil, nil, err
 	}
-	return res, inst, nil
+	acct, err := tx.AccountByID(res.AccountID)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	return res, inst, acct, nil
 }
 
 // Confirm applies a confirmation code (binary): the instance installed the
@@ -75,15 +79,11 @@ func (l *Ledger) Confirm(ctx context.Context, code []byte) (*Applied, error) {
 	var out *Applied
 	err = l.update(ctx, func(tx Tx, c *chain) error {
 		var cf *codes.Confirmation
-		res, inst, err := l.instanceCode(tx, codes.KindConfirmation, unverified.Reservation, func(mk []byte) error {
+		res, inst, acct, err := l.instanceCode(tx, codes.KindConfirmation, unverified.Reservation, func(mk []byte) error {
 			var err error
 			cf, err = codes.OpenConfirmation(code, mk)
 			return err
 		})
-		if err != nil {
-			return err
-		}
-		acct, err := tx.AccountByID(res.AccountID)
 		if err != nil {
 			return err
 		}
@@ -192,15 +192,11 @@ func (l *Ledger) Return(ctx context.Context, code []byte) (*Applied, error) {
 	err = l.update(ctx, func(tx Tx, c *chain) error {
 		refused = nil
 		var rt *codes.Return
-		res, inst, err := l.instanceCode(tx, codes.KindReturn, unverified.Reservation, func(mk []byte) error {
+		res, inst, acct, err := l.instanceCode(tx, codes.KindReturn, unverified.Reservation, func(mk []byte) error {
 			var err error
 			rt, err = codes.OpenReturn(code, mk)
 			return err
 		})
-		if err != nil {
-			return err
-		}
-		acct, err := tx.AccountByID(res.AccountID)
 		if err != nil {
 			return err
 		}
