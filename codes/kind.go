@@ -18,6 +18,8 @@ const (
 	KindSystem
 	KindUsage
 	KindTrustUpdate
+	KindActivationRequest
+	KindActivation
 )
 
 // labelPrefix versions every label: a payload change that is not backward
@@ -26,7 +28,7 @@ const (
 const labelPrefix = "airlock/v1/"
 
 // Kinds lists every kind in order.
-var Kinds = []Kind{KindRequest, KindAuthorization, KindConfirmation, KindReturn, KindSystem, KindUsage, KindTrustUpdate}
+var Kinds = []Kind{KindRequest, KindAuthorization, KindConfirmation, KindReturn, KindSystem, KindUsage, KindTrustUpdate, KindActivationRequest, KindActivation}
 
 type kindInfo struct {
 	name   string // human name, lower case
@@ -37,13 +39,15 @@ type kindInfo struct {
 }
 
 var kindInfos = map[Kind]kindInfo{
-	KindRequest:       {"request", "request", "RQ", "REQUEST", false},
-	KindAuthorization: {"authorization", "authorization", "AU", "AUTHORIZATION", true},
-	KindConfirmation:  {"confirmation", "confirmation", "CF", "CONFIRMATION", false},
-	KindReturn:        {"return", "return", "RT", "RETURN", false},
-	KindSystem:        {"system description", "system-description", "SD", "SYSTEM DESCRIPTION", false},
-	KindUsage:         {"usage report", "usage-report", "UR", "USAGE REPORT", false},
-	KindTrustUpdate:   {"trust update", "trust-update", "TU", "TRUST UPDATE", true},
+	KindRequest:           {"request", "request", "RQ", "REQUEST", false},
+	KindAuthorization:     {"authorization", "authorization", "AU", "AUTHORIZATION", true},
+	KindConfirmation:      {"confirmation", "confirmation", "CF", "CONFIRMATION", false},
+	KindReturn:            {"return", "return", "RT", "RETURN", false},
+	KindSystem:            {"system description", "system-description", "SD", "SYSTEM DESCRIPTION", false},
+	KindUsage:             {"usage report", "usage-report", "UR", "USAGE REPORT", false},
+	KindTrustUpdate:       {"trust update", "trust-update", "TU", "TRUST UPDATE", true},
+	KindActivationRequest: {"activation request", "activation-request", "AR", "ACTIVATION REQUEST", false},
+	KindActivation:        {"activation", "activation", "AF", "ACTIVATION", true},
 }
 
 func (k Kind) info() kindInfo {
