@@ -116,3 +116,20 @@ func kindOf(general error) error { return &kind{general} }
 
 func (k *kind) Error() string { return k.general.Error() }
 func (k *kind) Unwrap() error { return k.general }
+
+// Refusals of activation-code pools.
+var (
+	// ErrNoFleetProduct means no fleet product has that product key (or,
+	// in an organization, that name).
+	ErrNoFleetProduct = kindOf(ErrNotFound)
+	// ErrNoCodes means fewer activation codes are left than asked for.
+	ErrNoCodes = kindOf(ErrUnavailable)
+	// ErrSpecMismatch means codes of one package were to go to a product
+	// that holds codes of another: a product holds one package only.
+	ErrSpecMismatch = kindOf(ErrInvalid)
+	// ErrProductDeleted means the fleet product was deleted.
+	ErrProductDeleted = kindOf(ErrClosed)
+	// ErrAutoRenewOff means a device's auto-renew switch was set while
+	// its product's auto-renew is off.
+	ErrAutoRenewOff = kindOf(ErrInvalid)
+)

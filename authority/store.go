@@ -107,6 +107,7 @@ type ReadTx interface {
 	Hardware(productID int64) ([]Hardware, error)
 	// HardwareComponent returns the registration of a component id.
 	HardwareComponent(id string) (*Hardware, error)
+	FleetReadTx
 }
 
 // A Tx is a write transaction. The Adjust… and Shrink… methods are guarded
@@ -155,6 +156,7 @@ type Tx interface {
 	InsertAllocation(a *Allocation) error // sets a.ID; stores a.Sources too
 	InsertProductSystem(ps *ProductSystem) error
 	InsertHardware(h *Hardware) error
+	FleetTx
 }
 
 // Meta describes the ledger.

@@ -259,4 +259,120 @@ CREATE TABLE hardware (
 );
 CREATE INDEX hardware_by_product ON hardware (product_id);
 `,
+	// Activation-code pools for device fleets. An organization buys
+	// activation codes in packages (code_specs: a name and a validity);
+	// a purchase (code_batches) lands in the organization's unallocated
+	// pool (product_id NULL) or in one product; code_allocations move
+	// unallocated codes to a product, irreversibly. A product (fleet
+	// product, by its product key) holds codes of one spec; total and used
+	// count its codes, so that consuming one is a guarded update. Each
+	// device consumes codes (consumptions, in order per device); its row
+	// holds the window of the latest. Gateways are the instances that
+	// carry activations; activation_answers keeps each signed answer by
+	// the request it answers, so that a request processed twice gets the
+	// same answer and consumes nothing more.
+	5: `
+CREATE TABLE code_specs (
+	id         {{id}},
+	org_id     BIGINT NOT NULL REFERENCES orgs (id),
+	name       TEXT NOT NULL,
+	years      INTEGER NOT NULL CHECK (years >= 0),
+	months     INTEGER NOT NULL CHECK (months >= 0),
+	days       INTEGER NOT NULL CHECK (days >= 0),
+	created_at BIGINT NOT NULL,
+	CHECK (years + months + days > 0),
+	UNIQUE (org_id, name)
+);
+CREATE TABLE fleet_products (
+	id         {{id}},
+	org_id     BIGINT NOT NULL REFERENCES orgs (id),
+	pk         TEXT NOT NULL UNIQUE,
+	name       TEXT NOT NULL,
+	spec_id    BIGINT REFERENCES code_specs (id),
+	auto_renew BOOLEAN NOT NULL,
+	total      BIGINT NOT NULL,
+	used       BIGINT NOT NULL,
+	created_at BIGINT NOT NULL,
+	deleted_at BIGINT NOT NULL,
+	CHECK (used >= 0 AND used <= total),
+	UNIQUE (org_id, name)
+);
+CREATE TABLE code_batches (
+	id         {{id}},
+	org_id     BIGINT NOT NULL REFERENCES orgs (id),
+	spec_id    BIGINT NOT NULL REFERENCES code_specs (id),
+	product_id BIGINT REFERENCES fleet_products (id),
+	count      BIGINT NOT NULL CHECK (count > 0),
+	reference  TEXT NOT NULL,
+	at         BIGINT NOT NULL,
+	actor      TEXT NOT NULL
+);
+CREATE INDEX code_batches_by_org ON code_batches (org_id);
+CREATE TABLE code_allocations (
+	id         {{id}},
+	org_id     BIGINT NOT NULL REFERENCES orgs (id),
+	spec_id    BIGINT NOT NULL REFERENCES code_specs (id),
+	product_id BIGINT NOT NULL REFERENCES fleet_products (id),
+	count      BIGINT NOT NULL CHECK (count > 0),
+	at         BIGINT NOT NULL,
+	actor      TEXT NOT NULL
+);
+CREATE INDEX code_allocations_by_org ON code_allocations (org_id);
+CREATE TABLE gateways (
+	id         {{id}},
+	udi        TEXT NOT NULL UNIQUE,
+	public_key {{blob}} NOT NULL,
+	org_id     BIGINT NOT NULL REFERENCES orgs (id),
+	created_at BIGINT NOT NULL
+);
+CREATE TABLE devices (
+	id           {{key}},
+	product_id   BIGINT NOT NULL REFERENCES fleet_products (id),
+	dk           TEXT NOT NULL,
+	gateway_id   BIGINT NOT NULL REFERENCES gateways (id),
+	activated_at BIGINT NOT NULL,
+	valid_from   BIGINT NOT NULL,
+	valid_until  BIGINT NOT NULL,
+	consumed     BIGINT NOT NULL CHECK (consumed > 0),
+	auto_renew   BOOLEAN NOT NULL,
+	lapsed       BOOLEAN NOT NULL,
+	deleted_at   BIGINT NOT NULL,
+	CHECK (valid_until > valid_from),
+	UNIQUE (product_id, dk)
+);
+CREATE INDEX devices_by_gateway ON devices (gateway_id);
+CREATE INDEX devices_due ON devices (valid_until) WHERE deleted_at = 0 AND NOT lapsed;
+CREATE TABLE consumptions (
+	device_id  BIGINT NOT NULL REFERENCES devices (id),
+	seq        BIGINT NOT NULL CHECK (seq > 0),
+	at         BIGINT NOT NULL,
+	valid_from BIGINT NOT NULL,
+	valid_until BIGINT NOT NULL,
+	cause      SMALLINT NOT NULL CHECK (cause BETWEEN 1 AND 3),
+	source     {{blob}},
+	PRIMARY KEY (device_id, seq)
+){{without_rowid}};
+CREATE TABLE renew_blocklist (
+	product_id BIGINT NOT NULL REFERENCES fleet_products (id),
+	dk         TEXT NOT NULL,
+	at         BIGINT NOT NULL,
+	PRIMARY KEY (product_id, dk)
+){{without_rowid}};
+CREATE TABLE activation_answers (
+	request_hash {{blob}} NOT NULL PRIMARY KEY,
+	gateway_id   BIGINT NOT NULL REFERENCES gateways (id),
+	code         {{blob}} NOT NULL,
+	at           BIGINT NOT NULL
+);
+CREATE TABLE alert_recipients (
+	org_id  BIGINT NOT NULL REFERENCES orgs (id),
+	address TEXT NOT NULL,
+	at      BIGINT NOT NULL,
+	PRIMARY KEY (org_id, address)
+){{without_rowid}};
+CREATE TABLE alert_thresholds (
+	org_id BIGINT NOT NULL PRIMARY KEY REFERENCES orgs (id),
+	below  BIGINT NOT NULL CHECK (below >= 0)
+);
+`,
 }
