@@ -19,17 +19,19 @@ type Checker interface {
 
 // A VerifyReport says what Verify checked.
 type VerifyReport struct {
-	Events       int64  // history events in the chain
-	Head         []byte // the hash of the last one
-	Lots         int
-	Reservations int
-	Live         int // reservations holding licenses
-	Codes        int
-	Balances     int // account and tag pairs
-	Products     int
-	Keys         int // license keys issued
-	Redeemed     int // of them, redeemed
-	WalletLots   int
+	Events        int64  // history events in the chain
+	Head          []byte // the hash of the last one
+	Lots          int
+	Reservations  int
+	Live          int // reservations holding licenses
+	Codes         int
+	Balances      int // account and tag pairs
+	Products      int
+	Keys          int // license keys issued
+	Redeemed      int // of them, redeemed
+	WalletLots    int
+	FleetProducts int
+	Devices       int
 }
 
 // Verify checks the ledger in one read transaction and returns the first
@@ -54,7 +56,8 @@ type VerifyReport struct {
 //     redeemed, by exactly one redemption event, into a product of its
 //     software, its wallet lots adding up to what it carries;
 //   - every wallet lot: 0 ≤ count ≤ initial, entered when its key was
-//     redeemed, expiring five years later.
+//     redeemed, expiring five years later;
+//   - the activation-code pools add up (verifyFleet).
 func (l *Ledger) Verify(ctx context.Context) (*VerifyReport, error) {
 	if c, ok := l.st.(Checker); ok {
 		if err := c.Check(ctx); err != nil {
@@ -74,7 +77,10 @@ func (l *Ledger) Verify(ctx context.Context) (*VerifyReport, error) {
 		if err := verifyLedger(tx, hashes, rep); err != nil {
 			return err
 		}
-		return verifyWallets(tx, hashes, keyEvents, rep)
+		if err := verifyWallets(tx, hashes, keyEvents, rep); err != nil {
+			return err
+		}
+		return verifyFleet(tx, hashes, rep)
 	})
 	if err != nil {
 		return nil, err
