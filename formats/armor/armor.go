@@ -25,6 +25,12 @@ import (
 // spent on a wrong or hostile file.
 const MaxSize = 64 << 10
 
+// MaxBulkSize is the largest armored file DecodeBulk accepts, in bytes:
+// 22 MiB, enough for 16 MiB of data (the largest bulk code,
+// codes.MaxBulkCodeSize), which armors to 22,369,624 base64 characters on
+// 349,526 lines, 22,719,150 bytes before the BEGIN and END lines.
+const MaxBulkSize = 22 << 20
+
 // lineLen is the number of base64 characters on every body line but the last.
 const lineLen = 64
 
@@ -38,7 +44,8 @@ var (
 	// ErrMalformed means the input is not an armored file exactly as Encode
 	// writes it.
 	ErrMalformed = errors.New("malformed armored file")
-	// ErrTooLarge means the input is larger than MaxSize.
+	// ErrTooLarge means the input is larger than MaxSize (MaxBulkSize for
+	// DecodeBulk).
 	ErrTooLarge = errors.New("armored file too large")
 )
 
@@ -50,7 +57,15 @@ var b64 = base64.StdEncoding.Strict()
 //
 // Encode panics if kind is not of that shape, if data is empty, or if the
 // result would be larger than MaxSize: Decode would refuse all three.
-func Encode(kind string, data []byte) []byte {
+func Encode(kind string, data []byte) []byte { return encode(kind, data, MaxSize, "MaxSize") }
+
+// EncodeBulk is Encode for the codes that carry device fleets: it panics
+// only above MaxBulkSize. Only DecodeBulk reads a result over MaxSize.
+func EncodeBulk(kind string, data []byte) []byte {
+	return encode(kind, data, MaxBulkSize, "MaxBulkSize")
+}
+
+func encode(kind string, data []byte, limit int, limitName string) []byte {
 	if !validKind(kind) {
 		panic(fmt.Sprintf("armor: kind must be uppercase ASCII words separated by single spaces, got %q", kind))
 	}
@@ -68,8 +83,8 @@ func Encode(kind string, data []byte) []byte {
 		body = body[n:]
 	}
 	b.WriteString(endPrefix + kind + dashes + "\n")
-	if b.Len() > MaxSize {
-		panic(fmt.Sprintf("armor: %d bytes of data armor to %d bytes, more than MaxSize", len(data), b.Len()))
+	if b.Len() > limit {
+		panic(fmt.Sprintf("armor: %d bytes of data armor to %d bytes, more than %s", len(data), b.Len(), limitName))
 	}
 	return b.Bytes()
 }
@@ -81,12 +96,36 @@ func Is(b []byte) bool {
 	return bytes.HasPrefix(b, []byte(beginPrefix))
 }
 
+// PeekKind returns the kind named on the BEGIN line of b, checking nothing
+// else. Use it to choose between Decode and DecodeBulk, then let that judge
+// the whole file.
+func PeekKind(b []byte) (kind string, ok bool) {
+	first, _, _ := bytes.Cut(b, []byte("\n"))
+	rest, ok := bytes.CutPrefix(first, []byte(beginPrefix))
+	if !ok {
+		return "", false
+	}
+	rest, ok = bytes.CutSuffix(rest, []byte(dashes))
+	if !ok || !validKind(string(rest)) {
+		return "", false
+	}
+	return string(rest), true
+}
+
 // Decode reads an armored file and returns its kind and data. The input must
 // be exactly what Encode writes; the only tolerance is a missing final
 // newline. Errors match ErrMalformed or ErrTooLarge.
-func Decode(b []byte) (kind string, data []byte, err error) {
-	if len(b) > MaxSize {
-		return "", nil, fmt.Errorf("%w: %d bytes, the limit is %d", ErrTooLarge, len(b), MaxSize)
+func Decode(b []byte) (kind string, data []byte, err error) { return decode(b, MaxSize) }
+
+// DecodeBulk is Decode for files of up to MaxBulkSize bytes. Use it only
+// for the kinds that may be that large (PeekKind tells the kind), so that
+// every other file keeps the MaxSize limit. It allocates about twice the
+// size of the file.
+func DecodeBulk(b []byte) (kind string, data []byte, err error) { return decode(b, MaxBulkSize) }
+
+func decode(b []byte, limit int) (kind string, data []byte, err error) {
+	if len(b) > limit {
+		return "", nil, fmt.Errorf("%w: %d bytes, the limit is %d", ErrTooLarge, len(b), limit)
 	}
 	if len(b) == 0 {
 		return "", nil, fmt.Errorf("%w: empty input", ErrMalformed)
@@ -106,66 +145,84 @@ func Decode(b []byte) (kind string, data []byte, err error) {
 		return "", nil, fmt.Errorf("%w: the file must start with %q, got %q", ErrMalformed, beginPrefix, clip(first))
 	}
 
-	text := strings.TrimSuffix(string(b), "\n")
-	lines := strings.Split(text, "\n")
-
-	kind, ok := strings.CutPrefix(lines[0], beginPrefix)
-	if ok {
-		kind, ok = strings.CutSuffix(kind, dashes)
-	}
-	if !ok || !validKind(kind) {
-		return "", nil, fmt.Errorf("%w: line 1: want a BEGIN line like \"-----BEGIN AIRLOCK AUTHORIZATION-----\", got %q", ErrMalformed, clip([]byte(lines[0])))
+	// The lines are read in place, never split into a slice: a hostile
+	// file of empty lines would otherwise cost 16 bytes per byte.
+	text := bytes.TrimSuffix(b, []byte("\n"))
+	first, rest, more := bytes.Cut(text, []byte("\n"))
+	kind, ok := PeekKind(first)
+	if !ok {
+		return "", nil, fmt.Errorf("%w: line 1: want a BEGIN line like \"-----BEGIN AIRLOCK AUTHORIZATION-----\", got %q", ErrMalformed, clip(first))
 	}
 
-	end := -1
-	for i := 1; i < len(lines); i++ {
-		if strings.HasPrefix(lines[i], "-----") {
-			end = i
+	// The END line is the first line after BEGIN that starts with dashes.
+	body := rest[:0]
+	bodyLines := 0
+	var endLine, tail []byte
+	found, hasTail := false, false
+	for r := rest; more; bodyLines++ {
+		var line []byte
+		line, r, more = bytes.Cut(r, []byte("\n"))
+		if bytes.HasPrefix(line, []byte("-----")) {
+			endLine, tail, hasTail, found = line, r, more, true
 			break
 		}
+		body = rest[:len(body)+len(line)+min(bodyLines, 1)]
 	}
-	if end < 0 {
+	if !found {
 		return "", nil, fmt.Errorf("%w: no END line", ErrMalformed)
 	}
 	wantEnd := endPrefix + kind + dashes
-	if lines[end] != wantEnd {
-		if k, ok := strings.CutPrefix(lines[end], endPrefix); ok {
-			if k, ok := strings.CutSuffix(k, dashes); ok {
+	if string(endLine) != wantEnd {
+		if k, ok := bytes.CutPrefix(endLine, []byte(endPrefix)); ok {
+			if k, ok := bytes.CutSuffix(k, []byte(dashes)); ok {
 				return "", nil, fmt.Errorf("%w: END kind %q does not match BEGIN kind %q", ErrMalformed, k, kind)
 			}
 		}
-		return "", nil, fmt.Errorf("%w: line %d: want %q, got %q", ErrMalformed, end+1, wantEnd, clip([]byte(lines[end])))
+		return "", nil, fmt.Errorf("%w: line %d: want %q, got %q", ErrMalformed, bodyLines+2, wantEnd, clip(endLine))
 	}
-	if end != len(lines)-1 {
-		rest := strings.Join(lines[end+1:], "\n")
-		if strings.TrimSpace(rest) == "" {
+	if hasTail {
+		if len(bytes.TrimSpace(tail)) == 0 {
 			return "", nil, fmt.Errorf("%w: whitespace after the END line", ErrMalformed)
 		}
 		return "", nil, fmt.Errorf("%w: data after the END line", ErrMalformed)
 	}
 
-	body := lines[1:end]
-	if len(body) == 0 {
+	if bodyLines == 0 {
 		return "", nil, fmt.Errorf("%w: empty body", ErrMalformed)
 	}
-	for i, l := range body {
+	enc := make([]byte, 0, len(body)-(bodyLines-1))
+	for i, r := 0, body; i < bodyLines; i++ {
+		var l []byte
+		l, r, _ = bytes.Cut(r, []byte("\n"))
 		switch {
 		case len(l) == 0:
 			return "", nil, fmt.Errorf("%w: line %d is empty", ErrMalformed, i+2)
 		case len(l) > lineLen:
 			return "", nil, fmt.Errorf("%w: line %d is longer than %d characters", ErrMalformed, i+2, lineLen)
-		case len(l) < lineLen && i != len(body)-1:
+		case len(l) < lineLen && i != bodyLines-1:
 			return "", nil, fmt.Errorf("%w: line %d is shorter than %d characters but is not the last", ErrMalformed, i+2, lineLen)
 		}
+		enc = append(enc, l...)
 	}
-	enc := strings.Join(body, "")
-	data, err = b64.DecodeString(enc)
+	data = make([]byte, b64.DecodedLen(len(enc)))
+	n, err := b64.Decode(data, enc)
 	if err != nil {
 		return "", nil, fmt.Errorf("%w: body is not canonical base64: %v", ErrMalformed, err)
 	}
+	data = data[:n]
 	// Strict decoding already refuses non-zero padding bits; comparing the
-	// re-encoding also refuses anything else it might let through.
-	if b64.EncodeToString(data) != enc {
+	// re-encoding also refuses anything else it might let through. It is
+	// compared a line at a time, so as not to hold a second copy.
+	var line [lineLen]byte
+	for i := 0; i < len(data); i += lineLen / 4 * 3 {
+		chunk := data[i:min(i+lineLen/4*3, len(data))]
+		m := b64.EncodedLen(len(chunk))
+		b64.Encode(line[:m], chunk)
+		if j := i / 3 * 4; j+m > len(enc) || !bytes.Equal(line[:m], enc[j:j+m]) {
+			return "", nil, fmt.Errorf("%w: body is not canonical base64", ErrMalformed)
+		}
+	}
+	if b64.EncodedLen(len(data)) != len(enc) {
 		return "", nil, fmt.Errorf("%w: body is not canonical base64", ErrMalformed)
 	}
 	return kind, data, nil

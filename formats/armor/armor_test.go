@@ -3,6 +3,7 @@ package armor
 import (
 	"bytes"
 	"errors"
+	"runtime"
 	"strings"
 	"testing"
 )
@@ -196,6 +197,10 @@ func FuzzDecode(f *testing.F) {
 			}
 			return
 		}
+		// DecodeBulk reads small files exactly as Decode does.
+		if k2, d2, err := DecodeBulk(b); err != nil || k2 != kind || !bytes.Equal(d2, data) {
+			t.Fatalf("DecodeBulk(%q) = %q, %v; Decode accepted it", b, k2, err)
+		}
 		// Accepted input is exactly Encode's output, give or take the
 		// final newline.
 		again := Encode(kind, data)
@@ -203,4 +208,109 @@ func FuzzDecode(f *testing.F) {
 			t.Fatalf("accepted %q, which re-encodes as %q", b, again)
 		}
 	})
+}
+
+// bulkData is the largest data EncodeBulk takes for the kind "ACTIVATION":
+// 16 MiB, the largest bulk code.
+const bulkData = 16 << 20
+
+func TestBulkRoundTrip(t *testing.T) {
+	data := testData(bulkData)
+	a := EncodeBulk("ACTIVATION", data)
+	if len(a) > MaxBulkSize {
+		t.Fatalf("16 MiB armor to %d bytes, over MaxBulkSize", len(a))
+	}
+	t.Logf("16 MiB armor to %d bytes; MaxBulkSize is %d", len(a), MaxBulkSize)
+	if k, ok := PeekKind(a); !ok || k != "ACTIVATION" {
+		t.Fatalf("PeekKind = %q, %v", k, ok)
+	}
+	k, got, err := DecodeBulk(a)
+	if err != nil || k != "ACTIVATION" || !bytes.Equal(got, data) {
+		t.Fatalf("DecodeBulk = %q, %d bytes, %v", k, len(got), err)
+	}
+	// Decode keeps its limit, whatever the kind.
+	if _, _, err := Decode(a); !errors.Is(err, ErrTooLarge) || !strings.Contains(err.Error(), "the limit is 65536") {
+		t.Fatalf("Decode of a bulk file = %v, want ErrTooLarge", err)
+	}
+	over := append(bytes.Clone(a), bytes.Repeat([]byte("A"), MaxBulkSize+1-len(a))...)
+	if _, _, err := DecodeBulk(over); !errors.Is(err, ErrTooLarge) {
+		t.Fatalf("DecodeBulk over MaxBulkSize = %v, want ErrTooLarge", err)
+	}
+}
+
+// TestDecodeBulkIsAsStrict: DecodeBulk refuses what Decode refuses, with
+// the same message.
+func TestDecodeBulkIsAsStrict(t *testing.T) {
+	good := string(Encode("AUTHORIZATION", testData(100)))
+	for _, in := range []string{
+		"", " " + good, good + "\n", good + "x", strings.ReplaceAll(good, "\n", "\r\n"),
+		strings.Replace(good, "-----END AIRLOCK AUTHORIZATION-----", "-----END AIRLOCK RETURN-----", 1),
+		strings.Replace(good, "\n-----END", "\n\n-----END", 1),
+		"-----BEGIN AIRLOCK A-----\nYWlybG9jax==\n-----END AIRLOCK A-----\n",
+	} {
+		_, _, e1 := Decode([]byte(in))
+		_, _, e2 := DecodeBulk([]byte(in))
+		if e1 == nil || e2 == nil || e1.Error() != e2.Error() {
+			t.Errorf("Decode = %v, DecodeBulk = %v", e1, e2)
+		}
+	}
+}
+
+func TestPeekKind(t *testing.T) {
+	for in, want := range map[string]string{
+		"-----BEGIN AIRLOCK ACTIVATION REQUEST-----\nxx":   "ACTIVATION REQUEST",
+		"-----BEGIN AIRLOCK ACTIVATION-----":               "ACTIVATION",
+		"-----BEGIN AIRLOCK activation-----\n":             "",
+		"-----BEGIN AIRLOCK ACTIVATION----- \n":            "",
+		"-----BEGIN AIRLOCK -----\n":                       "",
+		"-----BEGIN AGE ENCRYPTED FILE-----\n":             "",
+		"\n-----BEGIN AIRLOCK ACTIVATION-----\n":           "",
+		"-----BEGIN AIRLOCK ACTIVATION-----\r\n":           "",
+		"-----BEGIN AIRLOCK ACTIVATION  REQUEST-----\nxxx": "",
+	} {
+		got, ok := PeekKind([]byte(in))
+		if got != want || ok != (want != "") {
+			t.Errorf("PeekKind(%q) = %q, %v; want %q", in, got, ok, want)
+		}
+	}
+}
+
+func TestEncodeBulkPanicsOverMaxBulkSize(t *testing.T) {
+	defer func() {
+		if s, ok := recover().(string); !ok || !strings.Contains(s, "more than MaxBulkSize") {
+			t.Fatalf("EncodeBulk over MaxBulkSize panicked with %v", s)
+		}
+	}()
+	EncodeBulk("ACTIVATION", make([]byte, MaxBulkSize))
+}
+
+// TestDecodeBulkBoundsMemory: a hostile file of the largest size costs
+// about twice its size, whatever its lines are like.
+func TestDecodeBulkBoundsMemory(t *testing.T) {
+	begin := "-----BEGIN AIRLOCK ACTIVATION-----\n"
+	fill := func(line string) []byte {
+		b := []byte(begin)
+		for len(b)+len(line) < MaxBulkSize-64 {
+			b = append(b, line...)
+		}
+		return append(b, "-----END AIRLOCK ACTIVATION-----\n"...)
+	}
+	for name, in := range map[string][]byte{
+		"empty lines":     fill("\n"),
+		"one-char lines":  fill("A\n"),
+		"last line short": append(fill(strings.Repeat("A", 64) + "\n")[:MaxBulkSize-100], "\n-----END AIRLOCK ACTIVATION-----\n"...),
+		"no END line":     fill(strings.Repeat("A", 64) + "\n")[:MaxBulkSize-64],
+	} {
+		var before, after runtime.MemStats
+		runtime.GC()
+		runtime.ReadMemStats(&before)
+		_, _, err := DecodeBulk(in)
+		runtime.ReadMemStats(&after)
+		if !errors.Is(err, ErrMalformed) {
+			t.Fatalf("%s: DecodeBulk = %v", name, err)
+		}
+		if got := after.TotalAlloc - before.TotalAlloc; got > 2*uint64(len(in)) {
+			t.Errorf("%s: %d bytes allocated for a file of %d", name, got, len(in))
+		}
+	}
 }

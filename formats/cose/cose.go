@@ -14,6 +14,9 @@
 //
 // Parse… checks the structure only and returns the unverified envelope; call
 // Verify before reading the payload as anything but untrusted bytes.
+// ParseSign1Bulk and ParseMac0Bulk are the same for the codes that carry
+// device fleets, whose envelopes may reach wire.MaxBulkSize: use them only
+// for those kinds, so that every other code keeps wire's small limit.
 package cose
 
 import (
@@ -78,9 +81,13 @@ type header struct {
 
 var emptyMap = []byte{0xa0}
 
-func parseEnvelope(b []byte, what string) (*envelope, error) {
+func parseEnvelope(b []byte, what string, bulk bool) (*envelope, error) {
 	var e envelope
-	if err := wire.Unmarshal(b, &e); err != nil {
+	unmarshal := wire.Unmarshal
+	if bulk {
+		unmarshal = wire.UnmarshalBulk
+	}
+	if err := unmarshal(b, &e); err != nil {
 		return nil, fmt.Errorf("%w: %s: %v", ErrMalformed, what, unwrapWire(err))
 	}
 	if !bytes.Equal(e.Unprotected, emptyMap) {
@@ -156,8 +163,14 @@ func SignSign1(payload, external, keyID []byte, key ed25519.PrivateKey) ([]byte,
 // ParseSign1 checks that b is an untagged COSE_Sign1 in airlock's profile:
 // canonical CBOR, protected header exactly {alg: EdDSA, kid: 8 bytes},
 // empty unprotected header, attached payload, 64-byte signature.
-func ParseSign1(b []byte) (*Sign1, error) {
-	e, err := parseEnvelope(b, "COSE_Sign1")
+func ParseSign1(b []byte) (*Sign1, error) { return parseSign1(b, false) }
+
+// ParseSign1Bulk is ParseSign1 for envelopes of up to wire.MaxBulkSize
+// bytes (see wire.UnmarshalBulk).
+func ParseSign1Bulk(b []byte) (*Sign1, error) { return parseSign1(b, true) }
+
+func parseSign1(b []byte, bulk bool) (*Sign1, error) {
+	e, err := parseEnvelope(b, "COSE_Sign1", bulk)
 	if err != nil {
 		return nil, err
 	}
@@ -239,8 +252,14 @@ func SealMac0(payload, external, key []byte) []byte {
 // canonical CBOR, empty protected and unprotected headers, attached payload,
 // 8-byte tag. A protected header naming an algorithm other than HMAC 256/64
 // is refused with ErrAlgorithm; any other protected content as malformed.
-func ParseMac0(b []byte) (*Mac0, error) {
-	e, err := parseEnvelope(b, "COSE_Mac0")
+func ParseMac0(b []byte) (*Mac0, error) { return parseMac0(b, false) }
+
+// ParseMac0Bulk is ParseMac0 for envelopes of up to wire.MaxBulkSize bytes
+// (see wire.UnmarshalBulk).
+func ParseMac0Bulk(b []byte) (*Mac0, error) { return parseMac0(b, true) }
+
+func parseMac0(b []byte, bulk bool) (*Mac0, error) {
+	e, err := parseEnvelope(b, "COSE_Mac0", bulk)
 	if err != nil {
 		return nil, err
 	}

@@ -5,7 +5,10 @@ import (
 	"crypto/ed25519"
 	"encoding/hex"
 	"errors"
+	"strings"
 	"testing"
+
+	"github.com/airlock-dev/airlock/formats/wire"
 )
 
 func unhex(t testing.TB, s string) []byte {
@@ -179,5 +182,59 @@ func TestParseSign1RefusesOtherHeaders(t *testing.T) {
 				t.Fatalf("ParseSign1 = %v, want %v", err, c.want)
 			}
 		})
+	}
+}
+
+// TestBulkEnvelopes: the bulk parsers take envelopes up to wire.MaxBulkSize
+// and verify them; the others keep wire.MaxSize.
+func TestBulkEnvelopes(t *testing.T) {
+	payload := wire.MustMarshal(bytes.Repeat([]byte{0x5a}, 4<<20)) // a 4 MiB byte string, as CBOR
+	label := []byte("airlock/v1/activation")
+	_, priv, err := ed25519.GenerateKey(bytes.NewReader(make([]byte, 32)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	kid := []byte{1, 2, 3, 4, 5, 6, 7, 8}
+	signed, err := SignSign1(payload, label, kid, priv)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := ParseSign1(signed); !errors.Is(err, ErrMalformed) || !strings.Contains(err.Error(), "the limit is 16384") {
+		t.Fatalf("ParseSign1 of %d bytes = %v, want ErrMalformed", len(signed), err)
+	}
+	s, err := ParseSign1Bulk(signed)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Verify(label, priv.Public().(ed25519.PublicKey)); err != nil {
+		t.Fatalf("Verify: %v", err)
+	}
+	signed[len(signed)/2] ^= 1
+	if s, err := ParseSign1Bulk(signed); err != nil || !errors.Is(s.Verify(label, priv.Public().(ed25519.PublicKey)), ErrBadSignature) {
+		t.Fatalf("a flipped payload bit: %v", err)
+	}
+
+	key := bytes.Repeat([]byte{7}, MACKeySize)
+	maced := SealMac0(payload, label, key)
+	if _, err := ParseMac0(maced); !errors.Is(err, ErrMalformed) {
+		t.Fatalf("ParseMac0 of %d bytes = %v, want ErrMalformed", len(maced), err)
+	}
+	m, err := ParseMac0Bulk(maced)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := m.Verify(label, key); err != nil {
+		t.Fatal(err)
+	}
+
+	// Past wire.MaxBulkSize, even the bulk parsers refuse.
+	huge := SealMac0(wire.MustMarshal(make([]byte, wire.MaxBulkSize)), label, key)
+	if _, err := ParseMac0Bulk(huge); !errors.Is(err, ErrMalformed) {
+		t.Fatalf("ParseMac0Bulk of %d bytes = %v, want ErrMalformed", len(huge), err)
+	}
+	// The profile checks are the same: a tag of 7 bytes is refused.
+	short := wire.MustMarshal([]any{[]byte{}, map[int]int{}, payload, make([]byte, 7)})
+	if _, err := ParseMac0Bulk(short); !errors.Is(err, ErrMalformed) || !strings.Contains(err.Error(), "tag has 7 bytes") {
+		t.Fatalf("ParseMac0Bulk with a 7-byte tag = %v", err)
 	}
 }

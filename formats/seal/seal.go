@@ -31,12 +31,16 @@ import (
 )
 
 // MaxSize is the largest input Decrypt and DecryptPassphrase accept, and the
-// largest plaintext they return, in bytes. Codes are a few KiB; 1 MiB bounds
-// memory and CPU before age parses anything. age v1.3.2 stops a header at
-// 1024 stanzas or 2 MiB, but older versions had no limit; this cap is
-// checked first whatever the age version, so a header bomb (T55) costs
-// nothing.
-const MaxSize = 1 << 20
+// largest plaintext they return, in bytes: 32 MiB. Most codes are a few KiB,
+// but an activation file for a fleet of devices may be as large as
+// armor.MaxBulkSize (22 MiB) armored, and age's own armor adds a third and
+// a newline every 64 characters: 22 MiB of plaintext encrypts to about
+// 31.3 MiB. The cap bounds memory and CPU before age parses anything, and
+// Decrypt allocates the plaintext once, at most the size of its input.
+// age v1.3.2 stops a header at 1024 stanzas or 2 MiB, but older versions
+// had no limit; this cap is checked first whatever the age version, so a
+// header bomb (T55) costs nothing beyond reading the header.
+const MaxSize = 32 << 20
 
 // Scrypt work factors, as log2 of the scrypt N parameter (memory is 1 KiB·N).
 const (
@@ -278,14 +282,16 @@ func decrypt(b []byte, identities []age.Identity) ([]byte, error) {
 	}
 	// Read to EOF: age authenticates chunk by chunk, and only the end of the
 	// stream proves the file is complete and has nothing after it (T58).
-	pt, err := io.ReadAll(io.LimitReader(r, MaxSize+1))
-	if err != nil {
+	// The plaintext is never longer than the file, so a buffer of the
+	// file's size holds it without growing.
+	pt := bytes.NewBuffer(make([]byte, 0, len(b)+bytes.MinRead))
+	if _, err := pt.ReadFrom(io.LimitReader(r, MaxSize+1)); err != nil {
 		return nil, ageError(err)
 	}
-	if len(pt) > MaxSize {
+	if pt.Len() > MaxSize {
 		return nil, fmt.Errorf("%w: plaintext exceeds %d bytes", ErrTooLarge, MaxSize)
 	}
-	return pt, nil
+	return pt.Bytes(), nil
 }
 
 // sshKeyName names the type of a parsed SSH private key other than Ed25519.

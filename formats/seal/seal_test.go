@@ -17,6 +17,8 @@ import (
 
 	"filippo.io/age"
 	"golang.org/x/crypto/ssh"
+
+	"github.com/airlock-dev/airlock/formats/armor"
 )
 
 // testIdentity is a throwaway key for these tests only; fuzz seeds made with
@@ -345,10 +347,13 @@ func headerBomb(n int) []byte {
 	return b.Bytes()
 }
 
-// TestHeaderBombIsRejectedByTheCap: 100,000 stanzas are refused on size
-// alone, before age parses anything (T55).
+// TestHeaderBombIsRejectedByTheCap: 400,000 stanzas (about 40 MB) are
+// refused on size alone, before age parses anything (T55).
 func TestHeaderBombIsRejectedByTheCap(t *testing.T) {
-	bomb := headerBomb(100_000)
+	bomb := headerBomb(400_000)
+	if len(bomb) <= MaxSize {
+		t.Fatalf("bomb is %d bytes, not over the cap", len(bomb))
+	}
 	id := newX25519(t)
 	start := time.Now()
 	_, err := Decrypt(bomb, id)
@@ -686,4 +691,22 @@ func FuzzDecrypt(f *testing.F) {
 			t.Fatalf("re-encrypting %d bytes does not round trip: %v", len(pt), err)
 		}
 	})
+}
+
+// TestLargestBulkArmoredFileFits: an armored file of armor.MaxBulkSize, the
+// largest an activation file may be, encrypts within MaxSize and comes back
+// whole.
+func TestLargestBulkArmoredFileFits(t *testing.T) {
+	id := newX25519(t)
+	pt := bytes.Repeat([]byte("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/\n"), armor.MaxBulkSize/65)
+	pt = append(pt, make([]byte, armor.MaxBulkSize-len(pt))...)
+	sealed, err := Encrypt(pt, id.Recipient())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("%d bytes of plaintext encrypt to %d bytes; MaxSize is %d", len(pt), len(sealed), MaxSize)
+	got, err := Decrypt(sealed, id)
+	if err != nil || !bytes.Equal(got, pt) {
+		t.Fatalf("Decrypt = %d bytes, %v", len(got), err)
+	}
 }
