@@ -298,7 +298,13 @@ func emitCode(c *cli.Context, dest *codeOut, code []byte, recipients []age.Recip
 }
 
 func armoredCode(code []byte, recipients []age.Recipient) ([]byte, error) {
-	data := codes.EncodeArmor(codes.KindAuthorization, code)
+	return armoredKind(codes.KindAuthorization, code, recipients)
+}
+
+// armoredKind armors a code of kind k, age-encrypted to recipients if
+// any.
+func armoredKind(k codes.Kind, code []byte, recipients []age.Recipient) ([]byte, error) {
+	data := codes.EncodeArmor(k, code)
 	if len(recipients) == 0 {
 		return data, nil
 	}
@@ -307,6 +313,24 @@ func armoredCode(code []byte, recipients []age.Recipient) ([]byte, error) {
 		return nil, fmt.Errorf("encrypting the code: %w", err)
 	}
 	return data, nil
+}
+
+// writeOutFile writes data to standard output for "" or "-", else to
+// path as writeAnswer does, and says so.
+func writeOutFile(c *cli.Context, path string, data []byte) error {
+	if path == "" || path == "-" {
+		return writeResult(c.App.Writer, data)
+	}
+	existed, err := writeAnswer(path, data, true)
+	if err != nil {
+		return err
+	}
+	if existed {
+		note(c.App.ErrWriter, "%s already holds this file", path)
+	} else {
+		note(c.App.ErrWriter, "wrote %s", path)
+	}
+	return nil
 }
 
 // writeAnswer writes data to path atomically (a temporary file in the same

@@ -16,10 +16,12 @@ import (
 
 // Size limits on what airlock reads, checked before anything is parsed.
 const (
-	// maxInputSize caps a code file or standard input: 1 MiB. The largest
-	// code is codes.MaxCodeSize (8 KiB) in binary; armored and age-encrypted
-	// it stays well under 32 KiB. 1 MiB is also seal.MaxSize.
-	maxInputSize = 1 << 20
+	// maxInputSize caps a code file or standard input: 32 MiB. Most codes
+	// are a few KiB (codes.MaxCodeSize, 8 KiB, in binary); an activation
+	// request or activation file of a large fleet may reach
+	// codes.MaxBulkCodeSize in binary, a third more armored, and a little
+	// more age-encrypted (seal.MaxSize).
+	maxInputSize = 32 << 20
 	// maxKeyFileSize caps identity, recipient and trust files: 64 KiB for
 	// a few lines of keys, or a trust file of at most codes.MaxTrustKeys
 	// keys.
