@@ -50,6 +50,8 @@ type Instance struct {
 	sum [checksumSize]byte
 
 	snap atomic.Pointer[snapshot] // what Licensed reads, rebuilt on every change
+
+	fleet fleetHolder // a gateway's devices (fleet.go), read when first used
 }
 
 // DefaultDir returns the state folder to use when none is given: $AIRLOCK_STATE
@@ -208,12 +210,16 @@ func (in *Instance) Dir() string { return in.dir }
 
 // Refresh rereads the state if another process changed it, so that
 // Licensed, Available and Warnings see an authorization code installed or
-// returned from the command line. It takes no lock: the state file is
-// replaced atomically, so it reads the old state or the new one.
+// returned from the command line; and the fleet, once used, so that
+// DeviceActive sees an activation file installed. It takes no lock: the
+// files are replaced atomically, so it reads the old ones or the new.
 func (in *Instance) Refresh() error {
 	in.mu.Lock()
 	defer in.mu.Unlock()
 	_, err := in.reloadLocked()
+	if err == nil {
+		err = in.refreshFleetLocked()
+	}
 	return err
 }
 
