@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
@@ -70,17 +71,21 @@ var processHook func(stage string)
 
 const authorityProcessDescription = `process works through a drop folder: the inbox --in, a local folder
 (a USB stick) or an sftp:// folder. It takes every request, system
-description, confirmation and return file in it, and:
+description, confirmation, return and activation request file in it,
+and:
 
 - reserves each request from --account, as reserve does, all of them in
   batches on every core;
 - imports each system description into --account and reserves it, as
   system import and reserve --system do;
-- applies each confirmation and return code, as confirm and return do.
+- applies each confirmation and return code, as confirm and return do;
+- answers each activation request of a gateway, as activation process
+  does (no --account needed: the products name their organization).
 
 For each file it writes an answer to the outbox --out, a local or
 sftp:// folder: NAME.authorization.airlock (armored, or encrypted with
-age to --to) for a request or system description, or NAME.result.txt,
+age to --to) for a request or system description (for an activation
+request, the activation file under the same name), or NAME.result.txt,
 a short text saying what a confirmation or return did or why the file
 was refused, and what to do. Then it moves the file into done/ or
 rejected/ inside the inbox, with NAME.result.txt beside it. NAME is the
@@ -89,7 +94,7 @@ gets -2, -3, …: name the files after their instance (cam-1.airlock).
 
 Only the files of the inbox itself count: not its subfolders, hidden
 files (the temporary files of a writer among them), links or other
-special files. A file over 1 MiB, an empty file, a file that is no code,
+special files. A file over 32 MiB, an empty file, a file that is no code,
 a code of another kind (an authorization code, a trust file), a request
 made for another authority's key and a tampered code are refused, each
 with its reason. Age-encrypted files open with --identity.
@@ -116,9 +121,9 @@ AIRLOCK_SFTP_PASSWORD); the inbox and outbox may be on one server or two.
 A progress bar shows on a terminal, otherwise a line after each round of
 512 files; a summary ends the run. --json prints the summary and each
 file's outcome on standard output: {"reserved", "confirmed", "returned",
-"systems", "rejected", "already_done", "left", "files": [{"file",
+"systems", "activated", "rejected", "already_done", "left", "files": [{"file",
 "kind", "outcome", "detail", "error", "answer", "moved_to"}]}, outcome
-one of "reserved", "confirmed", "returned", "system", "already done",
+one of "reserved", "confirmed", "returned", "system", "activated", "already done",
 "rejected" and "left".
 
 Examples:
@@ -163,6 +168,7 @@ const (
 	outConfirmed = "confirmed"
 	outReturned  = "returned"
 	outSystem    = "system"
+	outActivated = "activated"
 	outAgain     = "already done"
 	outRejected  = "rejected"
 	outLeft      = "left"
@@ -186,8 +192,11 @@ type dropFile struct {
 	detail  string // what the ledger did, one line
 	err     error  // why it was rejected or left
 	answer  []byte // the authorization code to write, binary
-	wrote   string // the name written in the outbox
-	movedTo string // "done/NAME" or "rejected/NAME"
+	// answerKind is the answer's kind: an authorization, or an
+	// activation for an activation request; 0 means an authorization.
+	answerKind codes.Kind
+	wrote      string // the name written in the outbox
+	movedTo    string // "done/NAME" or "rejected/NAME"
 }
 
 // A processRun is one run of process.
@@ -400,17 +409,17 @@ func (f *dropFile) decode(data []byte, ids []age.Identity) {
 		f.confirmOrReturn = len(kinds) == 2 && kinds[0] == codes.KindConfirmation && kinds[1] == codes.KindReturn
 	}
 	switch f.kind {
-	case codes.KindRequest, codes.KindSystem, codes.KindConfirmation, codes.KindReturn:
+	case codes.KindRequest, codes.KindSystem, codes.KindConfirmation, codes.KindReturn, codes.KindActivationRequest:
 		f.subject = describeCode(f.kind, f.code)
 	case codes.KindAuthorization:
-		f.reject(withHint(fmt.Errorf("%w: got an authorization code, want a request, system description, confirmation or return", codes.ErrWrongKind),
+		f.reject(withHint(fmt.Errorf("%w: got an authorization code, want a request, system description, confirmation, return or activation request", codes.ErrWrongKind),
 			"an authorization code goes to the instance: airlock instance install-file FILE"))
 	case codes.KindTrustUpdate:
-		f.reject(withHint(fmt.Errorf("%w: got a trust file, want a request, system description, confirmation or return", codes.ErrWrongKind),
+		f.reject(withHint(fmt.Errorf("%w: got a trust file, want a request, system description, confirmation, return or activation request", codes.ErrWrongKind),
 			"a trust file goes to the instances, not into the desk's inbox"))
 	default:
-		f.reject(withHint(fmt.Errorf("%w: got a %s code, want a request, system description, confirmation or return", codes.ErrWrongKind, f.kind),
-			"the drop folder takes requests, system descriptions, confirmations and returns only"))
+		f.reject(withHint(fmt.Errorf("%w: got a %s code, want a request, system description, confirmation, return or activation request", codes.ErrWrongKind, f.kind),
+			"the drop folder takes requests, system descriptions, confirmations, returns and activation requests only"))
 	}
 }
 
@@ -430,6 +439,8 @@ func describeCode(k codes.Kind, code []byte) string {
 		return fmt.Sprintf("a confirmation of reservation %x serial %d", c.Reservation, c.Serial)
 	case *codes.Return:
 		return fmt.Sprintf("a return of reservation %x serial %d", c.Reservation, c.Serial)
+	case *codes.ActivationRequest:
+		return fmt.Sprintf("an activation request of gateway %s for %d devices", c.UDI.Short(), c.Count())
 	}
 	return "a " + k.String()
 }
@@ -632,6 +643,8 @@ func (r *processRun) apply(files []*dropFile) {
 			requests = append(requests, f)
 		case codes.KindSystem:
 			systems = append(systems, f)
+		case codes.KindActivationRequest:
+			r.applyActivation(ctx, f)
 		}
 	}
 	if len(requests) > 0 && r.account == "" {
@@ -685,6 +698,28 @@ func (r *processRun) apply(files []*dropFile) {
 			f.detail = systemNote(imp) + "; " + reservedNote(a)
 		}
 	}
+}
+
+// applyActivation answers an activation request: it needs no account,
+// the gateway's products name their organization.
+func (r *processRun) applyActivation(ctx context.Context, f *dropFile) {
+	a, err := r.d.l.ProcessActivation(ctx, f.code)
+	if err != nil {
+		f.settle(err)
+		return
+	}
+	f.answer, f.answerKind = a.Code, codes.KindActivation
+	if a.Replayed {
+		f.outcome, f.detail = outAgain, "this activation request was answered before: the same activation file again"
+		return
+	}
+	var listed, consumed, refused int
+	for _, p := range a.Products {
+		listed, consumed, refused = listed+p.Listed, consumed+p.Consumed, refused+p.Refused
+	}
+	f.outcome = outActivated
+	f.detail = fmt.Sprintf("gateway %s of %q: %d devices listed, %d codes consumed, %d refused; the activation file lists %d devices",
+		a.Request.UDI.Short(), a.Org, listed, consumed, refused, a.Answer.Count())
 }
 
 // errNoAccount leaves requests and system descriptions in the inbox.
@@ -747,7 +782,7 @@ func (r *processRun) writeAnswers(files []*dropFile) {
 		var err error
 		if f.answer != nil {
 			name = f.stem + answerSuffix
-			data, err = armoredCode(f.answer, r.recipients)
+			data, err = armoredKind(cmp.Or(f.answerKind, codes.KindAuthorization), f.answer, r.recipients)
 		} else {
 			name = f.stem + resultSuffix
 			data = r.resultText(f, false)
@@ -888,7 +923,11 @@ func (r *processRun) resultText(f *dropFile, inbox bool) []byte {
 		fmt.Fprintf(&b, "what:       %s\n", f.detail)
 		if f.answer != nil {
 			fmt.Fprintf(&b, "answer:     %s\n", f.stem+answerSuffix)
-			fmt.Fprintf(&b, "what to do: install the answer on the instance: airlock instance install-file %s\n", f.stem+answerSuffix)
+			if f.answerKind == codes.KindActivation {
+				fmt.Fprintf(&b, "what to do: install the answer on the gateway: airlock instance activation install %s\n", f.stem+answerSuffix)
+			} else {
+				fmt.Fprintf(&b, "what to do: install the answer on the instance: airlock instance install-file %s\n", f.stem+answerSuffix)
+			}
 		} else {
 			fmt.Fprintf(&b, "what to do: nothing\n")
 		}
@@ -931,6 +970,9 @@ func (r *processRun) finish(files []*dropFile) error {
 	}
 	summary := fmt.Sprintf("%d reserved, %d confirmed, %d returned, %d %s, %d rejected, %d already done",
 		count[outReserved], count[outConfirmed], count[outReturned], count[outSystem], systems, count[outRejected], count[outAgain])
+	if n := count[outActivated]; n > 0 {
+		summary += fmt.Sprintf(", %d activation requests answered", n)
+	}
 	if len(files) > 0 {
 		summary += "; answers in " + r.out.String()
 	}
@@ -963,6 +1005,7 @@ type processJSON struct {
 	Confirmed   int           `json:"confirmed"`
 	Returned    int           `json:"returned"`
 	Systems     int           `json:"systems"`
+	Activated   int           `json:"activated"`
 	Rejected    int           `json:"rejected"`
 	AlreadyDone int           `json:"already_done"`
 	Left        int           `json:"left"`
@@ -982,7 +1025,7 @@ type processItem struct {
 func (r *processRun) printJSON(files []*dropFile, count map[string]int) error {
 	out := processJSON{
 		Reserved: count[outReserved], Confirmed: count[outConfirmed], Returned: count[outReturned],
-		Systems: count[outSystem], Rejected: count[outRejected], AlreadyDone: count[outAgain], Left: count[outLeft],
+		Systems: count[outSystem], Activated: count[outActivated], Rejected: count[outRejected], AlreadyDone: count[outAgain], Left: count[outLeft],
 		Files: []processItem{},
 	}
 	for _, f := range files {

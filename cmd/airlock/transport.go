@@ -33,7 +33,7 @@ func transportFlags() []cli.Flag {
 // is asked for on the terminal, without echo, only when the server wants
 // one and AIRLOCK_SFTP_PASSWORD is not set.
 func dropOptions(c *cli.Context) drop.Options {
-	opt := drop.Options{KnownHosts: c.String(flagKnownHosts)}
+	opt := drop.Options{KnownHosts: c.String(flagKnownHosts), MaxSize: maxInputSize}
 	if c.IsSet(flagSSHKey) {
 		opt.KeyFiles = c.StringSlice(flagSSHKey)
 	}
