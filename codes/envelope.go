@@ -10,8 +10,16 @@ import (
 
 // MaxCodeSize caps a code's binary form: 8 KiB. The largest code in the
 // test vectors, an authorization with 200 entitlements, is under 8 KiB; a
-// typical one is a few hundred bytes.
+// typical one is a few hundred bytes. The kinds that carry device fleets
+// have MaxBulkCodeSize instead (Kind.MaxSize).
 const MaxCodeSize = 8 << 10
+
+// MaxBulkCodeSize caps the binary form of an activation request or an
+// activation: 16 MiB. A 100,000-device activation with device keys of a
+// dozen characters is about 3 MiB; MaxActivationDevices devices fit when
+// their keys average under about 50 characters (FORMAT.md §9.6). It is
+// wire.MaxBulkSize, the most the bulk decoder takes.
+const MaxBulkCodeSize = 16 << 20
 
 // classified keeps the message of an error from a lower layer while making
 // it match one of this package's sentinels as well.
@@ -42,17 +50,46 @@ func classify(err error) error {
 type validator interface{ validate() error }
 
 func checkSize(k Kind, b []byte) error {
-	if len(b) > MaxCodeSize {
-		return fmt.Errorf("%w: %s code of %d bytes, the limit is %d", ErrMalformed, k, len(b), MaxCodeSize)
+	if len(b) > k.MaxSize() {
+		return fmt.Errorf("%w: %s code of %d bytes, the limit is %d", ErrMalformed, k, len(b), k.MaxSize())
 	}
 	return nil
 }
 
+// checkMade refuses to hand out a code that Open… would refuse for its
+// size.
+func checkMade(k Kind, b []byte) ([]byte, error) {
+	if len(b) > k.MaxSize() {
+		return nil, fmt.Errorf("%w: the %s code would have %d bytes, the limit is %d", ErrInvalid, k, len(b), k.MaxSize())
+	}
+	return b, nil
+}
+
 func decodePayload(k Kind, payload []byte, v validator) error {
-	if err := wire.Unmarshal(payload, v); err != nil {
+	unmarshal := wire.Unmarshal
+	if k.info().bulk {
+		unmarshal = wire.UnmarshalBulk
+	}
+	if err := unmarshal(payload, v); err != nil {
 		return &classified{ErrMalformed, fmt.Errorf("%s payload: %w", k, err)}
 	}
 	return v.validate()
+}
+
+// parseSign1 and parseMac0 check the envelope of a code of kind k with the
+// limits of its kind.
+func parseSign1(k Kind, b []byte) (*cose.Sign1, error) {
+	if k.info().bulk {
+		return cose.ParseSign1Bulk(b)
+	}
+	return cose.ParseSign1(b)
+}
+
+func parseMac0(k Kind, b []byte) (*cose.Mac0, error) {
+	if k.info().bulk {
+		return cose.ParseMac0Bulk(b)
+	}
+	return cose.ParseMac0(b)
 }
 
 // signCode validates v and returns a COSE_Sign1 of its payload.
@@ -68,7 +105,11 @@ func signCode(k Kind, v validator, key *AuthorityKey) ([]byte, error) {
 		return nil, err
 	}
 	id := key.ID()
-	return cose.SignSign1(payload, k.Label(), id[:], key.sign)
+	code, err := cose.SignSign1(payload, k.Label(), id[:], key.sign)
+	if err != nil {
+		return nil, err
+	}
+	return checkMade(k, code)
 }
 
 // parseSigned checks the envelope and decodes the payload without verifying
@@ -78,7 +119,7 @@ func parseSigned(k Kind, b []byte) (*cose.Sign1, KeyID, error) {
 	if err := checkSize(k, b); err != nil {
 		return nil, id, err
 	}
-	s, err := cose.ParseSign1(b)
+	s, err := parseSign1(k, b)
 	if err != nil {
 		return nil, id, classify(err)
 	}
@@ -122,7 +163,7 @@ func sealCode(k Kind, v validator, macKey []byte) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
-	return cose.SealMac0(payload, k.Label(), macKey), nil
+	return checkMade(k, cose.SealMac0(payload, k.Label(), macKey))
 }
 
 // parseMACed checks a COSE_Mac0 envelope and decodes its payload into v
@@ -131,7 +172,7 @@ func parseMACed(k Kind, b []byte, v validator) (*cose.Mac0, error) {
 	if err := checkSize(k, b); err != nil {
 		return nil, err
 	}
-	m, err := cose.ParseMac0(b)
+	m, err := parseMac0(k, b)
 	if err != nil {
 		return nil, classify(err)
 	}
@@ -155,7 +196,7 @@ func openMACed(k Kind, b []byte, macKey []byte, v validator) error {
 	if err := checkSize(k, b); err != nil {
 		return err
 	}
-	m, err := cose.ParseMac0(b)
+	m, err := parseMac0(k, b)
 	if err != nil {
 		return classify(err)
 	}

@@ -3,7 +3,6 @@ package codes
 import (
 	"errors"
 	"fmt"
-	"strings"
 
 	"filippo.io/age"
 
@@ -39,13 +38,21 @@ func EncodeText(k Kind, code []byte) string { return groups.Encode(k.Prefix(), c
 
 // TypedLen returns how many letters and digits the typed form of a code
 // of kind k has: what a person types, prefix and check characters
-// included, the dashes between groups not counted.
+// included, the dashes between groups not counted. It is computed from the
+// length alone (FORMAT.md §6.1), so it costs nothing for a large code.
 func TypedLen(k Kind, code []byte) int {
-	return len(strings.ReplaceAll(EncodeText(k, code), "-", ""))
+	m := (8*len(code) + 4) / 5 // data characters
+	return len(k.Prefix()) + m + (m+7)/8
 }
 
-// EncodeArmor returns the armored form of a code of kind k.
-func EncodeArmor(k Kind, code []byte) []byte { return armor.Encode(k.ArmorType(), code) }
+// EncodeArmor returns the armored form of a code of kind k. It panics if
+// code is empty or larger than the kind allows (Kind.MaxSize).
+func EncodeArmor(k Kind, code []byte) []byte {
+	if k.info().bulk {
+		return armor.EncodeBulk(k.ArmorType(), code)
+	}
+	return armor.Encode(k.ArmorType(), code)
+}
 
 // A Decoded is a code read from any form, not yet verified.
 type Decoded struct {
@@ -57,8 +64,12 @@ type Decoded struct {
 
 // Decode reads a code in any form: typed text, an armored file, raw COSE
 // bytes, or an age-encrypted file holding one of those (then identities
-// must open it). The input is capped before any work. Decode checks the
-// form only: the code still has to be opened by its kind's Open… function.
+// must open it). The input is capped before any work: an armored file at
+// 64 KiB, or 22 MiB when its BEGIN line names a kind that carries a device
+// fleet; binary input at MaxBulkCodeSize, since it names no kind (the
+// kind's Open… function then applies the kind's own limit); typed input at
+// 8 KiB; an age file at 32 MiB. Decode checks the form only: the code
+// still has to be opened by its kind's Open… function.
 func Decode(input []byte, identities ...age.Identity) (*Decoded, error) {
 	if seal.IsEncrypted(input) {
 		if len(identities) == 0 {
@@ -82,13 +93,21 @@ func Decode(input []byte, identities ...age.Identity) (*Decoded, error) {
 		return d, nil
 	}
 	if looksBinary(input) {
-		if len(input) > MaxCodeSize {
-			return nil, fmt.Errorf("%w: code of %d bytes, the limit is %d", ErrMalformed, len(input), MaxCodeSize)
+		if len(input) > MaxBulkCodeSize {
+			return nil, fmt.Errorf("%w: code of %d bytes, the limit is %d", ErrMalformed, len(input), MaxBulkCodeSize)
 		}
 		return &Decoded{Code: input, Form: FormBinary}, nil
 	}
 	if armor.Is(input) {
-		typ, data, err := armor.Decode(input)
+		// The BEGIN line says which limit applies, before the rest of the
+		// file is read: only the fleet kinds may pass 64 KiB.
+		decode := armor.Decode
+		if typ, ok := armor.PeekKind(input); ok {
+			if k, known := KindByArmorType(typ); known && k.info().bulk {
+				decode = armor.DecodeBulk
+			}
+		}
+		typ, data, err := decode(input)
 		if err != nil {
 			return nil, &classified{ErrMalformed, err}
 		}
@@ -100,7 +119,7 @@ func Decode(input []byte, identities ...age.Identity) (*Decoded, error) {
 	}
 	if p, ok := typedPrefix(input); ok {
 		if _, known := KindByPrefix(p); !known {
-			return nil, fmt.Errorf("%w: typed code starts with %q, which is no code kind (RQ, AU, CF, RT, SD, UR, TU)", ErrMalformed, p)
+			return nil, fmt.Errorf("%w: typed code starts with %q, which is no code kind (%s)", ErrMalformed, p, prefixes())
 		}
 	}
 	prefix, data, err := groups.Decode(string(input))
@@ -112,7 +131,7 @@ func Decode(input []byte, identities ...age.Identity) (*Decoded, error) {
 	}
 	k, ok := KindByPrefix(prefix)
 	if !ok {
-		return nil, fmt.Errorf("%w: typed code starts with %q, which is no code kind (RQ, AU, CF, RT, SD, UR, TU)", ErrMalformed, prefix)
+		return nil, fmt.Errorf("%w: typed code starts with %q, which is no code kind (%s)", ErrMalformed, prefix, prefixes())
 	}
 	return &Decoded{Kind: k, Code: data, Form: FormText}, checkSize(k, data)
 }

@@ -4,7 +4,8 @@ import "fmt"
 
 // ParseUnverified decodes a code of kind k for display only and returns a
 // pointer to its type (*Request, *Authorization, *Confirmation, *Return,
-// *System, *Usage or *TrustSet). Nothing in the result is trusted.
+// *System, *Usage, *TrustSet, *ActivationRequest or *Activation). Nothing
+// in the result is trusted.
 func ParseUnverified(k Kind, b []byte) (any, error) {
 	switch k {
 	case KindRequest:
@@ -21,6 +22,10 @@ func ParseUnverified(k Kind, b []byte) (any, error) {
 		return ParseUnverifiedUsage(b)
 	case KindTrustUpdate:
 		return ParseUnverifiedTrustSet(b)
+	case KindActivationRequest:
+		return ParseUnverifiedActivationRequest(b)
+	case KindActivation:
+		return ParseUnverifiedActivation(b)
 	}
 	return nil, fmt.Errorf("%w: unknown kind %d", ErrWrongKind, uint8(k))
 }
@@ -48,13 +53,15 @@ func GuessKinds(b []byte) ([]Kind, error) {
 	return fits, nil
 }
 
-// OpenSigned verifies a code the authority makes (authorization or trust
-// update) against trust and returns it as ParseUnverified does. For a trust
-// update, trust is the set it replaces.
+// OpenSigned verifies a code the authority makes (authorization, trust
+// update or activation) against trust and returns it as ParseUnverified
+// does. For a trust update, trust is the set it replaces.
 func OpenSigned(k Kind, b []byte, trust *TrustSet) (any, error) {
 	switch k {
 	case KindAuthorization:
 		return OpenAuthorization(b, trust)
+	case KindActivation:
+		return OpenActivation(b, trust)
 	case KindTrustUpdate:
 		if t, err := OpenTrustUpdate(b, trust); err == nil {
 			return t, nil

@@ -1,6 +1,9 @@
 package codes
 
-import "fmt"
+import (
+	"fmt"
+	"strings"
+)
 
 // A Kind names one of the code kinds. Each kind has a fixed envelope
 // (COSE_Sign1 for codes the authority makes, COSE_Mac0 for codes the instance
@@ -36,18 +39,19 @@ type kindInfo struct {
 	prefix string // typed form
 	armor  string // armored form, after "AIRLOCK "
 	signed bool   // COSE_Sign1 by the authority; otherwise COSE_Mac0 by the instance
+	bulk   bool   // carries a device fleet: up to MaxBulkCodeSize rather than MaxCodeSize
 }
 
 var kindInfos = map[Kind]kindInfo{
-	KindRequest:           {"request", "request", "RQ", "REQUEST", false},
-	KindAuthorization:     {"authorization", "authorization", "AU", "AUTHORIZATION", true},
-	KindConfirmation:      {"confirmation", "confirmation", "CF", "CONFIRMATION", false},
-	KindReturn:            {"return", "return", "RT", "RETURN", false},
-	KindSystem:            {"system description", "system-description", "SD", "SYSTEM DESCRIPTION", false},
-	KindUsage:             {"usage report", "usage-report", "UR", "USAGE REPORT", false},
-	KindTrustUpdate:       {"trust update", "trust-update", "TU", "TRUST UPDATE", true},
-	KindActivationRequest: {"activation request", "activation-request", "AR", "ACTIVATION REQUEST", false},
-	KindActivation:        {"activation", "activation", "AF", "ACTIVATION", true},
+	KindRequest:           {"request", "request", "RQ", "REQUEST", false, false},
+	KindAuthorization:     {"authorization", "authorization", "AU", "AUTHORIZATION", true, false},
+	KindConfirmation:      {"confirmation", "confirmation", "CF", "CONFIRMATION", false, false},
+	KindReturn:            {"return", "return", "RT", "RETURN", false, false},
+	KindSystem:            {"system description", "system-description", "SD", "SYSTEM DESCRIPTION", false, false},
+	KindUsage:             {"usage report", "usage-report", "UR", "USAGE REPORT", false, false},
+	KindTrustUpdate:       {"trust update", "trust-update", "TU", "TRUST UPDATE", true, false},
+	KindActivationRequest: {"activation request", "activation-request", "AR", "ACTIVATION REQUEST", false, true},
+	KindActivation:        {"activation", "activation", "AF", "ACTIVATION", true, true},
 }
 
 func (k Kind) info() kindInfo {
@@ -81,6 +85,16 @@ func (k Kind) ArmorType() string { return k.info().armor }
 // the authority (true) or COSE_Mac0 envelopes made by the instance (false).
 func (k Kind) Signed() bool { return k.info().signed }
 
+// MaxSize returns the largest binary code of this kind, in bytes:
+// MaxBulkCodeSize for the kinds that carry device fleets (activation
+// request, activation), MaxCodeSize for every other.
+func (k Kind) MaxSize() int {
+	if k.info().bulk {
+		return MaxBulkCodeSize
+	}
+	return MaxCodeSize
+}
+
 // KindByPrefix returns the kind whose typed prefix is p (upper case).
 func KindByPrefix(p string) (Kind, bool) {
 	for k, i := range kindInfos {
@@ -99,6 +113,16 @@ func KindByArmorType(t string) (Kind, bool) {
 		}
 	}
 	return 0, false
+}
+
+// prefixes lists the typed prefixes of every kind, for messages:
+// "RQ, AU, CF, …".
+func prefixes() string {
+	p := make([]string, len(Kinds))
+	for i, k := range Kinds {
+		p[i] = k.Prefix()
+	}
+	return strings.Join(p, ", ")
 }
 
 func wrongKind(got, want Kind) error {

@@ -41,13 +41,14 @@ type Case struct {
 	Input       string `json:"input"`
 	// Verify says how to open the code: "trust" (authority-made kinds,
 	// against the trust file in keys.json), "trust-file" (a trust file that
-	// vouches for itself), "authority" (request and system description,
-	// with the authority's X25519 key), "pairwise" (other instance-made
-	// kinds, with the pairwise MAC key).
+	// vouches for itself), "authority" (request, system description and
+	// activation request, with the authority's X25519 key), "pairwise"
+	// (other instance-made kinds, with the pairwise MAC key).
 	Verify string `json:"verify"`
 	// Check, for authorizations, applies the stateless binding and time
 	// rules at Now for the instance named in keys.json ("instance") or the
-	// other one ("other_instance").
+	// other one ("other_instance"). For activations it applies the binding
+	// rules, which take no time: Now is then only the time of the example.
 	Check *Check `json:"check,omitempty"`
 	// Expect is "ok" or an error class; see Expectations.
 	Expect string `json:"expect"`
@@ -219,33 +220,40 @@ func (v *Verifier) Run(c *Case) error {
 	}
 	switch c.Verify {
 	case "trust":
-		if kind == codes.KindTrustUpdate {
+		switch kind {
+		case codes.KindTrustUpdate:
 			_, err := codes.OpenTrustUpdate(code, v.Trust)
 			return err
+		case codes.KindActivation:
+			a, err := codes.OpenActivation(code, v.Trust)
+			if err != nil || c.Check == nil {
+				return err
+			}
+			udi, pub, err := v.checked(c)
+			if err != nil {
+				return err
+			}
+			return a.Check(udi, pub)
 		}
 		a, err := codes.OpenAuthorization(code, v.Trust)
+		if err != nil || c.Check == nil {
+			return err
+		}
+		udi, pub, err := v.checked(c)
 		if err != nil {
 			return err
 		}
-		if c.Check != nil {
-			ik := v.Instances[c.Check.Instance]
-			if ik == nil {
-				return fmt.Errorf("case %s: unknown instance %q", c.Name, c.Check.Instance)
-			}
-			udi, err := codes.ParseUDI(c.Check.UDI)
-			if err != nil {
-				return fmt.Errorf("case %s: %w", c.Name, err)
-			}
-			return a.Check(time.Unix(c.Check.Now, 0), udi, ik.Public())
-		}
-		return nil
+		return a.Check(time.Unix(c.Check.Now, 0), udi, pub)
 	case "trust-file":
 		_, err := codes.OpenTrustFile(code)
 		return err
 	case "authority":
-		if kind == codes.KindSystem {
+		switch kind {
+		case codes.KindSystem:
 			_, err = codes.OpenSystem(code, v.Authority)
-		} else {
+		case codes.KindActivationRequest:
+			_, err = codes.OpenActivationRequest(code, v.Authority)
+		default:
 			_, err = codes.OpenRequest(code, v.Authority)
 		}
 		return err
@@ -263,6 +271,19 @@ func (v *Verifier) Run(c *Case) error {
 		return err
 	}
 	return fmt.Errorf("case %s: unknown verify %q", c.Name, c.Verify)
+}
+
+// checked returns the UDI and the instance public key a case's Check names.
+func (v *Verifier) checked(c *Case) (codes.UDI, []byte, error) {
+	ik := v.Instances[c.Check.Instance]
+	if ik == nil {
+		return codes.UDI{}, nil, fmt.Errorf("case %s: unknown instance %q", c.Name, c.Check.Instance)
+	}
+	udi, err := codes.ParseUDI(c.Check.UDI)
+	if err != nil {
+		return codes.UDI{}, nil, fmt.Errorf("case %s: %w", c.Name, err)
+	}
+	return udi, ik.Public(), nil
 }
 
 // Outcome classifies err as one expect value: "ok", or the first class

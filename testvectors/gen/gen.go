@@ -216,6 +216,85 @@ func (f *Fixture) TrustUpdate() *codes.TrustSet {
 	return &codes.TrustSet{Sequence: 2, Keys: []codes.AuthorityPublicKey{f.Authority.Public, next.Public}, IssuedAt: issuedAt}
 }
 
+// activationNonce is the nonce of the fixture's activation request, which
+// its activation carries back.
+var activationNonce = []byte{0xac, 0x71, 0x0a, 0x7e, 0x00, 0x00, 0x00, 0x01}
+
+// ActivationRequest lists three devices of two products that activated
+// behind the instance, acting as a gateway.
+func (f *Fixture) ActivationRequest() *codes.ActivationRequest {
+	return &codes.ActivationRequest{
+		UDI: f.UDI, InstanceKey: f.Instance.Public(), Nonce: activationNonce, IssuedAt: issuedAt - 1800,
+		Products: []codes.DeviceGroup{
+			{ProductKey: "PK-CAM-01", Devices: []string{"DK-0001", "DK-0002"}},
+			{ProductKey: "PK-NVR-02", Devices: []string{"DK-0100"}},
+		},
+	}
+}
+
+// Activation answers ActivationRequest: the two camera devices activated
+// for a year, with one the gateway activated the year before, now
+// expired; the recorder refused, its product having no code left.
+func (f *Fixture) Activation() *codes.Activation {
+	return &codes.Activation{
+		UDI: f.UDI, InstanceKey: f.Instance.Hash(), Nonce: activationNonce, IssuedAt: issuedAt,
+		Products: []codes.DeviceValidity{
+			{ProductKey: "PK-CAM-01", Active: []codes.DeviceWindow{
+				{DeviceKey: "DK-0000", From: issuedAt - 400*86400, Until: issuedAt - 35*86400},
+				{DeviceKey: "DK-0001", From: issuedAt, Until: issuedAt + 365*86400},
+				{DeviceKey: "DK-0002", From: issuedAt, Until: issuedAt + 365*86400},
+			}},
+			{ProductKey: "PK-NVR-02", Refused: []codes.DeviceRefusal{{DeviceKey: "DK-0100", Reason: codes.RefusedNoCodes}}},
+		},
+	}
+}
+
+// fleetProducts is how many products a fleet's devices are spread over.
+const fleetProducts = 4
+
+// fleetDevice returns the product and device key of device i of a fleet:
+// 15-character device keys, spread over fleetProducts products, sorted.
+func fleetDevice(i int) (pk, dk string) {
+	return fmt.Sprintf("PK-FLEET-%d", i%fleetProducts), fmt.Sprintf("dk-%012d", i)
+}
+
+// FleetRequest is an activation request listing n devices, for size tests
+// and benchmarks.
+func (f *Fixture) FleetRequest(n int) *codes.ActivationRequest {
+	r := f.ActivationRequest()
+	r.Products = make([]codes.DeviceGroup, min(n, fleetProducts))
+	for i := range n {
+		pk, dk := fleetDevice(i)
+		g := &r.Products[i%fleetProducts]
+		g.ProductKey = pk
+		g.Devices = append(g.Devices, dk)
+	}
+	return r
+}
+
+// FleetActivation answers FleetRequest(n): every device active for a year,
+// but every seventh, activated two years before and expired, and every
+// tenth, refused for one of the reasons in turn.
+func (f *Fixture) FleetActivation(n int) *codes.Activation {
+	a := f.Activation()
+	a.Products = make([]codes.DeviceValidity, min(n, fleetProducts))
+	reasons := []codes.Refusal{codes.RefusedNoCodes, codes.RefusedUnknownProduct, codes.RefusedProductDeleted, codes.RefusedOtherGateway, codes.RefusedNoPool}
+	for i := range n {
+		pk, dk := fleetDevice(i)
+		g := &a.Products[i%fleetProducts]
+		g.ProductKey = pk
+		switch {
+		case i%10 == 9:
+			g.Refused = append(g.Refused, codes.DeviceRefusal{DeviceKey: dk, Reason: reasons[i/10%len(reasons)]})
+		case i%7 == 6:
+			g.Active = append(g.Active, codes.DeviceWindow{DeviceKey: dk, From: issuedAt - 730*86400, Until: issuedAt - 365*86400})
+		default:
+			g.Active = append(g.Active, codes.DeviceWindow{DeviceKey: dk, From: issuedAt, Until: issuedAt + 365*86400})
+		}
+	}
+	return a
+}
+
 func must(b []byte, err error) []byte {
 	if err != nil {
 		panic(err)
@@ -233,14 +312,17 @@ func (f *Fixture) Codes() map[codes.Kind][]byte {
 		codes.KindSystem:        must(codes.SealSystem(f.System(), f.Instance, &f.Authority.Public)),
 		codes.KindUsage:         must(codes.SealUsage(f.Usage(), f.Pairwise)),
 		codes.KindTrustUpdate:   must(codes.SignTrustSet(f.TrustUpdate(), f.Authority)),
+
+		codes.KindActivationRequest: must(codes.SealActivationRequest(f.ActivationRequest(), f.Instance, &f.Authority.Public)),
+		codes.KindActivation:        must(codes.SignActivation(f.Activation(), f.Authority)),
 	}
 }
 
 func verifyOf(k codes.Kind) string {
 	switch k {
-	case codes.KindAuthorization, codes.KindTrustUpdate:
+	case codes.KindAuthorization, codes.KindTrustUpdate, codes.KindActivation:
 		return "trust"
-	case codes.KindRequest, codes.KindSystem:
+	case codes.KindRequest, codes.KindSystem, codes.KindActivationRequest:
 		return "authority"
 	}
 	return "pairwise"
@@ -292,6 +374,7 @@ func Generate() (map[string][]byte, error) {
 	if err := b.invalid(); err != nil {
 		return nil, err
 	}
+	b.activation()
 	out := map[string][]byte{}
 	keys, err := json.MarshalIndent(f.keys(), "", "  ")
 	if err != nil {
@@ -322,7 +405,7 @@ func (b *builder) valid() error {
 			return err
 		}
 		c := testvectors.Case{Kind: k.String(), Expect: "ok", Payload: hex.EncodeToString(payload)}
-		if k == codes.KindAuthorization {
+		if k == codes.KindAuthorization || k == codes.KindActivation {
 			c.Check = &testvectors.Check{Now: checkAt, Instance: "instance", UDI: f.UDI.String()}
 		}
 		for _, form := range []string{"binary", "typed", "armored"} {
@@ -465,8 +548,11 @@ func (b *builder) sign1With(protected, payload []byte, label []byte) []byte {
 // SigStructure returns the Sig_structure (RFC 9052 §4.4) an authorization
 // code's signature covers, and the signature: what a bare Ed25519 verify of
 // the same bytes takes.
-func SigStructure(code []byte) (msg, sig []byte) {
-	s, err := cose.ParseSign1(code)
+func SigStructure(code []byte) (msg, sig []byte) { return SigStructureOf(codes.KindAuthorization, code) }
+
+// SigStructureOf is SigStructure for a signed code of kind k.
+func SigStructureOf(k codes.Kind, code []byte) (msg, sig []byte) {
+	s, err := cose.ParseSign1Bulk(code)
 	if err != nil {
 		panic(err)
 	}
@@ -478,6 +564,6 @@ func SigStructure(code []byte) (msg, sig []byte) {
 	if err := cbor.Unmarshal(env[0], &protected); err != nil {
 		panic(err)
 	}
-	msg = wire.MustMarshal([]any{"Signature1", protected, codes.KindAuthorization.Label(), s.Payload})
+	msg = wire.MustMarshal([]any{"Signature1", protected, k.Label(), s.Payload})
 	return msg, code[len(code)-ed25519.SignatureSize:]
 }
