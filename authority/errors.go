@@ -122,6 +122,8 @@ var (
 	// ErrNoFleetProduct means no fleet product has that product key (or,
 	// in an organization, that name).
 	ErrNoFleetProduct = kindOf(ErrNotFound)
+	// ErrNoPackage means the organization has no package of that name.
+	ErrNoPackage = kindOf(ErrNotFound)
 	// ErrNoCodes means fewer activation codes are left than asked for.
 	ErrNoCodes = kindOf(ErrUnavailable)
 	// ErrSpecMismatch means codes of one package were to go to a product

@@ -271,7 +271,7 @@ func (l *Ledger) BuyCodes(ctx context.Context, org, pkg string, validity *Validi
 		}
 		switch {
 		case spec == nil && validity == nil:
-			return fmt.Errorf("%w: organization %q has no package %q: give its validity (--validity 1y) to define it", ErrNotFound, org, pkg)
+			return fmt.Errorf("%w: organization %q has no package %q: give its validity (--validity 1y) to define it", ErrNoPackage, org, pkg)
 		case spec == nil:
 			spec = &CodeSpec{OrgID: o.ID, Name: pkg, Validity: *validity, CreatedAt: now}
 			if err := tx.InsertCodeSpec(spec); err != nil {
@@ -410,7 +410,7 @@ func allocationSpec(tx ReadTx, p *FleetProduct, pkg string, pools *PoolCounts) (
 			return nil, err
 		}
 		if spec == nil {
-			return nil, fmt.Errorf("%w: organization %q has no package %q", ErrNotFound, p.Org, pkg)
+			return nil, fmt.Errorf("%w: organization %q has no package %q", ErrNoPackage, p.Org, pkg)
 		}
 		if p.SpecID != 0 && p.SpecID != spec.ID {
 			held := pools.Specs[p.SpecID]

@@ -351,6 +351,17 @@ func authorityPoolProductAdd(c *cli.Context) error {
 	return nil
 }
 
+// reason returns an error's message without the sentinel's words that
+// start it ("invalid argument: "), for a usage error that says them
+// another way.
+func reason(err error) string {
+	msg := err.Error()
+	if inner := errors.Unwrap(err); inner != nil {
+		msg = strings.TrimPrefix(msg, inner.Error()+": ")
+	}
+	return msg
+}
+
 func onOff(b bool) string {
 	if b {
 		return "on"
@@ -378,7 +389,7 @@ func authorityPoolBuy(c *cli.Context) error {
 	if c.IsSet(flagValidity) {
 		v, err := authority.ParseValidity(c.String(flagValidity))
 		if err != nil {
-			return usagef(c.Command.HelpName, "for example: --validity 1y", "--%s: %v", flagValidity, errors.Unwrap(err))
+			return usagef(c.Command.HelpName, "for example: --validity 1y", "--%s: %s", flagValidity, reason(err))
 		}
 		validity = &v
 	}
@@ -664,7 +675,7 @@ func authorityBlocklistSet(c *cli.Context, blocked bool) error {
 	dks := c.Args().Slice()
 	for _, dk := range dks {
 		if err := codes.CheckDeviceKey("device key", dk); err != nil {
-			return usagef(c.Command.HelpName, "a device key has 1 to 64 letters, digits and . _ : -", "%v", errors.Unwrap(err))
+			return usagef(c.Command.HelpName, "a device key has 1 to 64 letters, digits and . _ : -", "%s", reason(err))
 		}
 	}
 	d, err := openDesk(c, false)
@@ -733,6 +744,7 @@ func init() {
 		sentinel error
 		hint     string
 	}{
+		{authority.ErrNoPackage, "'airlock authority pool show --org ORG' lists the packages; a purchase with --validity defines a new one"},
 		{authority.ErrNoFleetProduct, "'airlock authority pool product list --org ORG' lists the fleet products with their product keys"},
 		{authority.ErrNoCodes, "'airlock authority pool show --org ORG' shows the counts; buy codes with 'airlock authority pool buy'"},
 		{authority.ErrSpecMismatch, "'airlock authority pool show --org ORG' shows each product's package and what can be allocated to it"},

@@ -555,6 +555,9 @@ func authorityVerifyCommand() *cli.Command {
 			if r.Products > 0 || r.Keys > 0 {
 				wallets = fmt.Sprintf(", %d products, %d license keys (%d redeemed), %d wallet lots", r.Products, r.Keys, r.Redeemed, r.WalletLots)
 			}
+			if r.FleetProducts > 0 {
+				wallets += fmt.Sprintf(", %d fleet products, %d devices", r.FleetProducts, r.Devices)
+			}
 			out := fmt.Sprintf("ledger %q verified: %d events, %d lots, %d reservations (%d live), %d codes, %d balances%s\nhead %x\n",
 				m.Name, r.Events, r.Lots, r.Reservations, r.Live, r.Codes, r.Balances, wallets, r.Head)
 			return writeResult(c.App.Writer, []byte(out))
