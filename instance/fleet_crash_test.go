@@ -170,7 +170,7 @@ func TestFleetSurvivesKillDuringInstall(t *testing.T) {
 	check(t, err)
 
 	type install struct{ nonce, digest string }
-	var installed install   // the last install the parent knows of
+	var installed install      // the last install the parent knows of
 	acked := map[string]bool{} // "pk/dk" the child was told were queued
 	var stats struct{ old, inFlightOld, inFlightNew, leftovers, installs int }
 	start := time.Now()
