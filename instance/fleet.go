@@ -236,8 +236,8 @@ func (f *fleetState) derive() *fleetState {
 // The last 8 requests stay pending; an older one is superseded. Any
 // instance may make one, whatever its mode; it needs a key of the trust
 // set valid now (ErrNoAuthorityKey). A request that the authority could
-// not read (more devices than the format's limits) is refused with
-// codes.ErrInvalid or codes.ErrMalformed, and nothing changes.
+// not read (over codes.KindActivationRequest.MaxSize) is refused with
+// codes.ErrInvalid, and nothing changes.
 func (in *Instance) ActivationRequest() ([]byte, error) {
 	var code []byte
 	err := in.updateFleet(func(st *state, f *fleetState, now time.Time) (*fleetChange, error) {
@@ -253,12 +253,8 @@ func (in *Instance) ActivationRequest() ([]byte, error) {
 		r := &codes.ActivationRequest{UDI: st.core.UDI, Nonce: nonce, IssuedAt: t, Products: groupQueue(f.queue)}
 		c, err := codes.SealActivationRequest(r, st.key, key)
 		if err != nil {
-			return nil, err
-		}
-		// The authority reads the request with the codes package's limits:
-		// refuse here what it would refuse there.
-		if _, err := codes.ParseUnverifiedActivationRequest(c); err != nil {
-			return nil, fmt.Errorf("an activation request of %d devices (%d bytes) could not be read by the authority: %w", len(f.queue), len(c), err)
+			// Over the kind's size limit: the authority could not read it.
+			return nil, fmt.Errorf("an activation request of %s: %w", count(len(f.queue), "device"), err)
 		}
 		id := key.ID()
 		next := f.derive()

@@ -71,9 +71,6 @@ const (
 	// codes.MaxActivationDevices devices, each of another product, with
 	// the longest keys, is under 36 MiB.
 	maxFleetSize = 40 << 20
-	// maxActivationFile caps the activation file read: the codes package
-	// refuses a code over its own limit for the kind, which is lower.
-	maxActivationFile = 64 << 20
 	// maxActivationPending caps the activation requests waiting for an
 	// answer, as maxPending does for requests.
 	maxActivationPending = 8
@@ -259,7 +256,7 @@ func (in *Instance) readFleet() (*fleetState, error) {
 func (in *Instance) openActivationFile(f *fleetState) (missing bool) {
 	path := filepath.Join(in.dir, activationName(f.core.Activation))
 	rebuild := "make an activation request and install its answer to rebuild the device table"
-	code, err := readCapped(path, maxActivationFile)
+	code, err := readCapped(path, int64(codes.KindActivation.MaxSize()))
 	if err != nil {
 		missing = errors.Is(err, fs.ErrNotExist)
 		f.actErr = fmt.Errorf("%w: the installed activation file %s cannot be read: %v; %s", ErrCorrupt, path, err, rebuild)
