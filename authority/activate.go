@@ -111,7 +111,12 @@ func (l *Ledger) ProcessActivation(ctx context.Context, code []byte) (*Activated
 		if out.Renewals, err = l.sweep(tx, c, gw.OrgID, now); err != nil {
 			return err
 		}
-		a, err := l.activate(tx, req, products, gw, hash, now, out)
+		// The answer's record comes first: the codes consumed name it.
+		rec := &ActivationAnswer{RequestHash: hash, GatewayID: gw.ID, At: now}
+		if err := tx.InsertActivationAnswer(rec); err != nil {
+			return err
+		}
+		a, err := l.activate(tx, req, products, gw, rec.ID, now, out)
 		if err != nil {
 			return err
 		}
@@ -119,7 +124,7 @@ func (l *Ledger) ProcessActivation(ctx context.Context, code []byte) (*Activated
 		if err != nil {
 			return err
 		}
-		if err := tx.InsertActivationAnswer(&ActivationAnswer{RequestHash: hash, GatewayID: gw.ID, Code: signed, At: now}); err != nil {
+		if err := tx.SetActivationCode(rec.ID, signed); err != nil {
 			return err
 		}
 		out.Code, out.Answer = signed, a
@@ -203,7 +208,7 @@ func replayedActivation(tx ReadTx, prev *ActivationAnswer, out *Activated) error
 
 // activate consumes codes for the devices of req and returns the
 // activation answering it, unsigned.
-func (l *Ledger) activate(tx Tx, req *codes.ActivationRequest, products []*FleetProduct, gw *Gateway, hash []byte, now int64, out *Activated) (*codes.Activation, error) {
+func (l *Ledger) activate(tx Tx, req *codes.ActivationRequest, products []*FleetProduct, gw *Gateway, source int64, now int64, out *Activated) (*codes.Activation, error) {
 	// What the gateway holds before: its devices, by product.
 	held := map[int64]map[string]Device{}
 	if err := tx.Devices(DeviceFilter{GatewayID: gw.ID}, func(d *Device) error {
@@ -294,20 +299,20 @@ func (l *Ledger) activate(tx Tx, req *codes.ActivationRequest, products []*Fleet
 			}
 			used++
 			r.Consumed++
-			cause := CauseReactivation
+			until := spec.Validity.End(now)
 			if !ok {
-				cause = CauseActivation
-				d = Device{ID: next, ProductID: p.ID, DK: dk, ActivatedAt: now, AutoRenew: true}
+				// The first code is the device row's own.
+				d = Device{ID: next, ProductID: p.ID, DK: dk, GatewayID: gw.ID, ActivatedAt: now, FirstUntil: until, FirstSource: source,
+					From: now, Until: until, Consumed: 1, AutoRenew: true}
 				next++
-			}
-			d.GatewayID, d.From, d.Until, d.Lapsed, d.DeletedAt = gw.ID, now, spec.Validity.End(now), false, 0
-			d.Consumed++
-			cons = append(cons, Consumption{DeviceID: d.ID, Seq: d.Consumed, At: now, From: d.From, Until: d.Until, Cause: cause, Source: hash})
-			if ok {
-				changed = append(changed, d)
-			} else {
 				fresh = append(fresh, d)
+				mine[dk] = d
+				continue
 			}
+			d.GatewayID, d.From, d.Until, d.Lapsed, d.DeletedAt = gw.ID, now, until, false, 0
+			d.Consumed++
+			cons = append(cons, Consumption{DeviceID: d.ID, Seq: d.Consumed, At: now, From: d.From, Until: d.Until, Cause: CauseReactivation, Source: source})
+			changed = append(changed, d)
 			mine[dk] = d
 		}
 		if used > 0 {

@@ -855,7 +855,8 @@ func renews(p *FleetProduct, d *Device, blocked bool) bool {
 }
 
 // DeviceHistory returns the devices with key dk (in one product, or in
-// every product of the organization) with the codes each consumed.
+// every product of the organization) with the codes each consumed, its
+// first activation first.
 func (l *Ledger) DeviceHistory(ctx context.Context, org, product, dk string) ([]DeviceView, [][]Consumption, error) {
 	views, err := l.Devices(ctx, DeviceQuery{Org: org, Product: product, DK: dk, IncludeDeleted: true})
 	if err != nil {
@@ -871,6 +872,7 @@ func (l *Ledger) DeviceHistory(ctx context.Context, org, product, dk string) ([]
 	hist := make([][]Consumption, len(views))
 	err = l.view(ctx, func(tx ReadTx) error {
 		for i, v := range views {
+			hist[i] = append(hist[i], v.First())
 			if err := tx.Consumptions(v.ID, func(c *Consumption) error {
 				hist[i] = append(hist[i], *c)
 				return nil

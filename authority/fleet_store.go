@@ -24,8 +24,9 @@ type FleetReadTx interface {
 	CodeAllocations(orgID int64) ([]CodeAllocation, error)
 	// Devices calls fn for each device that f selects, by id.
 	Devices(f DeviceFilter, fn func(*Device) error) error
-	// Consumptions returns the codes one device consumed, in order; with
-	// device 0, calls are by device id then order.
+	// Consumptions calls fn for each code one device consumed after its
+	// first activation (seq 2 on), in order; with device 0, for every
+	// device by id, then in order.
 	Consumptions(deviceID int64, fn func(*Consumption) error) error
 	// Blocklist returns the device keys on a product's auto-renew
 	// blocklist, sorted.
@@ -71,7 +72,11 @@ type FleetTx interface {
 	// off; it reports whether that changed anything.
 	SetBlocked(productID int64, dk string, blocked bool, at int64) (bool, error)
 	InsertGateway(g *Gateway) error // sets g.ID
-	InsertActivationAnswer(a *ActivationAnswer) error
+	// InsertActivationAnswer records the answer to an activation request
+	// before it is signed (Code nil), so that consumptions may name it;
+	// SetActivationCode then stores the signed code.
+	InsertActivationAnswer(a *ActivationAnswer) error // sets a.ID
+	SetActivationCode(id int64, code []byte) error
 	// SetAlertRecipient adds or removes an address; it reports whether
 	// that changed anything.
 	SetAlertRecipient(orgID int64, address string, add bool, at int64) (bool, error)
@@ -138,14 +143,17 @@ type CodeAllocation struct {
 	Actor     string
 }
 
-// A Device is one device of a fleet product, by its device key (DK), and
-// the window of the last code it consumed.
+// A Device is one device of a fleet product, by its device key (DK), with
+// its first activation (the first code it consumed: later ones are
+// Consumptions) and the window of the last code it consumed.
 type Device struct {
 	ID          int64
 	ProductID   int64
 	DK          string
 	GatewayID   int64 // the gateway that last activated it
-	ActivatedAt int64 // its first activation
+	ActivatedAt int64 // its first activation: its first code's window starts then
+	FirstUntil  int64 // when its first code ended
+	FirstSource int64 // the activation that consumed its first code
 	From, Until int64 // the window of its latest code; Until exclusive
 	Consumed    int64 // codes consumed over its life
 	AutoRenew   bool  // its own switch; renewal needs the product's too
@@ -176,7 +184,7 @@ type DeviceFilter struct {
 
 // Causes of a consumption.
 const (
-	CauseActivation   = 1 // the device's first activation
+	CauseActivation   = 1 // the device's first activation (held in its Device row)
 	CauseRenewal      = 2 // its code ended and auto-renew took a new one
 	CauseReactivation = 3 // it came back after its code ended (lapsed or deleted)
 )
@@ -188,7 +196,12 @@ type Consumption struct {
 	At          int64 // when the ledger recorded it
 	From, Until int64
 	Cause       int
-	Source      []byte // the activation request's hash; nil for a renewal
+	Source      int64 // the activation that consumed it; 0 for a renewal
+}
+
+// First returns the consumption of the device's first code.
+func (d *Device) First() Consumption {
+	return Consumption{DeviceID: d.ID, Seq: 1, At: d.ActivatedAt, From: d.ActivatedAt, Until: d.FirstUntil, Cause: CauseActivation, Source: d.FirstSource}
 }
 
 // A Gateway is an instance that carries device activations: pinned at
@@ -205,6 +218,7 @@ type Gateway struct {
 // An ActivationAnswer is the signed activation code that answered one
 // activation request.
 type ActivationAnswer struct {
+	ID          int64
 	RequestHash []byte
 	GatewayID   int64
 	Code        []byte

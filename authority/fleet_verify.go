@@ -7,8 +7,9 @@ package authority
 //     every purchase and allocation to it of its spec;
 //   - every organization and spec: unallocated = bought unallocated −
 //     allocated ≥ 0;
-//   - every device: consumptions numbered 1 to its count, its window
-//     the last one's, each window ending after it starts;
+//   - every device: its first code in its row, then consumptions
+//     numbered 2 to its count, its window the last one's, each window
+//     ending after it starts;
 //   - every purchase and allocation recorded in the history by its hash.
 func verifyFleet(tx ReadTx, hashes map[string]bool, rep *VerifyReport) error {
 	ps, err := tx.FleetProducts(0)
@@ -76,8 +77,17 @@ func verifyFleet(tx ReadTx, hashes map[string]bool, rep *VerifyReport) error {
 		return err
 	}
 	used := map[int64]int64{}
+	for _, d := range devices {
+		if d.FirstUntil <= d.ActivatedAt || d.Consumed < 1 {
+			return corrupt("device %s of product %d has an empty first window or no code", d.DK, d.ProductID)
+		}
+		used[d.ProductID]++ // its first code
+	}
 	i := 0
-	var last Consumption
+	last := Consumption{}
+	if len(devices) > 0 {
+		last = devices[0].First()
+	}
 	check := func() error {
 		if i >= len(devices) {
 			return nil
@@ -95,15 +105,14 @@ func verifyFleet(tx ReadTx, hashes map[string]bool, rep *VerifyReport) error {
 				return err
 			}
 			i++
+			if i < len(devices) {
+				last = devices[i].First()
+			}
 		}
 		if i >= len(devices) || devices[i].ID != c.DeviceID {
 			return corrupt("a consumption names device %d, which does not exist", c.DeviceID)
 		}
-		want := int64(1)
-		if last.DeviceID == c.DeviceID {
-			want = last.Seq + 1
-		}
-		if c.Seq != want || c.Until <= c.From {
+		if c.Seq != last.Seq+1 || c.Until <= c.From {
 			return corrupt("consumption %d of device %s is out of order or empty", c.Seq, devices[i].DK)
 		}
 		used[devices[i].ProductID]++
@@ -113,9 +122,13 @@ func verifyFleet(tx ReadTx, hashes map[string]bool, rep *VerifyReport) error {
 	if err != nil {
 		return err
 	}
-	for ; i < len(devices); i++ {
+	for i < len(devices) {
 		if err := check(); err != nil {
 			return err
+		}
+		i++
+		if i < len(devices) {
+			last = devices[i].First()
 		}
 	}
 	for _, p := range ps {

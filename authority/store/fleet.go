@@ -155,7 +155,7 @@ func (t *txn) InsertCodeAllocation(a *authority.CodeAllocation) (err error) {
 	return err
 }
 
-const deviceCols = `d.id, d.product_id, d.dk, d.gateway_id, d.activated_at, d.valid_from, d.valid_until, d.consumed, d.auto_renew, d.lapsed, d.deleted_at`
+const deviceCols = `d.id, d.product_id, d.dk, d.gateway_id, d.activated_at, d.first_until, d.first_source, d.valid_from, d.valid_until, d.consumed, d.auto_renew, d.lapsed, d.deleted_at`
 
 func (t *txn) Devices(f authority.DeviceFilter, fn func(*authority.Device) error) error {
 	var where []string
@@ -210,7 +210,7 @@ func (t *txn) Devices(f authority.DeviceFilter, fn func(*authority.Device) error
 	defer rows.Close()
 	var d authority.Device
 	for rows.Next() {
-		if err := rows.Scan(&d.ID, &d.ProductID, &d.DK, &d.GatewayID, &d.ActivatedAt, &d.From, &d.Until, &d.Consumed, &d.AutoRenew, &d.Lapsed, &d.DeletedAt); err != nil {
+		if err := rows.Scan(&d.ID, &d.ProductID, &d.DK, &d.GatewayID, &d.ActivatedAt, &d.FirstUntil, &d.FirstSource, &d.From, &d.Until, &d.Consumed, &d.AutoRenew, &d.Lapsed, &d.DeletedAt); err != nil {
 			return err
 		}
 		if err := fn(&d); err != nil {
@@ -260,14 +260,14 @@ func (t *txn) bulk(head, tail string, cols, n int, row func(i int, args []any) [
 	return nil
 }
 
-const deviceInsert = `INSERT INTO devices (id, product_id, dk, gateway_id, activated_at, valid_from, valid_until, consumed, auto_renew, lapsed, deleted_at)`
+const deviceInsert = `INSERT INTO devices (id, product_id, dk, gateway_id, activated_at, first_until, first_source, valid_from, valid_until, consumed, auto_renew, lapsed, deleted_at)`
 
 func deviceRow(d *authority.Device, args []any) []any {
-	return append(args, d.ID, d.ProductID, d.DK, d.GatewayID, d.ActivatedAt, d.From, d.Until, d.Consumed, d.AutoRenew, d.Lapsed, d.DeletedAt)
+	return append(args, d.ID, d.ProductID, d.DK, d.GatewayID, d.ActivatedAt, d.FirstUntil, d.FirstSource, d.From, d.Until, d.Consumed, d.AutoRenew, d.Lapsed, d.DeletedAt)
 }
 
 func (t *txn) InsertDevices(ds []authority.Device) error {
-	return t.bulk(deviceInsert, "", 11, len(ds), func(i int, args []any) []any { return deviceRow(&ds[i], args) })
+	return t.bulk(deviceInsert, "", 13, len(ds), func(i int, args []any) []any { return deviceRow(&ds[i], args) })
 }
 
 func (t *txn) UpdateDevices(ds []authority.Device) error {
@@ -276,7 +276,7 @@ func (t *txn) UpdateDevices(ds []authority.Device) error {
 	const tail = ` ON CONFLICT (id) DO UPDATE SET gateway_id = excluded.gateway_id, valid_from = excluded.valid_from,
 valid_until = excluded.valid_until, consumed = excluded.consumed, auto_renew = excluded.auto_renew,
 lapsed = excluded.lapsed, deleted_at = excluded.deleted_at`
-	return t.bulk(deviceInsert, tail, 11, len(ds), func(i int, args []any) []any { return deviceRow(&ds[i], args) })
+	return t.bulk(deviceInsert, tail, 13, len(ds), func(i int, args []any) []any { return deviceRow(&ds[i], args) })
 }
 
 func (t *txn) Consumptions(deviceID int64, fn func(*authority.Consumption) error) error {
@@ -291,9 +291,11 @@ func (t *txn) Consumptions(deviceID int64, fn func(*authority.Consumption) error
 	defer rows.Close()
 	var c authority.Consumption
 	for rows.Next() {
-		if err := rows.Scan(&c.DeviceID, &c.Seq, &c.At, &c.From, &c.Until, &c.Cause, &c.Source); err != nil {
+		var src sql.NullInt64
+		if err := rows.Scan(&c.DeviceID, &c.Seq, &c.At, &c.From, &c.Until, &c.Cause, &src); err != nil {
 			return err
 		}
+		c.Source = src.Int64
 		if err := fn(&c); err != nil {
 			return err
 		}
@@ -304,7 +306,7 @@ func (t *txn) Consumptions(deviceID int64, fn func(*authority.Consumption) error
 func (t *txn) InsertConsumptions(cs []authority.Consumption) error {
 	return t.bulk(`INSERT INTO consumptions (device_id, seq, at, valid_from, valid_until, cause, source)`, "", 7, len(cs), func(i int, args []any) []any {
 		c := &cs[i]
-		return append(args, c.DeviceID, c.Seq, c.At, c.From, c.Until, c.Cause, blob(c.Source))
+		return append(args, c.DeviceID, c.Seq, c.At, c.From, c.Until, c.Cause, nullID(c.Source))
 	})
 }
 
@@ -364,16 +366,20 @@ func (t *txn) InsertGateway(g *authority.Gateway) (err error) {
 
 func (t *txn) ActivationAnswer(hash []byte) (*authority.ActivationAnswer, error) {
 	a := authority.ActivationAnswer{RequestHash: hash}
-	ok, err := t.one(`SELECT gateway_id, code, at FROM activation_answers WHERE request_hash = ?`, []any{hash}, &a.GatewayID, &a.Code, &a.At)
+	ok, err := t.one(`SELECT id, gateway_id, code, at FROM activations WHERE request_hash = ?`, []any{hash}, &a.ID, &a.GatewayID, &a.Code, &a.At)
 	if !ok {
 		return nil, err
 	}
 	return &a, nil
 }
 
-func (t *txn) InsertActivationAnswer(a *authority.ActivationAnswer) error {
-	_, err := t.exec(`INSERT INTO activation_answers (request_hash, gateway_id, code, at) VALUES (?, ?, ?, ?)`, a.RequestHash, a.GatewayID, a.Code, a.At)
+func (t *txn) InsertActivationAnswer(a *authority.ActivationAnswer) (err error) {
+	a.ID, err = t.insertID(`INSERT INTO activations (request_hash, gateway_id, at, code) VALUES (?, ?, ?, ?)`, a.RequestHash, a.GatewayID, a.At, append([]byte{}, a.Code...))
 	return err
+}
+
+func (t *txn) SetActivationCode(id int64, code []byte) error {
+	return t.exec1(`UPDATE activations SET code = ? WHERE id = ?`, code, id)
 }
 
 func (t *txn) AlertRecipients(orgID int64) ([]string, error) {

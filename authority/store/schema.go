@@ -267,10 +267,12 @@ CREATE INDEX hardware_by_product ON hardware (product_id);
 	// product, by its product key) holds codes of one spec; total and used
 	// count its codes, so that consuming one is a guarded update. Each
 	// device consumes codes (consumptions, in order per device); its row
-	// holds the window of the latest. Gateways are the instances that
-	// carry activations; activation_answers keeps each signed answer by
-	// the request it answers, so that a request processed twice gets the
-	// same answer and consumes nothing more.
+	// holds the window of the latest, and its first activation (the
+	// first code it consumed: consumptions holds the later ones, from seq
+	// 2, so that activating a fleet writes one row per device). Gateways
+	// are the instances that carry activations; activations keeps each
+	// signed answer by the request it answers, so that a request
+	// processed twice gets the same answer and consumes nothing more.
 	5: `
 CREATE TABLE code_specs (
 	id         {{id}},
@@ -325,31 +327,40 @@ CREATE TABLE gateways (
 	org_id     BIGINT NOT NULL REFERENCES orgs (id),
 	created_at BIGINT NOT NULL
 );
+CREATE TABLE activations (
+	id           {{id}},
+	request_hash {{blob}} NOT NULL UNIQUE,
+	gateway_id   BIGINT NOT NULL REFERENCES gateways (id),
+	at           BIGINT NOT NULL,
+	code         {{blob}} NOT NULL
+);
 CREATE TABLE devices (
 	id           {{key}},
 	product_id   BIGINT NOT NULL REFERENCES fleet_products (id),
 	dk           TEXT NOT NULL,
 	gateway_id   BIGINT NOT NULL REFERENCES gateways (id),
 	activated_at BIGINT NOT NULL,
+	first_until  BIGINT NOT NULL,
+	first_source BIGINT NOT NULL REFERENCES activations (id),
 	valid_from   BIGINT NOT NULL,
 	valid_until  BIGINT NOT NULL,
 	consumed     BIGINT NOT NULL CHECK (consumed > 0),
 	auto_renew   BOOLEAN NOT NULL,
 	lapsed       BOOLEAN NOT NULL,
 	deleted_at   BIGINT NOT NULL,
-	CHECK (valid_until > valid_from),
+	CHECK (valid_until > valid_from AND first_until > activated_at),
 	UNIQUE (product_id, dk)
 );
 CREATE INDEX devices_by_gateway ON devices (gateway_id);
 CREATE INDEX devices_due ON devices (valid_until) WHERE deleted_at = 0 AND NOT lapsed;
 CREATE TABLE consumptions (
-	device_id  BIGINT NOT NULL REFERENCES devices (id),
-	seq        BIGINT NOT NULL CHECK (seq > 0),
-	at         BIGINT NOT NULL,
-	valid_from BIGINT NOT NULL,
+	device_id   BIGINT NOT NULL REFERENCES devices (id),
+	seq         BIGINT NOT NULL CHECK (seq > 1),
+	at          BIGINT NOT NULL,
+	valid_from  BIGINT NOT NULL,
 	valid_until BIGINT NOT NULL,
-	cause      SMALLINT NOT NULL CHECK (cause BETWEEN 1 AND 3),
-	source     {{blob}},
+	cause       SMALLINT NOT NULL CHECK (cause BETWEEN 2 AND 3),
+	source      BIGINT REFERENCES activations (id),
 	PRIMARY KEY (device_id, seq)
 ){{without_rowid}};
 CREATE TABLE renew_blocklist (
@@ -358,12 +369,6 @@ CREATE TABLE renew_blocklist (
 	at         BIGINT NOT NULL,
 	PRIMARY KEY (product_id, dk)
 ){{without_rowid}};
-CREATE TABLE activation_answers (
-	request_hash {{blob}} NOT NULL PRIMARY KEY,
-	gateway_id   BIGINT NOT NULL REFERENCES gateways (id),
-	code         {{blob}} NOT NULL,
-	at           BIGINT NOT NULL
-);
 CREATE TABLE alert_recipients (
 	org_id  BIGINT NOT NULL REFERENCES orgs (id),
 	address TEXT NOT NULL,

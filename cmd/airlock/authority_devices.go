@@ -108,8 +108,8 @@ device with that key.
 
 With --json it prints an array of devices as 'device list' does, each
 with a member consumptions: an array of objects with seq, at, cause,
-valid_from, valid_until and request (the activation request's hash, or
-null for a renewal).
+valid_from, valid_until and activation (the number of the activation
+request that consumed it, counted by the ledger; null for a renewal).
 
 Exit status: 0 when the history was printed; 1 when no such device
 exists; 2 for a wrong command line.`,
@@ -191,7 +191,7 @@ type consumptionJSON struct {
 	Cause      string  `json:"cause"`
 	ValidFrom  string  `json:"valid_from"`
 	ValidUntil string  `json:"valid_until"`
-	Request    *string `json:"request"`
+	Activation *int64  `json:"activation"`
 }
 
 func unixRFC(t int64) string { return rfc3339(time.Unix(t, 0)) }
@@ -291,9 +291,9 @@ func authorityDeviceHistory(c *cli.Context) error {
 		out[i] = deviceView(&views[i], now)
 		for _, h := range hist[i] {
 			cj := consumptionJSON{Seq: h.Seq, At: unixRFC(h.At), Cause: causeText[h.Cause], ValidFrom: unixRFC(h.From), ValidUntil: unixRFC(h.Until)}
-			if h.Source != nil {
-				s := authority.FormatHash(h.Source)
-				cj.Request = &s
+			if h.Source != 0 {
+				src := h.Source
+				cj.Activation = &src
 			}
 			out[i].Consumptions = append(out[i].Consumptions, cj)
 		}
