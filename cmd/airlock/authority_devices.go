@@ -186,12 +186,12 @@ type deviceJSON struct {
 }
 
 type consumptionJSON struct {
-	Seq        int64   `json:"seq"`
-	At         string  `json:"at"`
-	Cause      string  `json:"cause"`
-	ValidFrom  string  `json:"valid_from"`
-	ValidUntil string  `json:"valid_until"`
-	Activation *int64  `json:"activation"`
+	Seq        int64  `json:"seq"`
+	At         string `json:"at"`
+	Cause      string `json:"cause"`
+	ValidFrom  string `json:"valid_from"`
+	ValidUntil string `json:"valid_until"`
+	Activation *int64 `json:"activation"`
 }
 
 func unixRFC(t int64) string { return rfc3339(time.Unix(t, 0)) }
