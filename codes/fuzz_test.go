@@ -7,6 +7,7 @@ import (
 
 	"github.com/airlock-dev/airlock/codes"
 	"github.com/airlock-dev/airlock/testvectors"
+	"github.com/airlock-dev/airlock/testvectors/gen"
 )
 
 // sentinels are every error class a decoder may return.
@@ -203,6 +204,111 @@ func FuzzReadTrustFile(f *testing.F) {
 		again, err := codes.SignTrustSet(ts, v.Authority)
 		if err != nil || !bytes.Equal(again, d.Code) {
 			t.Fatalf("accepted trust file does not re-sign identically: %v", err)
+		}
+	})
+}
+
+// seedFleets adds small fleets of the fixture's keys, sealed and signed,
+// besides the vectors.
+func seedFleets(f *testing.F) {
+	fx, err := gen.NewFixture()
+	if err != nil {
+		f.Fatal(err)
+	}
+	for _, n := range []int{1, 7, 40} {
+		r, err := codes.SealActivationRequest(fx.FleetRequest(n), fx.Instance, &fx.Authority.Public)
+		if err != nil {
+			f.Fatal(err)
+		}
+		f.Add(r)
+		a, err := codes.SignActivation(fx.FleetActivation(n), fx.Authority)
+		if err != nil {
+			f.Fatal(err)
+		}
+		f.Add(a)
+	}
+}
+
+// FuzzOpenActivationRequest: no panic, classified errors, and an accepted
+// activation request is exactly what sealing its content again gives
+// (the MAC is deterministic). The payload is decoded before the MAC is
+// checked, so this is the authority's exposure to hostile fleets.
+func FuzzOpenActivationRequest(f *testing.F) {
+	seedVectors(f, true)
+	seedFleets(f)
+	v := verifier(f)
+	ik := v.Instances["instance"]
+	f.Fuzz(func(t *testing.T, in []byte) {
+		r, err := codes.OpenActivationRequest(in, v.Authority)
+		if err != nil {
+			if !classified(err) {
+				t.Fatalf("unclassified error: %v", err)
+			}
+			return
+		}
+		again, err := codes.SealActivationRequest(r, ik, &v.Authority.Public)
+		if err != nil {
+			t.Fatalf("accepted activation request cannot be sealed again: %v", err)
+		}
+		if !bytes.Equal(again, in) {
+			t.Fatalf("accepted %x, which re-encodes as %x", in, again)
+		}
+	})
+}
+
+// FuzzOpenActivation: an accepted activation must be exactly the code the
+// authority makes for its content, and pass or fail Check with a
+// classified error.
+func FuzzOpenActivation(f *testing.F) {
+	seedVectors(f, true)
+	seedFleets(f)
+	v := verifier(f)
+	ik := v.Instances["instance"]
+	udi, err := codes.ParseUDI(v.Keys.UDI)
+	if err != nil {
+		f.Fatal(err)
+	}
+	f.Fuzz(func(t *testing.T, in []byte) {
+		a, err := codes.OpenActivation(in, v.Trust)
+		if err != nil {
+			if !classified(err) {
+				t.Fatalf("unclassified error: %v", err)
+			}
+			return
+		}
+		if err := a.Check(udi, ik.Public()); err != nil && !classified(err) {
+			t.Fatalf("Check: unclassified error: %v", err)
+		}
+		again, err := codes.SignActivation(a, v.Authority)
+		if err != nil {
+			t.Fatalf("accepted activation cannot be signed again: %v", err)
+		}
+		if !bytes.Equal(again, in) {
+			t.Fatalf("accepted %x, which re-encodes as %x", in, again)
+		}
+	})
+}
+
+// FuzzParseUnverifiedFleet decodes binary input as the two fleet kinds for
+// display: no panic, classified errors, and whatever is accepted counts
+// its devices within the limit.
+func FuzzParseUnverifiedFleet(f *testing.F) {
+	seedVectors(f, true)
+	seedFleets(f)
+	f.Fuzz(func(t *testing.T, in []byte) {
+		if r, err := codes.ParseUnverifiedActivationRequest(in); err != nil {
+			if !classified(err) {
+				t.Fatalf("activation request: unclassified error: %v", err)
+			}
+		} else if r.Count() > codes.MaxActivationDevices {
+			t.Fatalf("activation request of %d devices accepted", r.Count())
+		}
+		if a, err := codes.ParseUnverifiedActivation(in); err != nil {
+			if !classified(err) {
+				t.Fatalf("activation: unclassified error: %v", err)
+			}
+		} else if a.Count() > codes.MaxActivationDevices {
+			t.Fatalf("activation of %d devices accepted", a.Count())
 		}
 	})
 }

@@ -121,6 +121,19 @@ func NewFixture() (*Fixture, error) {
 // sign bytes the codes package would refuse to produce.
 func signer(name string) ed25519.PrivateKey { return ed25519.NewKeyFromSeed(seed(name)[:32]) }
 
+// SignRaw signs payload as a code of kind k with the fixture's authority
+// key, checking nothing: for tests of what Open… refuses.
+func (f *Fixture) SignRaw(k codes.Kind, payload []byte) []byte {
+	id := f.Authority.ID()
+	return must(cose.SignSign1(payload, k.Label(), id[:], signer("authority")))
+}
+
+// MACRaw MACs payload as a code of kind k with the instance's pairwise
+// key, checking nothing: for tests of what Open… refuses.
+func (f *Fixture) MACRaw(k codes.Kind, payload []byte) []byte {
+	return cose.SealMac0(payload, k.Label(), f.Pairwise)
+}
+
 func (f *Fixture) keys() testvectors.Keys {
 	ak := func(k *codes.AuthorityKey) testvectors.AuthorityKey {
 		return testvectors.AuthorityKey{
