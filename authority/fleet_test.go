@@ -2,6 +2,7 @@ package authority_test
 
 import (
 	"crypto/sha256"
+	"errors"
 	"fmt"
 	"slices"
 	"strings"
@@ -508,5 +509,41 @@ func TestTenThousandDevices(t *testing.T) {
 	}
 	if r := e.verify(); r.Devices != 10_000 {
 		t.Fatalf("verify saw %d devices", r.Devices)
+	}
+}
+
+// TestVerifyDetectsTamperedPools edits the ledger file behind the
+// ledger's back: each edit that makes codes appear, vanish or move is
+// caught by Verify.
+func TestVerifyDetectsTamperedPools(t *testing.T) {
+	for name, stmt := range map[string]string{
+		"product refilled":        `UPDATE fleet_products SET total = total + 10`,
+		"codes given back":        `UPDATE fleet_products SET used = used - 1 WHERE pk = 'PK-CAM'`,
+		"purchase grown":          `UPDATE code_batches SET count = count + 10`,
+		"allocation grown":        `UPDATE code_allocations SET count = count + 1`,
+		"allocation deleted":      `DELETE FROM code_allocations`,
+		"renewal deleted":         `DELETE FROM consumptions`,
+		"window stretched":        `UPDATE devices SET valid_until = valid_until + 86400`,
+		"device deleted for good": `DELETE FROM devices WHERE dk = 'b'`,
+	} {
+		t.Run(name, func(t *testing.T) {
+			e := newEnv(t)
+			e.fleet(0)
+			v := authority.Validity{Years: 1}
+			_, err := e.l.BuyCodes(ctx, "acme", "annual", &v, 10, "", "")
+			e.must(err)
+			_, err = e.l.AllocateCodes(ctx, "acme", "PK-CAM", "", 6, false)
+			e.must(err)
+			gw := e.device("gw1")
+			e.activate(gw, map[string][]string{"PK-CAM": {"a", "b"}})
+			e.clk.add(366 * dayD)
+			_, err = e.l.RenewDue(ctx)
+			e.must(err)
+			e.verify()
+			e.tamper(`PRAGMA foreign_keys = OFF`, stmt)
+			if _, err := e.l.Verify(ctx); !errors.Is(err, authority.ErrCorrupt) {
+				t.Fatalf("verify after %s: %v", name, err)
+			}
+		})
 	}
 }
