@@ -115,13 +115,17 @@ type activationRule struct {
 
 func TestActivationRules(t *testing.T) {
 	f := fixture(t)
-	window := func(dk string) codes.DeviceWindow { return codes.DeviceWindow{DeviceKey: dk, From: 1_600_000_000, Until: 1_700_000_000} }
+	window := func(dk string) codes.DeviceWindow {
+		return codes.DeviceWindow{DeviceKey: dk, From: 1_600_000_000, Until: 1_700_000_000}
+	}
 	rules := []activationRule{
 		{"products unsorted", func(a *codes.Activation) { a.Products[0], a.Products[1] = a.Products[1], a.Products[0] },
 			codes.ErrInvalid, `activation lists product "PK-CAM-01" after "PK-NVR-02": product keys must be sorted and unique`},
 		{"product twice", func(a *codes.Activation) { a.Products[1].ProductKey = a.Products[0].ProductKey },
 			codes.ErrInvalid, "product keys must be sorted and unique"},
-		{"active devices unsorted", func(a *codes.Activation) { a.Products[0].Active[0], a.Products[0].Active[2] = a.Products[0].Active[2], a.Products[0].Active[0] },
+		{"active devices unsorted", func(a *codes.Activation) {
+			a.Products[0].Active[0], a.Products[0].Active[2] = a.Products[0].Active[2], a.Products[0].Active[0]
+		},
 			codes.ErrInvalid, `lists device "DK-0001" after "DK-0002"`},
 		{"active device twice", func(a *codes.Activation) { a.Products[0].Active[1].DeviceKey = "DK-0000" },
 			codes.ErrInvalid, `lists device "DK-0000" after "DK-0000"`},

@@ -561,7 +561,9 @@ func (b *builder) sign1With(protected, payload []byte, label []byte) []byte {
 // SigStructure returns the Sig_structure (RFC 9052 §4.4) an authorization
 // code's signature covers, and the signature: what a bare Ed25519 verify of
 // the same bytes takes.
-func SigStructure(code []byte) (msg, sig []byte) { return SigStructureOf(codes.KindAuthorization, code) }
+func SigStructure(code []byte) (msg, sig []byte) {
+	return SigStructureOf(codes.KindAuthorization, code)
+}
 
 // SigStructureOf is SigStructure for a signed code of kind k.
 func SigStructureOf(k codes.Kind, code []byte) (msg, sig []byte) {
