@@ -20,7 +20,8 @@ import (
 )
 
 // TestLedgerSurvivesKillDuringOperations is ATTACKS T73: a child process
-// reserves, re-serves, updates, confirms and returns in a loop and is
+// reserves, re-serves, updates, confirms, returns and activates device
+// fleets in a loop and is
 // killed (SIGKILL) at a random moment, 200 times. After each kill the
 // ledger must open, Verify must pass, and every authorization code and
 // return the child printed (it prints only after the commit) must be in
@@ -38,12 +39,16 @@ func TestLedgerSurvivesKillDuringOperations(t *testing.T) {
 	e := newEnv(t)
 	e.setup()
 	e.lot("acme/plant", camera, 1_000_000, 0, 0, 0, false)
+	_, err := e.l.AddFleetProduct(ctx, "acme", "PK-CRASH", "crash", true)
+	e.must(err)
+	_, err = e.l.BuyCodes(ctx, "acme", "annual", &authority.Validity{Years: 1}, 100_000_000, "PK-CRASH", "")
+	e.must(err)
 	e.st.Close()
 	seed := uint64(time.Now().UnixNano())
 	rng := rand.New(rand.NewPCG(seed, 1))
 	t.Logf("seed %d", seed)
 
-	printed, returned := 0, 0
+	printed, returned, activated := 0, 0, 0
 	start := time.Now()
 	for it := range iterations {
 		cmd := exec.Command(os.Args[0], "-test.run=^$")
@@ -93,6 +98,7 @@ func TestLedgerSurvivesKillDuringOperations(t *testing.T) {
 		}
 		issued := map[string]bool{}
 		received := map[string]bool{}
+		answered := map[string]bool{}
 		err = st.View(ctx, func(tx authority.ReadTx) error {
 			cs, err := tx.Issued(0, true)
 			for _, c := range cs {
@@ -115,6 +121,9 @@ func TestLedgerSurvivesKillDuringOperations(t *testing.T) {
 			case kind == "RT" && err == nil:
 				returned++
 				received[h] = true
+			case kind == "AR" && err == nil:
+				activated++
+				answered[h] = true
 			default:
 				t.Fatalf("iteration %d: child said %q", it, line)
 			}
@@ -130,6 +139,16 @@ func TestLedgerSurvivesKillDuringOperations(t *testing.T) {
 					return fmt.Errorf("printed return %s… is not in the ledger", h[:16])
 				}
 			}
+			for h := range answered {
+				b, _ := hex.DecodeString(h)
+				a, err := tx.ActivationAnswer(b)
+				if err != nil {
+					return err
+				}
+				if a == nil || len(a.Code) == 0 {
+					return fmt.Errorf("printed activation %s… is not in the ledger", h[:16])
+				}
+			}
 			return nil
 		})
 		st.Close()
@@ -140,9 +159,9 @@ func TestLedgerSurvivesKillDuringOperations(t *testing.T) {
 	e.st, _ = store.Open(e.path, store.Options{})
 	e.l = authority.New(e.st, e.opts)
 	r := e.verify()
-	t.Logf("%d kills in %s: %d codes printed, %d in the ledger (%d committed but never printed), %d returns printed",
-		iterations, time.Since(start).Round(time.Millisecond), printed, r.Codes, r.Codes-printed, returned)
-	if printed == 0 || returned == 0 {
+	t.Logf("%d kills in %s: %d codes printed, %d in the ledger (%d committed but never printed), %d returns printed, %d activation files printed, %d devices",
+		iterations, time.Since(start).Round(time.Millisecond), printed, r.Codes, r.Codes-printed, returned, activated, r.Devices)
+	if printed == 0 || returned == 0 || activated == 0 {
 		t.Fatal("the children never got to print: the test proves nothing")
 	}
 }
@@ -202,5 +221,25 @@ func childCrash() int {
 			return fail("return", err)
 		}
 		say("RT", rt)
+		if i%2 == 0 {
+			// A gateway activates 100 devices; the same request again
+			// gets the same answer.
+			dks := make([]string, 100)
+			for j := range dks {
+				dks[j] = fmt.Sprintf("%s-dev-%03d", d.name, j)
+			}
+			ar := d.activation(map[string][]string{"PK-CRASH": dks})
+			act, err := l.ProcessActivation(ctx, ar)
+			if err != nil {
+				return fail("activate", err)
+			}
+			if i%4 == 0 {
+				again, err := l.ProcessActivation(ctx, ar)
+				if err != nil || !bytes.Equal(again.Code, act.Code) {
+					return fail("activate again", fmt.Errorf("another answer (%v)", err))
+				}
+			}
+			say("AR", hashOf(ar))
+		}
 	}
 }
