@@ -39,7 +39,7 @@ type shapeWalk struct {
 
 func checkShape(data []byte, t reflect.Type, limit int) error {
 	w := &shapeWalk{data: data, limit: uint64(limit)}
-	if err := w.value(t); err != nil {
+	if err := w.value(planOf(t)); err != nil {
 		return err
 	}
 	if w.off != len(w.data) {
@@ -142,13 +142,13 @@ func (w *shapeWalk) skip() error {
 	return nil
 }
 
-func (w *shapeWalk) mismatch(at int, major byte, t reflect.Type) error {
-	return w.errorf("%s at byte %d where %s is expected", majorNames[major], at, t)
+func (w *shapeWalk) mismatch(at int, major byte, p *plan) error {
+	return w.errorf("%s at byte %d where %s is expected", majorNames[major], at, p.typ)
 }
 
-// value walks the next item as a value of type t.
-func (w *shapeWalk) value(t reflect.Type) error {
-	if reflect.PointerTo(t).Implements(unmarshalerType) {
+// value walks the next item as a value of plan p's type.
+func (w *shapeWalk) value(p *plan) error {
+	if p.raw {
 		// A RawMessage keeps a copy of the item's bytes.
 		start := w.off
 		if err := w.skip(); err != nil {
@@ -156,38 +156,38 @@ func (w *shapeWalk) value(t reflect.Type) error {
 		}
 		return w.spend(uint64(w.off - start))
 	}
-	if t.Kind() == reflect.Pointer {
+	if p.kind == reflect.Pointer {
 		if w.off < len(w.data) && (w.data[w.off] == 0xf6 || w.data[w.off] == 0xf7) {
 			w.off++ // null or undefined: a nil pointer
 			return nil
 		}
-		if err := w.spend(uint64(t.Elem().Size())); err != nil {
+		if err := w.spend(p.elemSize); err != nil {
 			return err
 		}
-		return w.value(t.Elem())
+		return w.value(p.elem)
 	}
 	at := w.off
 	major, arg, err := w.head()
 	if err != nil {
 		return err
 	}
-	switch t.Kind() {
+	switch p.kind {
 	case reflect.Bool:
 		if major != majorSimple || (arg != 20 && arg != 21) {
-			return w.mismatch(at, major, t)
+			return w.mismatch(at, major, p)
 		}
 	case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64:
 		// -1-arg fits when arg does: the ranges are symmetric that way.
-		if (major != majorUint && major != majorNint) || arg > uint64(math.MaxInt64)>>(64-t.Bits()) {
-			return w.rangeOrMismatch(at, major, arg, t)
+		if (major != majorUint && major != majorNint) || arg > p.max {
+			return w.rangeOrMismatch(at, major, p)
 		}
 	case reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64:
-		if major != majorUint || arg > uint64(math.MaxUint64)>>(64-t.Bits()) {
-			return w.rangeOrMismatch(at, major, arg, t)
+		if major != majorUint || arg > p.max {
+			return w.rangeOrMismatch(at, major, p)
 		}
 	case reflect.String:
 		if major != majorText {
-			return w.mismatch(at, major, t)
+			return w.mismatch(at, major, p)
 		}
 		b, err := w.content(arg)
 		if err != nil {
@@ -198,9 +198,9 @@ func (w *shapeWalk) value(t reflect.Type) error {
 		}
 		return w.spend(arg)
 	case reflect.Slice:
-		if t.Elem().Kind() == reflect.Uint8 {
+		if p.bytes {
 			if major != majorBytes {
-				return w.mismatch(at, major, t)
+				return w.mismatch(at, major, p)
 			}
 			if _, err := w.content(arg); err != nil {
 				return err
@@ -208,55 +208,49 @@ func (w *shapeWalk) value(t reflect.Type) error {
 			return w.spend(arg)
 		}
 		if major != majorArray {
-			return w.mismatch(at, major, t)
+			return w.mismatch(at, major, p)
 		}
-		size := uint64(t.Elem().Size())
-		if size > 0 && arg > (w.limit-w.cost)/size {
+		if p.elemSize > 0 && arg > (w.limit-w.cost)/p.elemSize {
 			return w.overBudget()
 		}
-		if err := w.spend(arg * size); err != nil {
+		if err := w.spend(arg * p.elemSize); err != nil {
 			return err
 		}
 		for range arg {
-			if err := w.value(t.Elem()); err != nil {
+			if err := w.value(p.elem); err != nil {
 				return err
 			}
 		}
 	case reflect.Struct:
-		return w.structValue(at, major, arg, t)
-	default:
-		// Interfaces, maps, floats, arrays: no bulk code has them, and
-		// decoding into an interface would bypass every rule of the type.
-		panic(fmt.Sprintf("wire: UnmarshalBulk cannot check a %s", t))
+		return w.structValue(at, major, arg, p)
 	}
 	return nil
 }
 
-func (w *shapeWalk) rangeOrMismatch(at int, major byte, arg uint64, t reflect.Type) error {
+func (w *shapeWalk) rangeOrMismatch(at int, major byte, p *plan) error {
 	if major == majorUint || major == majorNint {
-		return w.errorf("integer at byte %d is out of the range of %s", at, t)
+		return w.errorf("integer at byte %d is out of the range of %s", at, p.typ)
 	}
-	return w.mismatch(at, major, t)
+	return w.mismatch(at, major, p)
 }
 
-func (w *shapeWalk) structValue(at int, major byte, arg uint64, t reflect.Type) error {
-	s := shapeOf(t)
-	if s.toArray {
+func (w *shapeWalk) structValue(at int, major byte, arg uint64, p *plan) error {
+	if p.toArray {
 		if major != majorArray {
-			return w.mismatch(at, major, t)
+			return w.mismatch(at, major, p)
 		}
-		if arg != uint64(len(s.types)) {
-			return w.errorf("array of %d elements at byte %d where %s, an array of %d, is expected", arg, at, t, len(s.types))
+		if arg != uint64(len(p.fields)) {
+			return w.errorf("array of %d elements at byte %d where %s, an array of %d, is expected", arg, at, p.typ, len(p.fields))
 		}
-		for _, ft := range s.types {
-			if err := w.value(ft); err != nil {
+		for _, f := range p.fields {
+			if err := w.value(f); err != nil {
 				return err
 			}
 		}
 		return nil
 	}
 	if major != majorMap {
-		return w.mismatch(at, major, t)
+		return w.mismatch(at, major, p)
 	}
 	var seen uint64
 	for range arg {
@@ -271,89 +265,137 @@ func (w *shapeWalk) structValue(at int, major byte, arg uint64, t reflect.Type) 
 		switch kmajor {
 		case majorUint, majorNint:
 			if karg > math.MaxInt64 {
-				return w.errorf("map key at byte %d of %s is out of range", kat, t)
+				return w.errorf("map key at byte %d of %s is out of range", kat, p.typ)
 			}
 			n := int64(karg)
 			if kmajor == majorNint {
 				n = -1 - n
 			}
-			i, ok = s.byInt[n]
-			key = strconv.FormatInt(n, 10)
+			i, ok = p.byInt[n]
+			if !ok {
+				key = strconv.FormatInt(n, 10)
+			}
 		case majorText:
 			b, err := w.content(karg)
 			if err != nil {
 				return err
 			}
-			i, ok = s.byName[string(b)]
-			key = strconv.Quote(string(b))
+			i, ok = p.byName[string(b)]
+			if !ok {
+				key = strconv.Quote(string(b))
+			}
 		default:
-			return w.errorf("%s as a map key at byte %d of %s", majorNames[kmajor], kat, t)
+			return w.errorf("%s as a map key at byte %d of %s", majorNames[kmajor], kat, p.typ)
 		}
 		if !ok {
-			return w.errorf("unknown field %s in %s", key, t)
+			return w.errorf("unknown field %s in %s", key, p.typ)
 		}
 		if seen&(1<<i) != 0 {
-			return w.errorf("duplicate map key %s in %s", key, t)
+			return w.errorf("duplicate map key %s in %s", p.keys[i], p.typ)
 		}
 		seen |= 1 << i
-		if err := w.value(s.types[i]); err != nil {
+		if err := w.value(p.fields[i]); err != nil {
 			return err
 		}
 	}
 	return nil
 }
 
-// A structShape is what the walk needs of a struct type: its encoded
-// fields in order, and how map keys name them.
-type structShape struct {
+// A plan is what the walk needs of a Go type, worked out once: its kind
+// and range, the size of a slice's elements, and for a struct its encoded
+// fields in order and how map keys name them.
+type plan struct {
+	typ      reflect.Type
+	kind     reflect.Kind
+	raw      bool   // a cbor.Unmarshaler such as RawMessage: any item, copied
+	max      uint64 // integers: the largest argument that fits
+	bytes    bool   // a byte slice
+	elem     *plan  // slices and pointers
+	elemSize uint64
+
 	toArray bool
-	types   []reflect.Type
+	fields  []*plan
+	keys    []string // fields' keys, for messages
 	byInt   map[int64]int
 	byName  map[string]int
 }
 
-var shapes sync.Map // reflect.Type → *structShape
+var plans sync.Map // reflect.Type → *plan
 
-// shapeOf reads a struct's fields as the cbor package does for the types
-// this module decodes: exported fields, `cbor:"-"` skipped, `keyasint`
-// integer keys, a `toarray` option on any field. Embedded fields, which the
-// cbor package flattens, are not supported.
-func shapeOf(t reflect.Type) *structShape {
-	if s, ok := shapes.Load(t); ok {
-		return s.(*structShape)
+func planOf(t reflect.Type) *plan {
+	if p, ok := plans.Load(t); ok {
+		return p.(*plan)
 	}
-	s := &structShape{byInt: map[int64]int{}, byName: map[string]int{}}
-	for j := range t.NumField() {
-		f := t.Field(j)
-		tag := f.Tag.Get("cbor")
-		name, opts, _ := strings.Cut(tag, ",")
-		if strings.Contains(","+opts+",", ",toarray,") {
-			s.toArray = true
-		}
-		if !f.IsExported() || tag == "-" {
-			continue
-		}
-		if f.Anonymous {
-			panic(fmt.Sprintf("wire: UnmarshalBulk cannot check the embedded field %s of %s", f.Name, t))
-		}
-		i := len(s.types)
-		s.types = append(s.types, f.Type)
-		switch {
-		case strings.Contains(","+opts+",", ",keyasint,"):
-			n, err := strconv.ParseInt(name, 10, 64)
-			if err != nil {
-				panic(fmt.Sprintf("wire: field %s of %s: keyasint with key %q", f.Name, t, name))
+	p := makePlan(t, map[reflect.Type]*plan{})
+	got, _ := plans.LoadOrStore(t, p)
+	return got.(*plan)
+}
+
+// makePlan reads a type as the cbor package does for the types this module
+// decodes: exported struct fields, `cbor:"-"` skipped, `keyasint` integer
+// keys, a `toarray` option on any field. Embedded fields, which the cbor
+// package flattens, interfaces, maps, arrays and floats are not supported:
+// no bulk code has them, and decoding into an interface would bypass every
+// rule of the type.
+func makePlan(t reflect.Type, making map[reflect.Type]*plan) *plan {
+	if p, ok := making[t]; ok {
+		return p
+	}
+	p := &plan{typ: t, kind: t.Kind()}
+	making[t] = p
+	if reflect.PointerTo(t).Implements(unmarshalerType) {
+		p.raw = true
+		return p
+	}
+	switch p.kind {
+	case reflect.Bool, reflect.String:
+	case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64:
+		p.max = uint64(math.MaxInt64) >> (64 - t.Bits())
+	case reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64:
+		p.max = uint64(math.MaxUint64) >> (64 - t.Bits())
+	case reflect.Pointer:
+		p.elem, p.elemSize = makePlan(t.Elem(), making), uint64(t.Elem().Size())
+	case reflect.Slice:
+		p.bytes = t.Elem().Kind() == reflect.Uint8
+		p.elem, p.elemSize = makePlan(t.Elem(), making), uint64(t.Elem().Size())
+	case reflect.Struct:
+		p.byInt, p.byName = map[int64]int{}, map[string]int{}
+		for j := range t.NumField() {
+			f := t.Field(j)
+			tag := f.Tag.Get("cbor")
+			name, opts, _ := strings.Cut(tag, ",")
+			if strings.Contains(","+opts+",", ",toarray,") {
+				p.toArray = true
 			}
-			s.byInt[n] = i
-		case name != "":
-			s.byName[name] = i
-		default:
-			s.byName[f.Name] = i
+			if !f.IsExported() || tag == "-" {
+				continue
+			}
+			if f.Anonymous {
+				panic(fmt.Sprintf("wire: UnmarshalBulk cannot check the embedded field %s of %s", f.Name, t))
+			}
+			i := len(p.fields)
+			p.fields = append(p.fields, makePlan(f.Type, making))
+			switch {
+			case strings.Contains(","+opts+",", ",keyasint,"):
+				n, err := strconv.ParseInt(name, 10, 64)
+				if err != nil {
+					panic(fmt.Sprintf("wire: field %s of %s: keyasint with key %q", f.Name, t, name))
+				}
+				p.byInt[n] = i
+				p.keys = append(p.keys, name)
+			case name != "":
+				p.byName[name] = i
+				p.keys = append(p.keys, strconv.Quote(name))
+			default:
+				p.byName[f.Name] = i
+				p.keys = append(p.keys, strconv.Quote(f.Name))
+			}
 		}
+		if len(p.fields) > 64 {
+			panic(fmt.Sprintf("wire: UnmarshalBulk cannot check %s: more than 64 fields", t))
+		}
+	default:
+		panic(fmt.Sprintf("wire: UnmarshalBulk cannot check a %s", t))
 	}
-	if len(s.types) > 64 {
-		panic(fmt.Sprintf("wire: UnmarshalBulk cannot check %s: more than 64 fields", t))
-	}
-	got, _ := shapes.LoadOrStore(t, s)
-	return got.(*structShape)
+	return p
 }
