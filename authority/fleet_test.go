@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -546,4 +548,38 @@ func TestVerifyDetectsTamperedPools(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestConcurrentActivationsNeverOversell has eight gateways activate 50
+// devices each, at once, from a product with 300 codes: exactly 300 are
+// consumed, 100 devices are refused, and the ledger verifies.
+func TestConcurrentActivationsNeverOversell(t *testing.T) {
+	e := newEnv(t)
+	e.fleet(300)
+	var wg sync.WaitGroup
+	var consumed, refused atomic.Int64
+	for g := range 8 {
+		gw := e.device(fmt.Sprint("gw-", g))
+		dks := make([]string, 50)
+		for i := range dks {
+			dks[i] = fmt.Sprintf("g%d-d%02d", g, i)
+		}
+		code := gw.activation(map[string][]string{"PK-CAM": dks})
+		l := e.ledger() // its own connection, as another process
+		wg.Go(func() {
+			a, err := l.ProcessActivation(ctx, code)
+			if err != nil {
+				t.Error(err)
+				return
+			}
+			consumed.Add(int64(a.Products[0].Consumed))
+			refused.Add(int64(a.Products[0].Refused))
+		})
+	}
+	wg.Wait()
+	if consumed.Load() != 300 || refused.Load() != 100 {
+		t.Fatalf("consumed %d, refused %d; want 300 and 100", consumed.Load(), refused.Load())
+	}
+	e.wantPools("acme", 300, 300, 0, 0)
+	e.verify()
 }
