@@ -15,6 +15,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/airlock-dev/airlock/cmd/airlock/internal/mail/mailtest"
 )
 
 // testMessage has a non-ASCII subject, a line that is only a dot (which
@@ -124,34 +126,34 @@ func send(t *testing.T, s *SMTP, m *Message) error {
 	return s.Send(t.Context(), m)
 }
 
-func checkOneDelivered(t *testing.T, srv *testServer, m *Message, tls bool, user string) {
+func checkOneDelivered(t *testing.T, srv *mailtest.Server, m *Message, tls bool, user string) {
 	t.Helper()
-	msgs := srv.messages()
+	msgs := srv.Messages()
 	if len(msgs) != 1 {
 		t.Fatalf("server received %d messages, want 1", len(msgs))
 	}
 	got := msgs[0]
-	if got.from != m.From || !slices.Equal(got.to, m.To) {
-		t.Errorf("envelope from %q to %q, want from %q to %q", got.from, got.to, m.From, m.To)
+	if got.From != m.From || !slices.Equal(got.To, m.To) {
+		t.Errorf("envelope from %q to %q, want from %q to %q", got.From, got.To, m.From, m.To)
 	}
-	if got.tls != tls {
-		t.Errorf("received with TLS %v, want %v", got.tls, tls)
+	if got.TLS != tls {
+		t.Errorf("received with TLS %v, want %v", got.TLS, tls)
 	}
-	if got.user != user {
-		t.Errorf("authenticated as %q, want %q", got.user, user)
+	if got.User != user {
+		t.Errorf("authenticated as %q, want %q", got.User, user)
 	}
-	checkRendered(t, got.data, m)
+	checkRendered(t, got.Data, m)
 }
 
 func TestSendDeliversOverSTARTTLS(t *testing.T) {
-	srv := (&testServer{starttls: true, user: "alerts", pass: "s3cret pass"}).start(t)
+	srv := mailtest.Start(t, mailtest.Options{StartTLS: true, User: "alerts", Password: "s3cret pass"})
 	m := testMessage()
-	s := &SMTP{Addr: srv.addr, Username: "alerts", Password: "s3cret pass", TLSConfig: trustTestCert(), LocalName: "authority.plant.example"}
+	s := &SMTP{Addr: srv.Addr(), Username: "alerts", Password: "s3cret pass", TLSConfig: srv.TLSConfig(), LocalName: "authority.plant.example"}
 	if err := send(t, s, m); err != nil {
 		t.Fatal(err)
 	}
 	checkOneDelivered(t, srv, m, true, "alerts")
-	cmds := srv.commands()
+	cmds := srv.Commands()
 	want := []string{"EHLO authority.plant.example", "STARTTLS", "EHLO authority.plant.example", "AUTH", "MAIL FROM:<airlock@plant.example> BODY=8BITMIME", "RCPT TO:<ops@plant.example>", "RCPT TO:<oncall@plant.example>", "DATA", "QUIT"}
 	if !slices.Equal(cmds, want) {
 		t.Errorf("commands\n%q\nwant\n%q", cmds, want)
@@ -159,42 +161,42 @@ func TestSendDeliversOverSTARTTLS(t *testing.T) {
 }
 
 func TestSendWithoutSTARTTLSWhenOnlyOffered(t *testing.T) {
-	srv := (&testServer{}).start(t)
+	srv := mailtest.Start(t, mailtest.Options{})
 	m := testMessage()
-	if err := send(t, &SMTP{Addr: srv.addr}, m); err != nil {
+	if err := send(t, &SMTP{Addr: srv.Addr()}, m); err != nil {
 		t.Fatal(err)
 	}
 	checkOneDelivered(t, srv, m, false, "")
 }
 
 func TestSendRefusesServerWithoutSTARTTLSWhenRequired(t *testing.T) {
-	srv := (&testServer{}).start(t)
-	err := send(t, &SMTP{Addr: srv.addr, TLS: StartTLSRequired}, testMessage())
+	srv := mailtest.Start(t, mailtest.Options{})
+	err := send(t, &SMTP{Addr: srv.Addr(), TLS: StartTLSRequired}, testMessage())
 	if !errors.Is(err, ErrTLS) {
 		t.Fatalf("got %v, want ErrTLS", err)
 	}
-	want := "smtp " + srv.addr + ": STARTTLS: the server does not offer it and TLS is required, so nothing was sent"
+	want := "smtp " + srv.Addr() + ": STARTTLS: the server does not offer it and TLS is required, so nothing was sent"
 	if err.Error() != want {
 		t.Errorf("error %q, want %q", err, want)
 	}
-	if srv.sawCommand("MAIL") || len(srv.messages()) != 0 {
-		t.Errorf("server saw %q", srv.commands())
+	if srv.SawCommand("MAIL") || len(srv.Messages()) != 0 {
+		t.Errorf("server saw %q", srv.Commands())
 	}
 }
 
 func TestSendRequiredSTARTTLSDelivers(t *testing.T) {
-	srv := (&testServer{starttls: true}).start(t)
+	srv := mailtest.Start(t, mailtest.Options{StartTLS: true})
 	m := testMessage()
-	if err := send(t, &SMTP{Addr: srv.addr, TLS: StartTLSRequired, TLSConfig: trustTestCert()}, m); err != nil {
+	if err := send(t, &SMTP{Addr: srv.Addr(), TLS: StartTLSRequired, TLSConfig: srv.TLSConfig()}, m); err != nil {
 		t.Fatal(err)
 	}
 	checkOneDelivered(t, srv, m, true, "")
 }
 
 func TestSendImplicitTLS(t *testing.T) {
-	srv := (&testServer{implicit: true, user: "alerts", pass: "pw"}).start(t)
+	srv := mailtest.Start(t, mailtest.Options{ImplicitTLS: true, User: "alerts", Password: "pw"})
 	m := testMessage()
-	s := &SMTP{Addr: srv.addr, TLS: ImplicitTLS, Username: "alerts", Password: "pw", TLSConfig: trustTestCert()}
+	s := &SMTP{Addr: srv.Addr(), TLS: ImplicitTLS, Username: "alerts", Password: "pw", TLSConfig: srv.TLSConfig()}
 	if err := send(t, s, m); err != nil {
 		t.Fatal(err)
 	}
@@ -204,17 +206,18 @@ func TestSendImplicitTLS(t *testing.T) {
 func TestSendRefusesUntrustedCertificate(t *testing.T) {
 	for _, tc := range []struct {
 		name string
-		srv  *testServer
+		opts mailtest.Options
 		mode TLSMode
 		step string
 	}{
-		{"STARTTLS", &testServer{starttls: true, user: "alerts", pass: "pw"}, StartTLSIfOffered, "STARTTLS"},
-		{"implicit", &testServer{implicit: true, user: "alerts", pass: "pw"}, ImplicitTLS, "TLS handshake"},
+		{"STARTTLS", mailtest.Options{StartTLS: true, User: "alerts", Password: "pw"}, StartTLSIfOffered, "STARTTLS"},
+		{"implicit", mailtest.Options{ImplicitTLS: true, User: "alerts", Password: "pw"}, ImplicitTLS, "TLS handshake"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			srv := tc.srv.start(t)
-			// No TLSConfig: the system roots, which do not hold testCert.
-			err := send(t, &SMTP{Addr: srv.addr, TLS: tc.mode, Username: "alerts", Password: "pw"}, testMessage())
+			srv := mailtest.Start(t, tc.opts)
+			// No TLSConfig: the system roots, which do not hold the
+			// server's self-signed certificate.
+			err := send(t, &SMTP{Addr: srv.Addr(), TLS: tc.mode, Username: "alerts", Password: "pw"}, testMessage())
 			var e *Error
 			if !errors.Is(err, ErrTLS) || !errors.As(err, &e) || e.Step != tc.step {
 				t.Fatalf("got %v, want ErrTLS at %s", err, tc.step)
@@ -222,20 +225,20 @@ func TestSendRefusesUntrustedCertificate(t *testing.T) {
 			if !strings.Contains(err.Error(), "certificate") {
 				t.Errorf("error %q does not mention the certificate", err)
 			}
-			if srv.sawCommand("AUTH") || srv.sawCommand("MAIL") {
-				t.Errorf("server saw %q", srv.commands())
+			if srv.SawCommand("AUTH") || srv.SawCommand("MAIL") {
+				t.Errorf("server saw %q", srv.Commands())
 			}
 		})
 	}
 }
 
 func TestSendRefusesWrongPassword(t *testing.T) {
-	srv := (&testServer{starttls: true, user: "alerts", pass: "right"}).start(t)
-	err := send(t, &SMTP{Addr: srv.addr, Username: "alerts", Password: "wrong-and-secret", TLSConfig: trustTestCert()}, testMessage())
+	srv := mailtest.Start(t, mailtest.Options{StartTLS: true, User: "alerts", Password: "right"})
+	err := send(t, &SMTP{Addr: srv.Addr(), Username: "alerts", Password: "wrong-and-secret", TLSConfig: srv.TLSConfig()}, testMessage())
 	if !errors.Is(err, ErrAuth) {
 		t.Fatalf("got %v, want ErrAuth", err)
 	}
-	want := "smtp " + srv.addr + ": AUTH PLAIN: 535 \"5.7.8 authentication credentials invalid\""
+	want := "smtp " + srv.Addr() + ": AUTH PLAIN: 535 \"5.7.8 authentication credentials invalid\""
 	if err.Error() != want {
 		t.Errorf("error %q, want %q", err, want)
 	}
@@ -243,8 +246,8 @@ func TestSendRefusesWrongPassword(t *testing.T) {
 	if !errors.As(err, &reply) || reply.Code != 535 {
 		t.Errorf("error does not carry the 535 reply: %#v", err)
 	}
-	if len(srv.messages()) != 0 || srv.sawCommand("MAIL") {
-		t.Errorf("server saw %q", srv.commands())
+	if len(srv.Messages()) != 0 || srv.SawCommand("MAIL") {
+		t.Errorf("server saw %q", srv.Commands())
 	}
 }
 
@@ -252,8 +255,8 @@ func TestSendRefusesWrongPassword(t *testing.T) {
 // 127.0.0.2 is a loopback address on Linux, but not one of those names, so
 // it stands for a server across a network that hides STARTTLS.
 func TestSendNeverSendsPasswordUnencrypted(t *testing.T) {
-	srv := (&testServer{listen: "127.0.0.2", user: "alerts", pass: "pw"}).start(t)
-	err := send(t, &SMTP{Addr: srv.addr, Username: "alerts", Password: "pw"}, testMessage())
+	srv := mailtest.Start(t, mailtest.Options{Listen: "127.0.0.2", User: "alerts", Password: "pw"})
+	err := send(t, &SMTP{Addr: srv.Addr(), Username: "alerts", Password: "pw"}, testMessage())
 	var e *Error
 	if !errors.Is(err, ErrAuth) || !errors.As(err, &e) || e.Step != "AUTH PLAIN" {
 		t.Fatalf("got %v, want ErrAuth at AUTH PLAIN", err)
@@ -261,56 +264,56 @@ func TestSendNeverSendsPasswordUnencrypted(t *testing.T) {
 	if !strings.Contains(err.Error(), "never sent unencrypted") {
 		t.Errorf("error %q does not say why", err)
 	}
-	if srv.sawCommand("AUTH") {
-		t.Errorf("server saw %q", srv.commands())
+	if srv.SawCommand("AUTH") {
+		t.Errorf("server saw %q", srv.Commands())
 	}
 }
 
 func TestSendRefusedRecipientNamesAddressAndSendsNothing(t *testing.T) {
-	srv := (&testServer{rejectRcpt: "gone@plant.example"}).start(t)
+	srv := mailtest.Start(t, mailtest.Options{RejectRcpt: "gone@plant.example"})
 	m := testMessage()
 	m.To = []string{"ops@plant.example", "gone@plant.example", "oncall@plant.example"}
-	err := send(t, &SMTP{Addr: srv.addr}, m)
+	err := send(t, &SMTP{Addr: srv.Addr()}, m)
 	if !errors.Is(err, ErrRejected) {
 		t.Fatalf("got %v, want ErrRejected", err)
 	}
-	want := "smtp " + srv.addr + ": RCPT TO <gone@plant.example>: 550 \"5.1.1 <gone@plant.example>: recipient unknown\""
+	want := "smtp " + srv.Addr() + ": RCPT TO <gone@plant.example>: 550 \"5.1.1 <gone@plant.example>: recipient unknown\""
 	if err.Error() != want {
 		t.Errorf("error %q, want %q", err, want)
 	}
-	if len(srv.messages()) != 0 || srv.sawCommand("DATA") || srv.sawCommand("RCPT TO:<oncall") {
-		t.Errorf("server saw %q", srv.commands())
+	if len(srv.Messages()) != 0 || srv.SawCommand("DATA") || srv.SawCommand("RCPT TO:<oncall") {
+		t.Errorf("server saw %q", srv.Commands())
 	}
-	if !srv.sawCommand("QUIT") {
-		t.Errorf("client did not QUIT: %q", srv.commands())
+	if !srv.SawCommand("QUIT") {
+		t.Errorf("client did not QUIT: %q", srv.Commands())
 	}
 }
 
 func TestSendRefusesHeaderInjectionBeforeConnecting(t *testing.T) {
-	srv := (&testServer{}).start(t)
+	srv := mailtest.Start(t, mailtest.Options{})
 	for name, m := range injections() {
 		t.Run(name, func(t *testing.T) {
-			err := send(t, &SMTP{Addr: srv.addr}, m)
+			err := send(t, &SMTP{Addr: srv.Addr()}, m)
 			if !errors.Is(err, ErrMessage) {
 				t.Fatalf("got %v, want ErrMessage", err)
 			}
 		})
 	}
-	if cmds := srv.commands(); len(cmds) != 0 {
+	if cmds := srv.Commands(); len(cmds) != 0 {
 		t.Errorf("server saw %q", cmds)
 	}
 }
 
 func TestSendTimesOutOnSilentServer(t *testing.T) {
-	srv := (&testServer{silent: true}).start(t)
+	srv := mailtest.Start(t, mailtest.Options{Silent: true})
 	const timeout = 200 * time.Millisecond
 	start := time.Now()
-	err := (&SMTP{Addr: srv.addr, Timeout: timeout}).Send(t.Context(), testMessage())
+	err := (&SMTP{Addr: srv.Addr(), Timeout: timeout}).Send(t.Context(), testMessage())
 	elapsed := time.Since(start)
 	if !errors.Is(err, ErrTimeout) {
 		t.Fatalf("got %v, want ErrTimeout", err)
 	}
-	want := "smtp " + srv.addr + ": greeting: no answer within the 200ms timeout"
+	want := "smtp " + srv.Addr() + ": greeting: no answer within the 200ms timeout"
 	if err.Error() != want {
 		t.Errorf("error %q, want %q", err, want)
 	}
@@ -320,11 +323,11 @@ func TestSendTimesOutOnSilentServer(t *testing.T) {
 }
 
 func TestSendStopsWhenContextEnds(t *testing.T) {
-	srv := (&testServer{silent: true}).start(t)
+	srv := mailtest.Start(t, mailtest.Options{Silent: true})
 	ctx, cancel := context.WithCancel(t.Context())
 	time.AfterFunc(100*time.Millisecond, cancel)
 	start := time.Now()
-	err := (&SMTP{Addr: srv.addr, Timeout: time.Minute}).Send(ctx, testMessage())
+	err := (&SMTP{Addr: srv.Addr(), Timeout: time.Minute}).Send(ctx, testMessage())
 	if !errors.Is(err, context.Canceled) || errors.Is(err, ErrTimeout) {
 		t.Fatalf("got %v, want context.Canceled", err)
 	}
@@ -334,7 +337,7 @@ func TestSendStopsWhenContextEnds(t *testing.T) {
 
 	ctx, cancel = context.WithTimeout(t.Context(), 100*time.Millisecond)
 	defer cancel()
-	err = (&SMTP{Addr: srv.addr, Timeout: time.Minute}).Send(ctx, testMessage())
+	err = (&SMTP{Addr: srv.Addr(), Timeout: time.Minute}).Send(ctx, testMessage())
 	if !errors.Is(err, ErrTimeout) || !errors.Is(err, context.DeadlineExceeded) {
 		t.Fatalf("got %v, want ErrTimeout and context.DeadlineExceeded", err)
 	}
