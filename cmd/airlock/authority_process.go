@@ -41,12 +41,22 @@ const (
 	rejectedDir = "rejected"
 )
 
-// Names process gives the files it writes: NAME.authorization.airlock in
-// the outbox, NAME.result.txt in the outbox and beside the input.
+// Names process gives the files it writes: NAME.authorization.airlock
+// (NAME.activation.airlock for an activation request) in the outbox,
+// NAME.result.txt in the outbox and beside the input.
 const (
-	answerSuffix = ".authorization.airlock"
-	resultSuffix = ".result.txt"
+	answerSuffix     = ".authorization.airlock"
+	activationSuffix = ".activation.airlock"
+	resultSuffix     = ".result.txt"
 )
+
+// answerName returns the name of the file's answer in the outbox.
+func (f *dropFile) answerName() string {
+	if f.answerKind == codes.KindActivation {
+		return f.stem + activationSuffix
+	}
+	return f.stem + answerSuffix
+}
 
 // processRound is how many files process reads, answers and moves at a
 // time: authority.DefaultBatchSize, one ledger transaction. It bounds the
@@ -85,7 +95,7 @@ and:
 For each file it writes an answer to the outbox --out, a local or
 sftp:// folder: NAME.authorization.airlock (armored, or encrypted with
 age to --to) for a request or system description (for an activation
-request, the activation file under the same name), or NAME.result.txt,
+request, NAME.activation.airlock), or NAME.result.txt,
 a short text saying what a confirmation or return did or why the file
 was refused, and what to do. Then it moves the file into done/ or
 rejected/ inside the inbox, with NAME.result.txt beside it. NAME is the
@@ -781,7 +791,7 @@ func (r *processRun) writeAnswers(files []*dropFile) {
 		var data []byte
 		var err error
 		if f.answer != nil {
-			name = f.stem + answerSuffix
+			name = f.answerName()
 			data, err = armoredKind(cmp.Or(f.answerKind, codes.KindAuthorization), f.answer, r.recipients)
 		} else {
 			name = f.stem + resultSuffix
@@ -922,9 +932,9 @@ func (r *processRun) resultText(f *dropFile, inbox bool) []byte {
 		fmt.Fprintf(&b, "outcome:    %s\n", f.outcome)
 		fmt.Fprintf(&b, "what:       %s\n", f.detail)
 		if f.answer != nil {
-			fmt.Fprintf(&b, "answer:     %s\n", f.stem+answerSuffix)
+			fmt.Fprintf(&b, "answer:     %s\n", f.answerName())
 			if f.answerKind == codes.KindActivation {
-				fmt.Fprintf(&b, "what to do: install the answer on the gateway: airlock instance activation install %s\n", f.stem+answerSuffix)
+				fmt.Fprintf(&b, "what to do: install the answer on the gateway: airlock instance activation install %s\n", f.answerName())
 			} else {
 				fmt.Fprintf(&b, "what to do: install the answer on the instance: airlock instance install-file %s\n", f.stem+answerSuffix)
 			}
