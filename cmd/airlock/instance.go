@@ -99,6 +99,8 @@ func instanceCommand() *cli.Command {
 			instanceSystemFileCommand(),
 			instanceUsageReportCommand(),
 			instanceTrustCommand(),
+			instanceDeviceCommand(),
+			instanceActivationCommand(),
 		},
 	}
 }
