@@ -226,6 +226,10 @@ func (in *Instance) readFleet() (*fleetState, error) {
 			return f, nil
 		}
 		if err != nil {
+			var c *corruptDetail
+			if errors.As(err, &c) {
+				return nil, fleetCorrupt(path, err)
+			}
 			return nil, err
 		}
 		if cur != nil && cur.exists && len(b) >= checksumSize && bytes.Equal(b[len(b)-checksumSize:], cur.sum[:]) &&
@@ -331,7 +335,7 @@ func readCapped(path string, limit int64) ([]byte, error) {
 		return nil, fmt.Errorf("reading %s: %w", path, err)
 	}
 	if int64(len(b)) > limit {
-		return nil, &corruptDetail{fmt.Sprintf("%s has more than %d bytes", path, limit)}
+		return nil, corrupt("the file has more than %d bytes", limit)
 	}
 	return b, nil
 }
