@@ -6,7 +6,10 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
+	"slices"
 	"strings"
+	"time"
 	"unicode"
 	"unicode/utf16"
 	"unicode/utf8"
@@ -39,22 +42,29 @@ The argument is one of:
   L as 1. A typo is reported with the group to type again.
 
 To read a typed code that happens to be the name of a file, pipe it to
-"airlock code inspect -". Files and standard input are read up to 1 MiB;
+"airlock code inspect -". Files and standard input are read up to 32 MiB;
 devices, pipes other than standard input, and folders are refused.
 
 An age-encrypted file needs --identity: an age identity file
 (AGE-SECRET-KEY-1…) or an unencrypted ssh-ed25519 private key.
 
-Verification: codes the authority makes (authorization, trust update) are
-signed. With --trust FILE, a trust file, inspect verifies the signature
-and prints VERIFIED (authority key ID), or FAILED and the reason, and then
-exits with status 1. Without --trust they are shown as UNVERIFIED. Codes
-the instance makes (request, confirmation, return, system description,
-usage report) are MACed with a key only the instance and the authority
-share; inspect shows them as UNVERIFIED (MACed by the instance; only the
-authority can verify it). A verified code is whole and signed by a trusted
-key; whether it fits a given instance, and is still in time, is checked
-when it is installed.
+Verification: codes the authority makes (authorization, trust update,
+activation) are signed. With --trust FILE, a trust file, inspect verifies
+the signature and prints VERIFIED (authority key ID), or FAILED and the
+reason, and then exits with status 1. Without --trust they are shown as
+UNVERIFIED. Codes the instance makes (request, confirmation, return,
+system description, usage report, activation request) are MACed with a
+key only the instance and the authority share; inspect shows them as
+UNVERIFIED (MACed by the instance; only the authority can verify it). A
+verified code is whole and signed by a trusted key; whether it fits a
+given instance, and is still in time, is checked when it is installed.
+
+Fleets: an activation request (made by a gateway instance) and an
+activation file (the authority's answer) may list many thousands of
+devices. inspect summarizes them per product key: for a request, how many
+devices and the first few device keys; for an activation, how many
+devices are active, not yet valid or expired at the time inspect runs,
+and how many were refused, by reason.
 
 Example:
 
@@ -84,9 +94,11 @@ Example:
 With --json, inspect prints one JSON object with these members:
 
 - kind: "request", "authorization", "confirmation", "return",
-  "system-description", "usage-report" or "trust-update"; kinds: every
-  kind the code fits, which for binary input may be more than one (a
-  confirmation and a return look alike), kind being the first;
+  "system-description", "usage-report", "trust-update",
+  "activation-request" or "activation"; kinds: every kind the code fits,
+  which for binary input may be more than one (a confirmation and a
+  return look alike, and so do a request that wants no license and an
+  activation request that lists no device), kind being the first;
 - form: "typed", "armored" or "binary"; encrypted: true for an
   age-encrypted file;
 - size_bytes: the code's binary size; typed_chars: the length of its
@@ -108,7 +120,13 @@ With --json, inspect prints one JSON object with these members:
   udi, reservation, serial, from, to, high_water, journal_head,
   journal_count, previous_head, tags (tag, peak, current); trust-update:
   sequence, issued_at, signed_by, keys (key_id, sign_public,
-  agree_public, not_before, not_after).
+  agree_public, not_before, not_after); activation-request: udi,
+  instance_key (the gateway's), nonce, issued_at, device_count, products
+  (product_key, device_count, first_devices: at most 5 device keys);
+  activation: udi, instance_key_hash, nonce, issued_at, counted_at (the
+  time the windows were compared with), device_count, products
+  (product_key, active, not_yet_valid, expired, refused, refusals
+  (reason, meaning, count)).
 
 Exit status: 0 when the code was read (and, with --trust, verified); 1
 when it cannot be read, or it is signed and does not verify with --trust;
@@ -253,7 +271,7 @@ func newReport(kinds []codes.Kind, d *codes.Decoded, v any) *report {
 		Form:       d.Form.String(),
 		Encrypted:  d.Encrypted,
 		SizeBytes:  len(d.Code),
-		TypedChars: len(codes.EncodeText(k, d.Code)),
+		TypedChars: typedChars(k, d.Code),
 		MadeBy:     "instance",
 		kinds:      kinds,
 		value:      v,
@@ -283,10 +301,23 @@ func newReport(kinds []codes.Kind, d *codes.Decoded, v any) *report {
 		r.Fields = systemFields(v)
 	case *codes.Usage:
 		r.Fields = usageFields(v)
+	case *codes.ActivationRequest:
+		r.Fields = activationRequestFields(v)
+	case *codes.Activation:
+		id := v.KeyID.String()
+		r.KeyID = &id
+		r.Fields = activationFields(v, clock())
 	default:
 		panic(fmt.Sprintf("airlock: no report for %T", v))
 	}
 	return r
+}
+
+// typedChars is the length of the typed form of a code, dashes included,
+// computed rather than encoded: an activation file may be megabytes.
+func typedChars(k codes.Kind, code []byte) int {
+	m := (8*len(code) + 4) / 5 // data characters, one dash per group of 8
+	return codes.TypedLen(k, code) + (m+7)/8
 }
 
 type entitlementFields struct {
@@ -455,6 +486,106 @@ func usageFields(u *codes.Usage) usageJSON {
 	}
 	for _, t := range u.Tags {
 		f.Tags = append(f.Tags, tagUsageFields{t.Tag, t.Peak, t.Current})
+	}
+	return f
+}
+
+// firstDevices is how many device keys inspect shows per product of an
+// activation request.
+const firstDevices = 5
+
+type deviceGroupFields struct {
+	ProductKey   string   `json:"product_key"`
+	DeviceCount  int      `json:"device_count"`
+	FirstDevices []string `json:"first_devices"`
+}
+
+type activationRequestJSON struct {
+	UDI         string              `json:"udi"`
+	InstanceKey string              `json:"instance_key"`
+	Nonce       string              `json:"nonce"`
+	IssuedAt    string              `json:"issued_at"`
+	DeviceCount int                 `json:"device_count"`
+	Products    []deviceGroupFields `json:"products"`
+}
+
+func activationRequestFields(r *codes.ActivationRequest) activationRequestJSON {
+	f := activationRequestJSON{
+		UDI:         r.UDI.String(),
+		InstanceKey: hex.EncodeToString(r.InstanceKey),
+		Nonce:       hex.EncodeToString(r.Nonce),
+		IssuedAt:    codes.FormatTime(r.IssuedAt),
+		DeviceCount: r.Count(),
+		Products:    []deviceGroupFields{},
+	}
+	for _, g := range r.Products {
+		f.Products = append(f.Products, deviceGroupFields{
+			ProductKey:   g.ProductKey,
+			DeviceCount:  len(g.Devices),
+			FirstDevices: slices.Clone(g.Devices[:min(firstDevices, len(g.Devices))]),
+		})
+	}
+	return f
+}
+
+type refusalCountFields struct {
+	Reason  codes.Refusal `json:"reason"`
+	Meaning string        `json:"meaning"`
+	Count   int           `json:"count"`
+}
+
+type deviceValidityFields struct {
+	ProductKey  string               `json:"product_key"`
+	Active      int                  `json:"active"`
+	NotYetValid int                  `json:"not_yet_valid"`
+	Expired     int                  `json:"expired"`
+	Refused     int                  `json:"refused"`
+	Refusals    []refusalCountFields `json:"refusals"`
+}
+
+type activationJSON struct {
+	UDI             string                 `json:"udi"`
+	InstanceKeyHash string                 `json:"instance_key_hash"`
+	Nonce           string                 `json:"nonce"`
+	IssuedAt        string                 `json:"issued_at"`
+	CountedAt       string                 `json:"counted_at"`
+	DeviceCount     int                    `json:"device_count"`
+	Products        []deviceValidityFields `json:"products"`
+}
+
+// activationFields counts an activation's devices per product as they
+// stand at now: a window that covers now is active, one that starts later
+// not yet valid, one that has ended expired.
+func activationFields(a *codes.Activation, now time.Time) activationJSON {
+	f := activationJSON{
+		UDI:             a.UDI.String(),
+		InstanceKeyHash: hex.EncodeToString(a.InstanceKey),
+		Nonce:           hex.EncodeToString(a.Nonce),
+		IssuedAt:        codes.FormatTime(a.IssuedAt),
+		CountedAt:       codes.FormatTime(now.Unix()),
+		DeviceCount:     a.Count(),
+		Products:        []deviceValidityFields{},
+	}
+	for _, g := range a.Products {
+		p := deviceValidityFields{ProductKey: g.ProductKey, Refused: len(g.Refused), Refusals: []refusalCountFields{}}
+		for _, w := range g.Active {
+			switch {
+			case w.ActiveAt(now):
+				p.Active++
+			case now.Unix() < w.From:
+				p.NotYetValid++
+			default:
+				p.Expired++
+			}
+		}
+		byReason := map[codes.Refusal]int{}
+		for _, r := range g.Refused {
+			byReason[r.Reason]++
+		}
+		for _, reason := range slices.Sorted(maps.Keys(byReason)) {
+			p.Refusals = append(p.Refusals, refusalCountFields{reason, reason.String(), byReason[reason]})
+		}
+		f.Products = append(f.Products, p)
 	}
 	return f
 }
@@ -634,6 +765,33 @@ func (r *report) text() []byte {
 		line("demand", "%d", len(f.Demand))
 		for _, l := range f.Demand {
 			item("%s count=%d", l.Tag, l.Count)
+		}
+	case *codes.ActivationRequest:
+		f := r.Fields.(activationRequestJSON)
+		line("udi", "%s", f.UDI)
+		line("gateway key", "%s", f.InstanceKey)
+		line("nonce", "%s", f.Nonce)
+		line("issued at", "%s", f.IssuedAt)
+		line("devices", "%d in %s", f.DeviceCount, plural(len(f.Products), "product", "products"))
+		for _, g := range f.Products {
+			more := ""
+			if g.DeviceCount > len(g.FirstDevices) {
+				more = ", …"
+			}
+			item("%s devices=%d: %s%s", g.ProductKey, g.DeviceCount, strings.Join(g.FirstDevices, ", "), more)
+		}
+	case *codes.Activation:
+		f := r.Fields.(activationJSON)
+		line("udi", "%s", f.UDI)
+		line("gateway key", "%s (hash)", f.InstanceKeyHash)
+		line("nonce", "%s", f.Nonce)
+		line("issued at", "%s", f.IssuedAt)
+		line("devices", "%d in %s, counted at %s", f.DeviceCount, plural(len(f.Products), "product", "products"), f.CountedAt)
+		for _, p := range f.Products {
+			item("%s active=%d not-yet-valid=%d expired=%d refused=%d", p.ProductKey, p.Active, p.NotYetValid, p.Expired, p.Refused)
+			for _, c := range p.Refusals {
+				item("  refused %d: %s (reason %d)", c.Count, c.Meaning, c.Reason)
+			}
 		}
 	case *codes.Usage:
 		f := r.Fields.(usageJSON)
