@@ -33,9 +33,10 @@ func ParseUnverified(k Kind, b []byte) (any, error) {
 // GuessKinds returns the kinds whose strict decoding accepts b, for raw
 // binary input, which does not name its kind. The envelope (Sign1 or Mac0)
 // and the required and unknown fields tell most kinds apart; a confirmation
-// and a return that is not NeverInstalled have the same shape, and only the
-// label under the MAC distinguishes them. When no kind fits, the error is
-// the first kind's.
+// and a return that is not NeverInstalled have the same shape, and so do a
+// request that wants no license and an activation request that lists no
+// device: only the label under the MAC distinguishes them. When no kind
+// fits, the error is the first kind's.
 func GuessKinds(b []byte) ([]Kind, error) {
 	var fits []Kind
 	var first error
