@@ -8,6 +8,7 @@ FUZZPAR   ?= 2
 # Every fuzz target, as package:Name.
 FUZZ_TARGETS := \
 	./formats/wire:FuzzUnmarshal \
+	./formats/wire:FuzzUnmarshalBulk \
 	./formats/groups:FuzzDecode \
 	./formats/armor:FuzzDecode \
 	./formats/seal:FuzzDecrypt \
@@ -16,6 +17,9 @@ FUZZ_TARGETS := \
 	./codes:FuzzOpenAuthorization \
 	./codes:FuzzOpenInstanceCodes \
 	./codes:FuzzReadTrustFile \
+	./codes:FuzzOpenActivationRequest \
+	./codes:FuzzOpenActivation \
+	./codes:FuzzParseUnverifiedFleet \
 	./instance:FuzzDecodeState
 
 .PHONY: all build test test-deps lint bench fuzz vectors check-vectors demo man clean

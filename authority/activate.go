@@ -120,6 +120,9 @@ func (l *Ledger) ProcessActivation(ctx context.Context, code []byte) (*Activated
 		if err != nil {
 			return err
 		}
+		if n := a.Count(); n > codes.MaxActivationDevices {
+			return fmt.Errorf("%w: gateway %s would hold %d devices and an activation file lists at most %d: activate the rest through another gateway", ErrInvalid, req.UDI.Short(), n, codes.MaxActivationDevices)
+		}
 		signed, err := codes.SignActivation(a, key)
 		if err != nil {
 			return err
