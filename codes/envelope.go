@@ -56,11 +56,25 @@ func checkSize(k Kind, b []byte) error {
 	return nil
 }
 
+// A SizeError says a code would be larger than its kind's limit: the
+// maker must put less in it. It matches ErrInvalid.
+type SizeError struct {
+	Kind  Kind
+	Size  int
+	Limit int
+}
+
+func (e *SizeError) Error() string {
+	return fmt.Sprintf("%v: the %s code would have %d bytes, the limit is %d", ErrInvalid, e.Kind, e.Size, e.Limit)
+}
+
+func (e *SizeError) Unwrap() error { return ErrInvalid }
+
 // checkMade refuses to hand out a code that Open… would refuse for its
 // size.
 func checkMade(k Kind, b []byte) ([]byte, error) {
 	if len(b) > k.MaxSize() {
-		return nil, fmt.Errorf("%w: the %s code would have %d bytes, the limit is %d", ErrInvalid, k, len(b), k.MaxSize())
+		return nil, &SizeError{Kind: k, Size: len(b), Limit: k.MaxSize()}
 	}
 	return b, nil
 }

@@ -153,9 +153,9 @@ func (st *state) canRequest() error {
 type sealer func(nonce []byte, key *codes.AuthorityPublicKey) ([]byte, error)
 
 // sealFresh seals a code with a fresh nonce for the trust set's current
-// key, refusing one over codes.MaxCodeSize (what names it, fewer says how
-// to make it smaller).
-func (st *state) sealFresh(t int64, what, fewer string, seal sealer) (code, nonce []byte, key *codes.AuthorityPublicKey, err error) {
+// key; a code over its kind's size limit is refused, and fewer says how
+// to make it smaller.
+func (st *state) sealFresh(t int64, fewer string, seal sealer) (code, nonce []byte, key *codes.AuthorityPublicKey, err error) {
 	if key, err = st.currentKey(t); err != nil {
 		return nil, nil, nil, err
 	}
@@ -164,10 +164,11 @@ func (st *state) sealFresh(t int64, what, fewer string, seal sealer) (code, nonc
 		return nil, nil, nil, err
 	}
 	if code, err = seal(nonce, key); err != nil {
+		var size *codes.SizeError
+		if errors.As(err, &size) {
+			return nil, nil, nil, fmt.Errorf("%w: %s", err, fewer)
+		}
 		return nil, nil, nil, err
-	}
-	if len(code) > codes.MaxCodeSize {
-		return nil, nil, nil, fmt.Errorf("%w: the %s code would have %d bytes, the limit is %d: %s", codes.ErrInvalid, what, len(code), codes.MaxCodeSize, fewer)
 	}
 	return code, nonce, key, nil
 }
@@ -178,7 +179,7 @@ func (st *state) sealFresh(t int64, what, fewer string, seal sealer) (code, nonc
 // code answering it installs. what names it in errors and the journal;
 // fewer says how to make it smaller when it is too large.
 func (st *state) newPending(t int64, what, fewer string, wanted []codes.License, seal sealer) ([]byte, error) {
-	code, nonce, key, err := st.sealFresh(t, what, fewer, seal)
+	code, nonce, key, err := st.sealFresh(t, fewer, seal)
 	if err != nil {
 		return nil, err
 	}

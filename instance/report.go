@@ -41,7 +41,7 @@ func (in *Instance) SystemFile(name string, components []codes.Component, demand
 		var err error
 		if st.canRequest() != nil {
 			// Only a description: its answer could not install now.
-			code, _, _, err = st.sealFresh(t, "system description", "list fewer components or tags", seal)
+			code, _, _, err = st.sealFresh(t, "list fewer components or tags", seal)
 			if err == nil {
 				err = errNoChange
 			}
@@ -274,7 +274,7 @@ func (in *Instance) Status() (*Status, error) {
 // A JournalEntry is one event of the instance's journal.
 type JournalEntry struct {
 	At     time.Time
-	Event  string // init, enable, disable, request, cancel, install, update, return, return-authorization, usage-report, clock-anomaly, clock-corrected
+	Event  string // init, enable, disable, request, cancel, install, update, return, return-authorization, usage-report, clock-anomaly, clock-corrected, activation-request, activation-install, clock
 	Detail string
 	Hash   []byte // SHA-256 of the entry's encoding; the next entry names it
 }

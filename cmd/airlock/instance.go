@@ -71,6 +71,13 @@ Files may also cross through an SFTP drop folder: --out and the commands
 that read a code file take sftp://[user@]host[:port]/path URLs, checked
 against known_hosts (see airlock instance install-file --help).
 
+An instance may also be the gateway of a device fleet: it queues the
+devices that activated behind it (airlock instance device add), writes
+them into an activation request file (airlock instance activation
+request), installs the activation file the authority answers with
+(airlock instance activation install), and says whether a device is
+active now (airlock instance device status).
+
 Exit status: 0 on success; 1 when the operation was refused or failed
 (including a failed write to standard output); 2 for a wrong command
 line.`
