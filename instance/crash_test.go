@@ -191,21 +191,7 @@ func TestStateSurvivesKillDuringLifecycle(t *testing.T) {
 			// the lifecycle.
 			cmd.Env = append(cmd.Env, fmt.Sprintf("%s=%d", envCrashStep, 1+mrand.IntN(6*7)))
 		}
-		var out bytes.Buffer
-		cmd.Stdout, cmd.Stderr = &out, &out
-		check(t, cmd.Start())
-		if !byStep {
-			time.Sleep(time.Duration(2+mrand.IntN(40)) * time.Millisecond)
-			cmd.Process.Signal(syscall.SIGKILL)
-		} else {
-			// A child that never reaches its step must still end.
-			timer := time.AfterFunc(5*time.Second, func() { cmd.Process.Signal(syscall.SIGKILL) })
-			defer timer.Stop()
-		}
-		cmd.Wait()
-		if strings.Contains(out.String(), "\nerror ") || strings.HasPrefix(out.String(), "error ") {
-			t.Fatalf("iteration %d: the child failed:\n%s", i, out.String())
-		}
+		out := runAndKill(t, i, cmd, byStep, 2, 40)
 
 		// What the child says it did: the last completed operation, and
 		// the one it was in when it died.
@@ -310,4 +296,27 @@ func parseCrashState(t *testing.T, s string) crashState {
 	c.pending, _ = strconv.Atoi(p[3])
 	c.ret = strings.TrimPrefix(p[4], "-")
 	return c
+}
+
+// runAndKill runs a crash child and returns what it printed. A child that
+// kills itself at its step (byStep) is killed after 5 seconds if it never
+// reaches it; any other is killed after least plus up to spread
+// milliseconds. A child that reports an error fails the test.
+func runAndKill(t *testing.T, i int, cmd *exec.Cmd, byStep bool, least, spread int) *bytes.Buffer {
+	t.Helper()
+	var out bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &out
+	check(t, cmd.Start())
+	if !byStep {
+		time.Sleep(time.Duration(least+mrand.IntN(spread)) * time.Millisecond)
+		cmd.Process.Signal(syscall.SIGKILL)
+	} else {
+		timer := time.AfterFunc(5*time.Second, func() { cmd.Process.Signal(syscall.SIGKILL) })
+		defer timer.Stop()
+	}
+	cmd.Wait()
+	if strings.Contains(out.String(), "\nerror ") || strings.HasPrefix(out.String(), "error ") {
+		t.Fatalf("iteration %d: the child failed:\n%s", i, out.String())
+	}
+	return &out
 }

@@ -3,7 +3,6 @@
 package instance
 
 import (
-	"bytes"
 	"crypto/rand"
 	"crypto/sha256"
 	"encoding/hex"
@@ -15,7 +14,6 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
@@ -184,20 +182,7 @@ func TestFleetSurvivesKillDuringInstall(t *testing.T) {
 			// fleet and journal entry).
 			cmd.Env = append(cmd.Env, fmt.Sprintf("%s=%d", envCrashStep, 1+mrand.IntN(6*6*2)))
 		}
-		var out bytes.Buffer
-		cmd.Stdout, cmd.Stderr = &out, &out
-		check(t, cmd.Start())
-		if !byStep {
-			time.Sleep(time.Duration(5+mrand.IntN(60)) * time.Millisecond)
-			cmd.Process.Signal(syscall.SIGKILL)
-		} else {
-			timer := time.AfterFunc(5*time.Second, func() { cmd.Process.Signal(syscall.SIGKILL) })
-			defer timer.Stop()
-		}
-		cmd.Wait()
-		if strings.Contains(out.String(), "\nerror ") || strings.HasPrefix(out.String(), "error ") {
-			t.Fatalf("iteration %d: the child failed:\n%s", i, out.String())
-		}
+		out := runAndKill(t, i, cmd, byStep, 5, 60)
 
 		var inFlight *install
 		var queuing []string

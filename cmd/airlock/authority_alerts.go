@@ -166,14 +166,7 @@ func authorityAlertsRecipients(c *cli.Context, add bool) error {
 }
 
 func authorityAlertsList(c *cli.Context) error {
-	if err := checkArgs(c, 0, 0, ""); err != nil {
-		return err
-	}
-	org, err := requireFlag(c, flagOrg, "acme")
-	if err != nil {
-		return err
-	}
-	d, err := openDesk(c, false)
+	org, d, err := orgDesk(c)
 	if err != nil {
 		return err
 	}

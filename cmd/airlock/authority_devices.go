@@ -265,18 +265,11 @@ func authorityDeviceList(c *cli.Context, nearExpiry bool) error {
 }
 
 func authorityDeviceHistory(c *cli.Context) error {
-	if err := checkArgs(c, 0, 0, ""); err != nil {
-		return err
-	}
-	org, err := requireFlag(c, flagOrg, "acme")
-	if err != nil {
-		return err
-	}
 	dk, err := requireFlag(c, flagDK, "cam-001")
 	if err != nil {
 		return err
 	}
-	d, err := openDesk(c, false)
+	org, d, err := orgDesk(c)
 	if err != nil {
 		return err
 	}

@@ -326,18 +326,11 @@ func authorityPoolProductAdd(c *cli.Context) error {
 	if err := checkArgs(c, 0, 0, ""); err != nil {
 		return err
 	}
-	org, err := requireFlag(c, flagOrg, "acme")
+	v, err := requireFlags(c, flagOrg, "acme", flagPK, "PK-CAM", flagName, "cameras")
 	if err != nil {
 		return err
 	}
-	pk, err := requireFlag(c, flagPK, "PK-CAM")
-	if err != nil {
-		return err
-	}
-	name, err := requireFlag(c, flagName, "cameras")
-	if err != nil {
-		return err
-	}
+	org, pk, name := v[0], v[1], v[2]
 	d, err := openDesk(c, false)
 	if err != nil {
 		return err
@@ -349,6 +342,34 @@ func authorityPoolProductAdd(c *cli.Context) error {
 	}
 	note(c.App.ErrWriter, "product %s (%s) added to %q, auto-renew %s: buy or allocate activation codes for it with 'airlock authority pool buy|allocate'", p.PK, p.Name, org, onOff(p.AutoRenew))
 	return nil
+}
+
+// requireFlags returns the values of string flags that must be given,
+// each named with an example: name, example, name, example, ….
+func requireFlags(c *cli.Context, namesAndExamples ...string) ([]string, error) {
+	out := make([]string, 0, len(namesAndExamples)/2)
+	for i := 0; i+1 < len(namesAndExamples); i += 2 {
+		v, err := requireFlag(c, namesAndExamples[i], namesAndExamples[i+1])
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, v)
+	}
+	return out, nil
+}
+
+// orgDesk checks that a command on an organization has no arguments,
+// reads --org and opens the desk.
+func orgDesk(c *cli.Context) (string, *desk, error) {
+	if err := checkArgs(c, 0, 0, ""); err != nil {
+		return "", nil, err
+	}
+	org, err := requireFlag(c, flagOrg, "acme")
+	if err != nil {
+		return "", nil, err
+	}
+	d, err := openDesk(c, false)
+	return org, d, err
 }
 
 // reason returns an error's message without the sentinel's words that
@@ -373,14 +394,11 @@ func authorityPoolBuy(c *cli.Context) error {
 	if err := checkArgs(c, 0, 0, ""); err != nil {
 		return err
 	}
-	org, err := requireFlag(c, flagOrg, "acme")
+	v, err := requireFlags(c, flagOrg, "acme", flagPackage, "annual")
 	if err != nil {
 		return err
 	}
-	pkg, err := requireFlag(c, flagPackage, "annual")
-	if err != nil {
-		return err
-	}
+	org, pkg := v[0], v[1]
 	count, err := requireCount(c, "1000")
 	if err != nil {
 		return err
@@ -457,14 +475,7 @@ type allocationJSON struct {
 }
 
 func authorityPoolAllocations(c *cli.Context) error {
-	if err := checkArgs(c, 0, 0, ""); err != nil {
-		return err
-	}
-	org, err := requireFlag(c, flagOrg, "acme")
-	if err != nil {
-		return err
-	}
-	d, err := openDesk(c, false)
+	org, d, err := orgDesk(c)
 	if err != nil {
 		return err
 	}
@@ -551,14 +562,7 @@ func poolView(pc *authority.PoolCounts) poolJSON {
 }
 
 func authorityPoolShow(c *cli.Context) error {
-	if err := checkArgs(c, 0, 0, ""); err != nil {
-		return err
-	}
-	org, err := requireFlag(c, flagOrg, "acme")
-	if err != nil {
-		return err
-	}
-	d, err := openDesk(c, false)
+	org, d, err := orgDesk(c)
 	if err != nil {
 		return err
 	}
