@@ -299,7 +299,7 @@ func authorityDeviceHistory(c *cli.Context) error {
 		if i > 0 {
 			b.WriteString("\n")
 		}
-		fmt.Fprintf(&b, "device %s of %s (%s): %s, %d codes consumed, auto-renew %s, renews: %s\n", v.DK, v.PK, v.Product, v.State, v.Consumed, onOff(v.AutoRenew), yesNo(v.WillRenew))
+		fmt.Fprintf(&b, "device %s of %s (%s): %s, %s consumed, auto-renew %s, renews: %s\n", v.DK, v.PK, v.Product, v.State, plural(int(v.Consumed), "code", "codes"), onOff(v.AutoRenew), yesNo(v.WillRenew))
 		rows := [][]string{{"#", "AT", "CAUSE", "VALID FROM", "VALID UNTIL"}}
 		for _, h := range v.Consumptions {
 			rows = append(rows, []string{fmt.Sprint(h.Seq), h.At, h.Cause, h.ValidFrom, h.ValidUntil})

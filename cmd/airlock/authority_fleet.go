@@ -695,6 +695,10 @@ func authorityBlocklistSet(c *cli.Context, blocked bool) error {
 	if !blocked {
 		verb = "removed from"
 	}
+	if n == len(dks) {
+		note(c.App.ErrWriter, "%s %s the blocklist of %s", plural(n, "device key", "device keys"), verb, product)
+		return nil
+	}
 	note(c.App.ErrWriter, "%d of %d device keys %s the blocklist of %s (the rest were already so)", n, len(dks), verb, product)
 	return nil
 }
