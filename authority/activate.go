@@ -78,16 +78,28 @@ func (l *Ledger) ProcessActivation(ctx context.Context, code []byte) (*Activated
 		if err != nil {
 			return err
 		}
-		if gw != nil && !bytes.Equal(gw.PublicKey, req.InstanceKey) {
-			return fmt.Errorf("%w: gateway %s was pinned %s to key %x, and this activation request carries key %x: if the gateway's state was rebuilt, an operator must retire the old gateway first",
-				ErrKeyMismatch, req.UDI.Short(), codes.FormatTime(gw.CreatedAt), InstanceKeyHashPrefix(gw.PublicKey), InstanceKeyHashPrefix(req.InstanceKey))
+		switch {
+		case gw != nil && len(gw.PublicKey) == 0:
+			// Retired: the next request pins the gateway's key again.
+			gw.PublicKey = bytes.Clone(req.InstanceKey)
+			if err := tx.SetGatewayKey(gw.ID, gw.PublicKey); err != nil {
+				return err
+			}
+			out.NewGateway = true
+		case gw != nil && !bytes.Equal(gw.PublicKey, req.InstanceKey):
+			return fmt.Errorf("%w: gateway %s was pinned %s to key %x, and this activation request carries key %x: if the gateway's state was rebuilt, retire its old key first (airlock authority gateway retire --udi %s --reason TEXT)",
+				ErrKeyMismatch, req.UDI.Short(), codes.FormatTime(gw.CreatedAt), InstanceKeyHashPrefix(gw.PublicKey), InstanceKeyHashPrefix(req.InstanceKey), udi)
 		}
 		if gw == nil {
 			var orgID int64
 			for _, p := range products {
-				if p != nil {
+				switch {
+				case p == nil:
+				case orgID == 0:
 					orgID = p.OrgID
-					break
+				case p.OrgID != orgID:
+					return fmt.Errorf("%w: the new gateway %s lists products of two organizations (%s and %s): a gateway serves one organization; list each organization's devices from its own gateway",
+						ErrCrossOrg, req.UDI.Short(), products[0].Org, p.Org)
 				}
 			}
 			if orgID == 0 {
@@ -111,6 +123,14 @@ func (l *Ledger) ProcessActivation(ctx context.Context, code []byte) (*Activated
 		if out.Renewals, err = l.sweep(tx, c, gw.OrgID, now); err != nil {
 			return err
 		}
+		// The sweep may have used codes: read the products again.
+		for i, p := range products {
+			if p != nil {
+				if products[i], err = tx.FleetProductByID(p.ID); err != nil {
+					return err
+				}
+			}
+		}
 		// The answer's record comes first: the codes consumed name it.
 		rec := &ActivationAnswer{RequestHash: hash, GatewayID: gw.ID, At: now}
 		if err := tx.InsertActivationAnswer(rec); err != nil {
@@ -121,7 +141,8 @@ func (l *Ledger) ProcessActivation(ctx context.Context, code []byte) (*Activated
 			return err
 		}
 		if n := a.Count(); n > codes.MaxActivationDevices {
-			return fmt.Errorf("%w: gateway %s would hold %d devices and an activation file lists at most %d: activate the rest through another gateway", ErrInvalid, req.UDI.Short(), n, codes.MaxActivationDevices)
+			return fmt.Errorf("%w: gateway %s would hold %d devices and an activation file lists at most %d: delete devices it no longer serves (airlock authority device delete), lapsed ones first, or activate the rest through another gateway",
+				ErrInvalid, req.UDI.Short(), n, codes.MaxActivationDevices)
 		}
 		signed, err := codes.SignActivation(a, key)
 		if err != nil {
@@ -225,6 +246,16 @@ func (l *Ledger) activate(tx Tx, req *codes.ActivationRequest, products []*Fleet
 	}); err != nil {
 		return nil, err
 	}
+	// A deleted product's devices are active nowhere.
+	for id := range held {
+		p, err := tx.FleetProductByID(id)
+		if err != nil {
+			return nil, err
+		}
+		if p.Deleted() {
+			delete(held, id)
+		}
+	}
 	next, err := tx.NextDeviceID()
 	if err != nil {
 		return nil, err
@@ -254,6 +285,9 @@ func (l *Ledger) activate(tx Tx, req *codes.ActivationRequest, products []*Fleet
 			rs := make([]codes.DeviceRefusal, len(g.Devices))
 			for j, dk := range g.Devices {
 				rs[j] = codes.DeviceRefusal{DeviceKey: dk, Reason: r.Reason}
+				if p != nil {
+					delete(held[p.ID], dk) // refused, so listed as such only
+				}
 			}
 			refused[g.ProductKey] = rs
 			out.Products = append(out.Products, r)
@@ -264,16 +298,9 @@ func (l *Ledger) activate(tx Tx, req *codes.ActivationRequest, products []*Fleet
 		if err != nil {
 			return nil, err
 		}
-		// The product's devices, deleted ones included; none when it
-		// never consumed a code.
-		known := map[string]Device{}
-		if p.Used > 0 {
-			if err := tx.Devices(DeviceFilter{ProductID: p.ID, IncludeDeleted: true}, func(d *Device) error {
-				known[d.DK] = *d
-				return nil
-			}); err != nil {
-				return nil, err
-			}
+		known, err := knownDevices(tx, p, g.Devices)
+		if err != nil {
+			return nil, err
 		}
 		mine := held[p.ID]
 		if mine == nil {
@@ -351,6 +378,31 @@ func (l *Ledger) activate(tx Tx, req *codes.ActivationRequest, products []*Fleet
 	return answer(req, gw, held, pks, refused, now), nil
 }
 
+// knownDevices returns the devices of p among dks, deleted ones included:
+// none when p never consumed a code; the listed ones one by one when they
+// are few beside the product's devices, else all of them in one scan.
+func knownDevices(tx ReadTx, p *FleetProduct, dks []string) (map[string]Device, error) {
+	known := map[string]Device{}
+	keep := func(d *Device) error {
+		known[d.DK] = *d
+		return nil
+	}
+	switch {
+	case p.Used == 0:
+	case int64(len(dks))*16 < p.Used:
+		for _, dk := range dks {
+			if err := tx.Devices(DeviceFilter{ProductID: p.ID, DK: dk, IncludeDeleted: true}, keep); err != nil {
+				return nil, err
+			}
+		}
+	default:
+		if err := tx.Devices(DeviceFilter{ProductID: p.ID, IncludeDeleted: true}, keep); err != nil {
+			return nil, err
+		}
+	}
+	return known, nil
+}
+
 // answer builds the activation: every device the gateway holds, and the
 // refused devices of the request, by product key and device key.
 func answer(req *codes.ActivationRequest, gw *Gateway, held map[int64]map[string]Device, pks map[int64]string, refused map[string][]codes.DeviceRefusal, now int64) *codes.Activation {
@@ -381,4 +433,74 @@ func answer(req *codes.ActivationRequest, gw *Gateway, held map[int64]map[string
 		a.Products = append(a.Products, *groups[pk])
 	}
 	return a
+}
+
+// RetireGateway forgets the key a gateway was pinned to, for a gateway
+// whose state was rebuilt: its next activation request pins its new key.
+// Its devices stay where they are. reason is recorded.
+func (l *Ledger) RetireGateway(ctx context.Context, udi, reason string) (*Gateway, error) {
+	if err := checkName("reason", reason); err != nil {
+		return nil, err
+	}
+	var out *Gateway
+	err := l.update(ctx, func(tx Tx, c *chain) error {
+		gw, err := tx.Gateway(udi)
+		if err != nil {
+			return err
+		}
+		if gw == nil {
+			return fmt.Errorf("%w: no gateway has UDI %s ('airlock authority gateway list --org ORG' lists them)", ErrNotFound, udi)
+		}
+		if len(gw.PublicKey) == 0 {
+			return fmt.Errorf("%w: the key of gateway %s is retired already: its next activation request pins its key", ErrClosed, udi)
+		}
+		if err := tx.SetGatewayKey(gw.ID, nil); err != nil {
+			return err
+		}
+		org, err := orgByID(tx, gw.OrgID)
+		if err != nil {
+			return err
+		}
+		now := l.now()
+		e := l.event(now, actionGatewayRetire, udi)
+		e.Account = org + "/gateways"
+		e.Instance = udi
+		e.Detail = fmt.Sprintf("key %x of gateway %s retired: %s", InstanceKeyHashPrefix(gw.PublicKey), udi, reason)
+		out = gw
+		return c.add(e)
+	})
+	return out, err
+}
+
+// GatewayView is a gateway with what it holds.
+type GatewayView struct {
+	Gateway
+	Devices int // devices it activated last, deleted ones excluded
+}
+
+// Gateways returns the gateways of an organization, by id.
+func (l *Ledger) Gateways(ctx context.Context, org string) ([]GatewayView, error) {
+	var out []GatewayView
+	err := l.view(ctx, func(tx ReadTx) error {
+		o, err := orgNamed(tx, org)
+		if err != nil {
+			return err
+		}
+		gws, err := tx.Gateways(o.ID)
+		if err != nil {
+			return err
+		}
+		for _, g := range gws {
+			v := GatewayView{Gateway: g}
+			if err := tx.Devices(DeviceFilter{GatewayID: g.ID}, func(*Device) error {
+				v.Devices++
+				return nil
+			}); err != nil {
+				return err
+			}
+			out = append(out, v)
+		}
+		return nil
+	})
+	return out, err
 }

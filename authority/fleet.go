@@ -102,6 +102,7 @@ const (
 	actionRenew              = "renew"
 	actionActivate           = "activate"
 	actionAlerts             = "alerts"
+	actionGatewayRetire      = "gateway retire"
 )
 
 // fleetProduct finds a product by product key, or, within org, by name.
@@ -264,6 +265,9 @@ func (l *Ledger) BuyCodes(ctx context.Context, org, pkg string, validity *Validi
 			return err
 		}
 		now := l.now()
+		if err := l.renewDue(tx, c, o.ID, now); err != nil {
+			return err
+		}
 		out = &Purchase{}
 		spec, err := tx.CodeSpec(o.ID, pkg)
 		if err != nil {
@@ -366,6 +370,12 @@ func (l *Ledger) AllocateCodes(ctx context.Context, org, product, pkg string, co
 	err := l.updateOrCheck(ctx, dry, func(tx Tx, c *chain) error {
 		p, err := liveFleetProduct(tx, org, product)
 		if err != nil {
+			return err
+		}
+		if err := l.renewDue(tx, c, p.OrgID, l.now()); err != nil {
+			return err
+		}
+		if p, err = tx.FleetProductByID(p.ID); err != nil {
 			return err
 		}
 		pools, err := poolCounts(tx, p.OrgID)
@@ -568,11 +578,17 @@ func (l *Ledger) DeleteFleetProduct(ctx context.Context, org, product string, dr
 		if err != nil {
 			return err
 		}
+		now := l.now()
+		if err := l.renewDue(tx, c, p.OrgID, now); err != nil {
+			return err
+		}
+		if p, err = tx.FleetProductByID(p.ID); err != nil {
+			return err
+		}
 		out = p
 		if dry {
 			return nil
 		}
-		now := l.now()
 		p.DeletedAt = now
 		if err := tx.UpdateFleetProduct(p); err != nil {
 			return err
@@ -622,7 +638,7 @@ func device(tx ReadTx, p *FleetProduct, dk string) (*Device, error) {
 		return nil
 	})
 	if err == nil && out == nil {
-		err = fmt.Errorf("%w: product %s (%s) has no device %q", ErrNotFound, p.PK, p.Name, dk)
+		err = fmt.Errorf("%w: product %s (%s) has no device %q", ErrNoDevice, p.PK, p.Name, dk)
 	}
 	return out, err
 }
@@ -647,6 +663,9 @@ func (l *Ledger) SetDeviceAutoRenew(ctx context.Context, org, product, dk string
 		d, err := device(tx, p, dk)
 		if err != nil {
 			return err
+		}
+		if d.DeletedAt != 0 {
+			return fmt.Errorf("%w: device %s of product %s was deleted %s", ErrClosed, dk, p.PK, codes.FormatTime(d.DeletedAt))
 		}
 		out = d
 		if d.AutoRenew == on {
@@ -822,31 +841,52 @@ func (l *Ledger) Devices(ctx context.Context, q DeviceQuery) ([]DeviceView, erro
 				f.ExpiresTo = end
 			}
 		}
-		products := map[int64]*FleetProduct{}
-		blocked := map[int64]map[string]bool{}
-		return tx.Devices(f, func(d *Device) error {
-			p := products[d.ProductID]
-			if p == nil {
-				if p, err = tx.FleetProductByID(d.ProductID); err != nil {
-					return err
-				}
-				products[d.ProductID] = p
-				bl, err := tx.Blocklist(p.ID)
-				if err != nil {
-					return err
-				}
-				blocked[p.ID] = map[string]bool{}
-				for _, dk := range bl {
-					blocked[p.ID][dk] = true
-				}
-			}
-			v := DeviceView{Device: *d, Product: p, Blocked: blocked[p.ID][d.DK]}
-			v.WillRenew = renews(p, &v.Device, v.Blocked)
-			out = append(out, v)
-			return nil
-		})
+		out, err = deviceViews(tx, f, q.NearExpiry)
+		return err
 	})
 	return out, err
+}
+
+// deviceViews returns the devices f selects with their products; with
+// live set, only those of products not deleted. The rows are read whole
+// before the products are looked up: a store may serve one query at a
+// time.
+func deviceViews(tx ReadTx, f DeviceFilter, live bool) ([]DeviceView, error) {
+	var ds []Device
+	if err := tx.Devices(f, func(d *Device) error {
+		ds = append(ds, *d)
+		return nil
+	}); err != nil {
+		return nil, err
+	}
+	products := map[int64]*FleetProduct{}
+	blocked := map[int64]map[string]bool{}
+	out := make([]DeviceView, 0, len(ds))
+	for _, d := range ds {
+		p := products[d.ProductID]
+		if p == nil {
+			var err error
+			if p, err = tx.FleetProductByID(d.ProductID); err != nil {
+				return nil, err
+			}
+			products[d.ProductID] = p
+			bl, err := tx.Blocklist(p.ID)
+			if err != nil {
+				return nil, err
+			}
+			blocked[p.ID] = map[string]bool{}
+			for _, dk := range bl {
+				blocked[p.ID][dk] = true
+			}
+		}
+		if live && p.Deleted() {
+			continue
+		}
+		v := DeviceView{Device: d, Product: p, Blocked: blocked[p.ID][d.DK]}
+		v.WillRenew = renews(p, &v.Device, v.Blocked)
+		out = append(out, v)
+	}
+	return out, nil
 }
 
 // renews reports whether d's code renews at expiry, codes permitting.
@@ -858,19 +898,29 @@ func renews(p *FleetProduct, d *Device, blocked bool) bool {
 // every product of the organization) with the codes each consumed, its
 // first activation first.
 func (l *Ledger) DeviceHistory(ctx context.Context, org, product, dk string) ([]DeviceView, [][]Consumption, error) {
-	views, err := l.Devices(ctx, DeviceQuery{Org: org, Product: product, DK: dk, IncludeDeleted: true})
-	if err != nil {
-		return nil, nil, err
-	}
-	if len(views) == 0 {
+	var views []DeviceView
+	var hist [][]Consumption
+	err := l.view(ctx, func(tx ReadTx) error {
+		o, err := orgNamed(tx, org)
+		if err != nil {
+			return err
+		}
+		f := DeviceFilter{OrgID: o.ID, DK: dk, IncludeDeleted: true}
 		where := "organization " + strconv.Quote(org)
 		if product != "" {
-			where = "product " + product
+			p, err := fleetProduct(tx, org, product)
+			if err != nil {
+				return err
+			}
+			f.ProductID, where = p.ID, "product "+p.PK
 		}
-		return nil, nil, fmt.Errorf("%w: %s has no device %q", ErrNotFound, where, dk)
-	}
-	hist := make([][]Consumption, len(views))
-	err = l.view(ctx, func(tx ReadTx) error {
+		if views, err = deviceViews(tx, f, false); err != nil {
+			return err
+		}
+		if len(views) == 0 {
+			return fmt.Errorf("%w: %s has no device %q", ErrNoDevice, where, dk)
+		}
+		hist = make([][]Consumption, len(views))
 		for i, v := range views {
 			hist[i] = append(hist[i], v.First())
 			if err := tx.Consumptions(v.ID, func(c *Consumption) error {
@@ -882,7 +932,10 @@ func (l *Ledger) DeviceHistory(ctx context.Context, org, product, dk string) ([]
 		}
 		return nil
 	})
-	return views, hist, err
+	if err != nil {
+		return nil, nil, err
+	}
+	return views, hist, nil
 }
 
 // Renewed says what a renewal sweep did.
@@ -984,6 +1037,9 @@ func (l *Ledger) sweep(tx Tx, c *chain, orgID, now int64) (Renewed, error) {
 		out.Lapsed += s.lapsed
 		e := fleetEvent(l, now, actionRenew, s.p)
 		e.Detail = fmt.Sprintf("codes of product %s ended: %d renewed, %d devices lapsed; %d codes left", s.p.PK, s.renewed, s.lapsed, s.p.Remaining())
+		if s.p.Deleted() {
+			e.Detail = fmt.Sprintf("codes of devices of the deleted product %s ended: %d devices lapsed", s.p.PK, s.lapsed)
+		}
 		if err := c.add(e); err != nil {
 			return out, err
 		}

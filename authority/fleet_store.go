@@ -35,6 +35,8 @@ type FleetReadTx interface {
 	Gateway(udi string) (*Gateway, error)
 	// GatewayByID returns the gateway with this id.
 	GatewayByID(id int64) (*Gateway, error)
+	// Gateways returns the gateways of an organization, by id.
+	Gateways(orgID int64) ([]Gateway, error)
 	// ActivationAnswer returns the activation code that answered the
 	// activation request with this hash.
 	ActivationAnswer(requestHash []byte) (*ActivationAnswer, error)
@@ -72,6 +74,9 @@ type FleetTx interface {
 	// off; it reports whether that changed anything.
 	SetBlocked(productID int64, dk string, blocked bool, at int64) (bool, error)
 	InsertGateway(g *Gateway) error // sets g.ID
+	// SetGatewayKey pins a gateway to another key; an empty key retires
+	// the pin, so that the next activation request pins its own.
+	SetGatewayKey(id int64, key []byte) error
 	// InsertActivationAnswer records the answer to an activation request
 	// before it is signed (Code nil), so that consumptions may name it;
 	// SetActivationCode then stores the signed code.
@@ -206,7 +211,8 @@ func (d *Device) First() Consumption {
 
 // A Gateway is an instance that carries device activations: pinned at
 // its first activation request to its key and to the organization of
-// the products it named.
+// the products it named. A retired gateway has no key: its next request
+// pins one.
 type Gateway struct {
 	ID        int64
 	UDI       string

@@ -251,7 +251,11 @@ func TestActivationRefusals(t *testing.T) {
 	_, err = e.l.ProcessActivation(ctx, gw.activation(nil))
 	wantErr(t, err, authority.ErrNotFound)
 
-	_, ans := e.activate(gw, map[string][]string{"PK-CAM": {"d1"}, "PK-NONE": {"d2"}, "PK-GLX": {"d3"}, "PK-NEW": {"d4"}})
+	// A new gateway serves one organization.
+	_, err = e.l.ProcessActivation(ctx, gw.activation(map[string][]string{"PK-CAM": {"d1"}, "PK-GLX": {"d3"}}))
+	wantErr(t, err, authority.ErrCrossOrg)
+	e.activate(gw, map[string][]string{"PK-CAM": {"d1"}})
+	_, ans := e.activate(gw, map[string][]string{"PK-NONE": {"d2"}, "PK-GLX": {"d3"}, "PK-NEW": {"d4"}})
 	for dk, want := range map[string]codes.Refusal{"d2": codes.RefusedUnknownProduct, "d3": codes.RefusedOtherGateway, "d4": codes.RefusedNoPool} {
 		pk := map[string]string{"d2": "PK-NONE", "d3": "PK-GLX", "d4": "PK-NEW"}[dk]
 		if _, why, ok := window(ans, pk, dk); !ok || why != want {
@@ -263,12 +267,35 @@ func TestActivationRefusals(t *testing.T) {
 	impostor.udi = gw.udi
 	_, err = e.l.ProcessActivation(ctx, impostor.activation(map[string][]string{"PK-CAM": {"d9"}}))
 	wantErr(t, err, authority.ErrKeyMismatch)
+	// Once an operator retires the old key, the rebuilt gateway pins its
+	// own, and keeps the devices.
+	_, err = e.l.RetireGateway(ctx, gw.udi.String(), "state folder lost with the disk")
+	e.must(err)
+	_, err = e.l.RetireGateway(ctx, gw.udi.String(), "again")
+	wantErr(t, err, authority.ErrClosed)
+	a, ans2 := e.activate(impostor, nil)
+	if !a.NewGateway {
+		t.Fatal("the rebuilt gateway was not pinned anew")
+	}
+	if w, _, _ := window(ans2, "PK-CAM", "d1"); !w.ActiveAt(e.clk.Now()) {
+		t.Fatal("the rebuilt gateway lost its device")
+	}
+	gw = impostor
 	// A deleted product refuses its devices and forfeits its codes.
 	_, err = e.l.DeleteFleetProduct(ctx, "acme", "PK-CAM", false)
 	e.must(err)
 	_, ans = e.activate(gw, map[string][]string{"PK-CAM": {"d5"}})
 	if _, why, _ := window(ans, "PK-CAM", "d5"); why != codes.RefusedProductDeleted {
 		t.Fatalf("deleted product: %v", why)
+	}
+	// Its devices leave the answers, and one listed again is refused,
+	// not both refused and active.
+	if _, _, ok := window(ans, "PK-CAM", "d1"); ok {
+		t.Fatal("a device of a deleted product is still in the activation")
+	}
+	_, ans = e.activate(gw, map[string][]string{"PK-CAM": {"d1"}})
+	if _, why, _ := window(ans, "PK-CAM", "d1"); why != codes.RefusedProductDeleted {
+		t.Fatalf("a device of a deleted product listed again: %v", why)
 	}
 	pc := e.wantPools("acme", 5, 1, 0, 0)
 	if pc.Forfeited != 4 {
@@ -581,5 +608,36 @@ func TestConcurrentActivationsNeverOversell(t *testing.T) {
 		t.Fatalf("consumed %d, refused %d; want 300 and 100", consumed.Load(), refused.Load())
 	}
 	e.wantPools("acme", 300, 300, 0, 0)
+	e.verify()
+}
+
+// TestSweepBeforeEveryWrite: codes used by renewals in the same
+// transaction are counted before new devices consume, and a purchase
+// after a code ended does not revive a device that lapsed meanwhile.
+func TestSweepBeforeEveryWrite(t *testing.T) {
+	e := newEnv(t)
+	e.fleet(3)
+	gw := e.device("gw1")
+	e.activate(gw, map[string][]string{"PK-CAM": {"a"}})
+	e.clk.add(366 * dayD)
+	// a renews (one code), then b takes the last one, c is refused.
+	a, ans := e.activate(gw, map[string][]string{"PK-CAM": {"b", "c"}})
+	if a.Renewals.Renewed != 1 || a.Products[0].Consumed != 1 || a.Products[0].Refused != 1 || a.Products[0].Remaining != 0 {
+		t.Fatalf("after a renewal: %+v %+v", a.Renewals, a.Products[0])
+	}
+	if _, why, _ := window(ans, "PK-CAM", "c"); why != codes.RefusedNoCodes {
+		t.Fatalf("c: %v", why)
+	}
+	// A year on, a and b end with no code left: they lapse when the
+	// purchase is recorded, and the codes bought stay unused.
+	e.clk.add(366 * dayD)
+	_, err := e.l.BuyCodes(ctx, "acme", "annual", nil, 5, "PK-CAM", "")
+	e.must(err)
+	r, err := e.l.RenewDue(ctx)
+	e.must(err)
+	if r.Renewed != 0 {
+		t.Fatalf("a purchase after expiry renewed %d devices", r.Renewed)
+	}
+	e.wantPools("acme", 8, 3, 5, 0)
 	e.verify()
 }

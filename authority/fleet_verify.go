@@ -1,5 +1,7 @@
 package authority
 
+import "github.com/airlock-dev/airlock/codes"
+
 // verifyFleet checks the activation-code pools:
 //
 //   - every product: total = the codes bought for it + those allocated
@@ -8,8 +10,10 @@ package authority
 //   - every organization and spec: unallocated = bought unallocated −
 //     allocated ≥ 0;
 //   - every device: its first code in its row, then consumptions
-//     numbered 2 to its count, its window the last one's, each window
-//     ending after it starts;
+//     numbered 2 to its count, its window the last one's; each window
+//     as long as its package's validity, a renewal's starting where the
+//     code before ended, a reactivation's when it was recorded; held by
+//     a gateway of its product's organization;
 //   - every purchase and allocation recorded in the history by its hash.
 func verifyFleet(tx ReadTx, hashes map[string]bool, rep *VerifyReport) error {
 	ps, err := tx.FleetProducts(0)
@@ -76,10 +80,44 @@ func verifyFleet(tx ReadTx, hashes map[string]bool, rep *VerifyReport) error {
 	}); err != nil {
 		return err
 	}
+	specs := map[int64]Validity{}
+	ss, err := tx.CodeSpecs(0)
+	if err != nil {
+		return err
+	}
+	for _, sp := range ss {
+		specs[sp.ID] = sp.Validity
+	}
+	// validity returns the validity of a device's codes: its product's
+	// package's.
+	validity := func(d *Device) (Validity, error) {
+		p := byID[d.ProductID]
+		if p == nil || p.SpecID == 0 {
+			return Validity{}, corrupt("device %s names product %d, which holds no codes", d.DK, d.ProductID)
+		}
+		return specs[p.SpecID], nil
+	}
+	gateways := map[int64]*Gateway{}
 	used := map[int64]int64{}
-	for _, d := range devices {
-		if d.FirstUntil <= d.ActivatedAt || d.Consumed < 1 {
-			return corrupt("device %s of product %d has an empty first window or no code", d.DK, d.ProductID)
+	for i := range devices {
+		d := &devices[i]
+		v, err := validity(d)
+		if err != nil {
+			return err
+		}
+		if d.Consumed < 1 || d.FirstUntil != v.End(d.ActivatedAt) {
+			return corrupt("device %s of product %d: its first code covers %s to %s, its package says until %s",
+				d.DK, d.ProductID, FormatDay(d.ActivatedAt), FormatDay(d.FirstUntil), FormatDay(v.End(d.ActivatedAt)))
+		}
+		g, ok := gateways[d.GatewayID]
+		if !ok {
+			if g, err = tx.GatewayByID(d.GatewayID); err != nil {
+				return err
+			}
+			gateways[d.GatewayID] = g
+		}
+		if g == nil || g.OrgID != byID[d.ProductID].OrgID {
+			return corrupt("device %s of product %d is held by gateway %d of another organization", d.DK, d.ProductID, d.GatewayID)
 		}
 		used[d.ProductID]++ // its first code
 	}
@@ -112,8 +150,21 @@ func verifyFleet(tx ReadTx, hashes map[string]bool, rep *VerifyReport) error {
 		if i >= len(devices) || devices[i].ID != c.DeviceID {
 			return corrupt("a consumption names device %d, which does not exist", c.DeviceID)
 		}
-		if c.Seq != last.Seq+1 || c.Until <= c.From {
-			return corrupt("consumption %d of device %s is out of order or empty", c.Seq, devices[i].DK)
+		d := &devices[i]
+		if c.Seq != last.Seq+1 {
+			return corrupt("consumption %d of device %s is out of order", c.Seq, d.DK)
+		}
+		v, err := validity(d)
+		if err != nil {
+			return err
+		}
+		from := c.At // a reactivation starts when it is recorded
+		if c.Cause == CauseRenewal {
+			from = last.Until // a renewal continues the code before
+		}
+		if c.From != from || c.Until != v.End(c.From) {
+			return corrupt("consumption %d of device %s covers %s to %s, the ledger's rules say %s to %s",
+				c.Seq, d.DK, codes.FormatTime(c.From), codes.FormatTime(c.Until), codes.FormatTime(from), codes.FormatTime(v.End(from)))
 		}
 		used[devices[i].ProductID]++
 		last = *c

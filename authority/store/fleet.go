@@ -359,9 +359,17 @@ func (t *txn) GatewayByID(id int64) (*authority.Gateway, error) {
 	return first(t.gateways(` WHERE id = ?`, id))
 }
 
+func (t *txn) Gateways(orgID int64) ([]authority.Gateway, error) {
+	return t.gateways(` WHERE org_id = ? ORDER BY id`, orgID)
+}
+
 func (t *txn) InsertGateway(g *authority.Gateway) (err error) {
 	g.ID, err = t.insertID(`INSERT INTO gateways (udi, public_key, org_id, created_at) VALUES (?, ?, ?, ?)`, g.UDI, g.PublicKey, g.OrgID, g.CreatedAt)
 	return err
+}
+
+func (t *txn) SetGatewayKey(id int64, key []byte) error {
+	return t.exec1(`UPDATE gateways SET public_key = ? WHERE id = ?`, append([]byte{}, key...), id)
 }
 
 func (t *txn) ActivationAnswer(hash []byte) (*authority.ActivationAnswer, error) {
