@@ -88,7 +88,7 @@ func (l *Ledger) ProcessActivation(ctx context.Context, code []byte) (*Activated
 			out.NewGateway = true
 		case gw != nil && !bytes.Equal(gw.PublicKey, req.InstanceKey):
 			return fmt.Errorf("%w: gateway %s was pinned %s to key %x, and this activation request carries key %x: if the gateway's state was rebuilt, retire its old key first (airlock authority gateway retire --udi %s --reason TEXT)",
-				ErrKeyMismatch, req.UDI.Short(), codes.FormatTime(gw.CreatedAt), InstanceKeyHashPrefix(gw.PublicKey), InstanceKeyHashPrefix(req.InstanceKey), udi)
+				ErrGatewayKey, req.UDI.Short(), codes.FormatTime(gw.CreatedAt), InstanceKeyHashPrefix(gw.PublicKey), InstanceKeyHashPrefix(req.InstanceKey), udi)
 		}
 		if gw == nil {
 			var orgID int64

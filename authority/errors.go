@@ -124,6 +124,8 @@ var (
 	ErrNoFleetProduct = kindOf(ErrNotFound)
 	// ErrNoPackage means the organization has no package of that name.
 	ErrNoPackage = kindOf(ErrNotFound)
+	// ErrGatewayKey means a gateway's UDI is pinned to another key.
+	ErrGatewayKey = kindOf(ErrKeyMismatch)
 	// ErrNoDevice means no device has that device key (in the product).
 	ErrNoDevice = kindOf(ErrNotFound)
 	// ErrNoCodes means fewer activation codes are left than asked for.

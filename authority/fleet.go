@@ -155,7 +155,7 @@ func fleetEvent(l *Ledger, now int64, action string, p *FleetProduct) *Event {
 // AddFleetProduct adds a product with product key pk to an organization.
 func (l *Ledger) AddFleetProduct(ctx context.Context, org, pk, name string, autoRenew bool) (*FleetProduct, error) {
 	if err := codes.CheckDeviceKey("product key", pk); err != nil {
-		return nil, fmt.Errorf("%w: %v", ErrInvalid, err)
+		return nil, badKey(err)
 	}
 	if err := checkName("product name", name); err != nil {
 		return nil, err
@@ -191,6 +191,12 @@ func (l *Ledger) AddFleetProduct(ctx context.Context, org, pk, name string, auto
 		return c.add(e)
 	})
 	return out, err
+}
+
+// badKey makes a refusal of codes.CheckDeviceKey one of this package,
+// without saying "inconsistent code" of what is no code.
+func badKey(err error) error {
+	return fmt.Errorf("%w: %s", ErrInvalid, strings.TrimPrefix(err.Error(), codes.ErrInvalid.Error()+": "))
 }
 
 func onOff(b bool) string {
@@ -687,7 +693,7 @@ func (l *Ledger) SetDeviceAutoRenew(ctx context.Context, org, product, dk string
 func (l *Ledger) SetBlocked(ctx context.Context, org, product string, dks []string, blocked bool) (int, error) {
 	for _, dk := range dks {
 		if err := codes.CheckDeviceKey("device key", dk); err != nil {
-			return 0, fmt.Errorf("%w: %v", ErrInvalid, err)
+			return 0, badKey(err)
 		}
 	}
 	n := 0

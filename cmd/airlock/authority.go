@@ -102,6 +102,7 @@ func authorityCommand() *cli.Command {
 			authorityPoolCommand(),
 			authorityDeviceCommand(),
 			authorityActivationCommand(),
+			authorityGatewayCommand(),
 			authorityAlertsCommand(),
 			authorityTransferCommand(),
 			authorityReserveCommand(),

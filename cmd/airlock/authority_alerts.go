@@ -104,7 +104,8 @@ Each sending is recorded in the history. An organization with alerts
 and no recipients is reported on standard error.
 
 With --json it prints an array of objects with the members org,
-recipients, alerts (kind, pk, product, remaining, due, threshold,
+recipients, alerts (kind: run-out or low, pk, product, remaining, due:
+the devices renewing within 30 days, or null; threshold, or null;
 message) and sent (how: "smtp HOST:PORT" or the outbox file; null when
 nothing was sent).
 
@@ -232,8 +233,8 @@ type alertJSON struct {
 	PK        string `json:"pk"`
 	Product   string `json:"product"`
 	Remaining int64  `json:"remaining"`
-	Due       int64  `json:"due"`
-	Threshold int64  `json:"threshold"`
+	Due       *int64 `json:"due"`       // run-out alerts; null otherwise
+	Threshold *int64 `json:"threshold"` // low alerts; null otherwise
 	Message   string `json:"message"`
 }
 
@@ -303,7 +304,13 @@ func authorityAlertsCheck(c *cli.Context) error {
 		oa := &all[i]
 		j := orgAlertsJSON{Org: oa.Org, Recipients: append([]string{}, oa.Recipients...), Alerts: []alertJSON{}}
 		for _, a := range oa.Alerts {
-			j.Alerts = append(j.Alerts, alertJSON{Kind: a.Kind, PK: a.Product.PK, Product: a.Product.Name, Remaining: a.Product.Remaining(), Due: a.Due, Threshold: a.Below, Message: a.Message})
+			aj := alertJSON{Kind: a.Kind, PK: a.Product.PK, Product: a.Product.Name, Remaining: a.Product.Remaining(), Message: a.Message}
+			if a.Kind == authority.AlertRunOut {
+				aj.Due = &a.Due
+			} else {
+				aj.Threshold = &a.Below
+			}
+			j.Alerts = append(j.Alerts, aj)
 			if !c.Bool(flagJSON) {
 				note(stderr, "%s: %s", oa.Org, a.Message)
 			}

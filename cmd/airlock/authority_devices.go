@@ -3,6 +3,8 @@ package main
 import (
 	"errors"
 	"fmt"
+	"maps"
+	"slices"
 	"strings"
 	"time"
 
@@ -45,8 +47,8 @@ or an RFC 3339 time.
 
 With --json it prints an array of objects with the members pk, product
 (its name), dk, state, activated, valid_from, valid_until, consumed,
-auto_renew, blocked, will_renew and deleted (null unless deleted); times
-are RFC 3339 UTC.`
+auto_renew, blocked, will_renew, codes_left (its product's) and deleted
+(null unless deleted); times are RFC 3339 UTC.`
 
 func authorityDeviceCommand() *cli.Command {
 	return &cli.Command{
@@ -181,6 +183,7 @@ type deviceJSON struct {
 	AutoRenew    bool              `json:"auto_renew"`
 	Blocked      bool              `json:"blocked"`
 	WillRenew    bool              `json:"will_renew"`
+	CodesLeft    int64             `json:"codes_left"`
 	Deleted      *string           `json:"deleted"`
 	Consumptions []consumptionJSON `json:"consumptions,omitempty"`
 }
@@ -198,7 +201,8 @@ func unixRFC(t int64) string { return rfc3339(time.Unix(t, 0)) }
 
 func deviceView(v *authority.DeviceView, now int64) deviceJSON {
 	j := deviceJSON{PK: v.Product.PK, Product: v.Product.Name, DK: v.DK, State: v.State(now), Activated: unixRFC(v.ActivatedAt),
-		ValidFrom: unixRFC(v.From), ValidUntil: unixRFC(v.Until), Consumed: v.Consumed, AutoRenew: v.AutoRenew, Blocked: v.Blocked, WillRenew: v.WillRenew}
+		ValidFrom: unixRFC(v.From), ValidUntil: unixRFC(v.Until), Consumed: v.Consumed, AutoRenew: v.AutoRenew, Blocked: v.Blocked, WillRenew: v.WillRenew,
+		CodesLeft: v.Product.Remaining()}
 	if v.DeletedAt != 0 {
 		s := unixRFC(v.DeletedAt)
 		j.Deleted = &s
@@ -257,8 +261,8 @@ func authorityDeviceList(c *cli.Context, nearExpiry bool) error {
 		return err
 	}
 	if nearExpiry {
-		for pk, n := range left {
-			note(c.App.ErrWriter, "product %s has %d codes left", pk, n)
+		for _, pk := range slices.Sorted(maps.Keys(left)) {
+			note(c.App.ErrWriter, "product %s has %d codes left", pk, left[pk])
 		}
 	}
 	return nil
@@ -492,4 +496,121 @@ func reportActivation(c *cli.Context, a *authority.Activated) {
 		note(stderr, "%s", line)
 	}
 	note(stderr, "the activation file lists %d devices: install it on the gateway with 'airlock instance activation install FILE'", a.Answer.Count())
+}
+
+func authorityGatewayCommand() *cli.Command {
+	return &cli.Command{
+		Name:            "gateway",
+		Usage:           "list gateways, and retire the key of a rebuilt one",
+		UsageText:       "airlock authority gateway COMMAND [OPTIONS]",
+		OnUsageError:    onUsageError,
+		Action:          groupAction,
+		HideHelpCommand: true,
+		Description: `gateway groups the commands on the gateways of device fleets: the
+instances that carry activation requests. A gateway is pinned to its
+instance key and to its organization by its first activation request.`,
+		Subcommands: []*cli.Command{
+			{
+				Name:      "list",
+				Usage:     "list an organization's gateways",
+				UsageText: "airlock authority gateway list --org ORG [--json] [--dir DIR]",
+				Description: `list prints the gateways of the organization --org: UDI, when pinned,
+whether its key is retired, and how many devices it holds.
+
+With --json it prints an array of objects with the members udi, pinned,
+key (the first 4 bytes of its key's hash, hex; null when retired) and
+devices.
+
+Exit status: 0 when the list was printed; 1 when the organization does
+not exist; 2 for a wrong command line.`,
+				Flags: ledgerFlags(
+					&cli.StringFlag{Name: flagOrg, Usage: "the organization `ORG`"},
+					&cli.BoolFlag{Name: flagJSON, Usage: "print JSON instead of text"},
+				),
+				OnUsageError: onUsageError,
+				Action:       authorityGatewayList,
+			},
+			{
+				Name:      "retire",
+				Usage:     "forget the key a gateway is pinned to, for a rebuilt gateway",
+				UsageText: "airlock authority gateway retire --udi UDI --reason TEXT [--dir DIR]",
+				Description: `retire forgets the instance key the gateway --udi was pinned to, after
+its state folder was lost and rebuilt with a new key: its next
+activation request pins the new key. Its devices stay with it. The
+reason is recorded in the history.
+
+Exit status: 0 when the key was retired; 1 when there is no such
+gateway or its key is retired already; 2 for a wrong command line.`,
+				Flags: ledgerFlags(
+					&cli.StringFlag{Name: flagUDI, Usage: "the gateway's `UDI`"},
+					&cli.StringFlag{Name: flagReason, Usage: "why, in the history: `TEXT`"},
+				),
+				OnUsageError: onUsageError,
+				Action:       authorityGatewayRetire,
+			},
+		},
+	}
+}
+
+type gatewayJSON struct {
+	UDI     string  `json:"udi"`
+	Pinned  string  `json:"pinned"`
+	Key     *string `json:"key"`
+	Devices int     `json:"devices"`
+}
+
+func authorityGatewayList(c *cli.Context) error {
+	org, d, err := orgDesk(c)
+	if err != nil {
+		return err
+	}
+	defer d.Close()
+	gws, err := d.l.Gateways(d.ctx, org)
+	if err != nil {
+		return err
+	}
+	out := make([]gatewayJSON, len(gws))
+	rows := [][]string{{"UDI", "PINNED", "KEY", "DEVICES"}}
+	for i, g := range gws {
+		out[i] = gatewayJSON{UDI: g.UDI, Pinned: unixRFC(g.CreatedAt), Devices: g.Devices}
+		key := "retired"
+		if len(g.PublicKey) > 0 {
+			k := fmt.Sprintf("%x", authority.InstanceKeyHashPrefix(g.PublicKey))
+			out[i].Key, key = &k, k
+		}
+		rows = append(rows, []string{g.UDI, out[i].Pinned, key, fmt.Sprint(g.Devices)})
+	}
+	if c.Bool(flagJSON) {
+		return writeJSON(c, out)
+	}
+	if len(gws) == 0 {
+		note(c.App.ErrWriter, "%q has no gateway yet: the first activation request of one pins it", org)
+		return nil
+	}
+	return writeResult(c.App.Writer, tableCols(rows, map[int]bool{3: true}))
+}
+
+func authorityGatewayRetire(c *cli.Context) error {
+	if err := checkArgs(c, 0, 0, ""); err != nil {
+		return err
+	}
+	v, err := requireFlags(c, flagUDI, "P:GW,S:gw-1,U:…", flagReason, `"state folder lost with the disk"`)
+	if err != nil {
+		return err
+	}
+	d, err := openDesk(c, false)
+	if err != nil {
+		return err
+	}
+	defer d.Close()
+	udi := v[0]
+	if u, err := codes.ParseUDI(udi); err == nil {
+		udi = u.String()
+	}
+	g, err := d.l.RetireGateway(d.ctx, udi, v[1])
+	if err != nil {
+		return err
+	}
+	note(c.App.ErrWriter, "the key of gateway %s is retired: its next activation request pins its new key, and its devices stay with it", g.UDI)
+	return nil
 }

@@ -146,7 +146,7 @@ of the organization --org, or to the product --product only, oldest
 first: when, by whom, how many, of which package, to which product.
 
 With --json it prints an array of objects with the members id, at,
-actor, product (pk), product_name, package, validity and count.
+actor, pk, product (its name), package, validity and count.
 
 Exit status: 0 when the list was printed; 1 when the organization or
 product does not exist; 2 for a wrong command line.`,
@@ -168,7 +168,8 @@ product does not exist; 2 for a wrong command line.`,
 and in live products), forfeited (left in deleted products), and
 unallocated by package; then per product its package, total, used and
 remaining, and the most codes of its package that can still be
-allocated to it. Total = used + remaining + forfeited, always.
+allocated to it (for a product that holds none yet, the most of any one
+package). Total = used + remaining + forfeited, always.
 
 Example:
 
@@ -280,10 +281,11 @@ not exist; 2 for a wrong command line.`,
 				Name:      "delete",
 				Usage:     "delete a fleet product; its remaining codes are lost",
 				UsageText: "airlock authority pool product delete --org ORG --product PK [--yes] [--dir DIR]",
-				Description: `delete deletes the product --product: its devices are refused from then
-on and stop renewing, and its remaining codes are forfeited: nothing
-returns to the unallocated pool. delete says so and asks on the
-terminal; --yes deletes without asking.
+				Description: `delete deletes the product --product: its devices stop renewing, leave
+the next activation file of their gateway and are refused from then on,
+and its remaining codes are forfeited: nothing returns to the
+unallocated pool. delete says so and asks on the terminal; --yes
+deletes without asking.
 
 Exit status: 0 when the product was deleted; 1 when it was refused or
 not confirmed; 2 for a wrong command line.`,
@@ -464,14 +466,14 @@ func authorityPoolAllocate(c *cli.Context) error {
 }
 
 type allocationJSON struct {
-	ID          int64  `json:"id"`
-	At          string `json:"at"`
-	Actor       string `json:"actor"`
-	Product     string `json:"product"`
-	ProductName string `json:"product_name"`
-	Package     string `json:"package"`
-	Validity    string `json:"validity"`
-	Count       int64  `json:"count"`
+	ID       int64  `json:"id"`
+	At       string `json:"at"`
+	Actor    string `json:"actor"`
+	PK       string `json:"pk"`
+	Product  string `json:"product"`
+	Package  string `json:"package"`
+	Validity string `json:"validity"`
+	Count    int64  `json:"count"`
 }
 
 func authorityPoolAllocations(c *cli.Context) error {
@@ -491,7 +493,7 @@ func authorityPoolAllocations(c *cli.Context) error {
 	out := make([]allocationJSON, len(allocs))
 	for i, a := range allocs {
 		p, s := products[a.ProductID], pc.Specs[a.SpecID]
-		out[i] = allocationJSON{ID: a.ID, At: rfc3339(time.Unix(a.At, 0)), Actor: a.Actor, Product: p.PK, ProductName: p.Name, Package: s.Name, Validity: s.Validity.String(), Count: a.Count}
+		out[i] = allocationJSON{ID: a.ID, At: rfc3339(time.Unix(a.At, 0)), Actor: a.Actor, PK: p.PK, Product: p.Name, Package: s.Name, Validity: s.Validity.String(), Count: a.Count}
 	}
 	if c.Bool(flagJSON) {
 		return writeJSON(c, out)
@@ -502,7 +504,7 @@ func authorityPoolAllocations(c *cli.Context) error {
 	}
 	rows := [][]string{{"ID", "AT", "ACTOR", "PK", "NAME", "PACKAGE", "COUNT"}}
 	for _, a := range out {
-		rows = append(rows, []string{fmt.Sprint(a.ID), a.At, a.Actor, a.Product, a.ProductName, a.Package + " (" + a.Validity + ")", fmt.Sprint(a.Count)})
+		rows = append(rows, []string{fmt.Sprint(a.ID), a.At, a.Actor, a.PK, a.Product, a.Package + " (" + a.Validity + ")", fmt.Sprint(a.Count)})
 	}
 	return writeResult(c.App.Writer, tableCols(rows, map[int]bool{0: true, 6: true}))
 }
@@ -550,7 +552,10 @@ func poolView(pc *authority.PoolCounts) poolJSON {
 			pj.Package, pj.Validity = &name, &val
 			pj.Allocatable = pc.Unallocated[s.ID]
 		} else {
-			pj.Allocatable = pc.UnallocatedTotal()
+			// One allocation takes one package: the largest.
+			for _, n := range pc.Unallocated {
+				pj.Allocatable = max(pj.Allocatable, n)
+			}
 		}
 		if p.Deleted() {
 			at := rfc3339(time.Unix(p.DeletedAt, 0))
@@ -753,6 +758,8 @@ func init() {
 		hint     string
 	}{
 		{authority.ErrNoPackage, "'airlock authority pool show --org ORG' lists the packages; a purchase with --validity defines a new one"},
+		{authority.ErrGatewayKey, "if the gateway was rebuilt, retire its old key with 'airlock authority gateway retire --udi UDI --reason TEXT'; otherwise the request comes from another machine claiming the gateway's UDI"},
+		{authority.ErrNoDevice, "'airlock authority device list --org ORG' lists the devices; --deleted shows deleted ones too"},
 		{authority.ErrNoFleetProduct, "'airlock authority pool product list --org ORG' lists the fleet products with their product keys"},
 		{authority.ErrNoCodes, "'airlock authority pool show --org ORG' shows the counts; buy codes with 'airlock authority pool buy'"},
 		{authority.ErrSpecMismatch, "'airlock authority pool show --org ORG' shows each product's package and what can be allocated to it"},

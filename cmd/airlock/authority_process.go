@@ -59,9 +59,9 @@ func (f *dropFile) answerName() string {
 }
 
 // processRound is how many files process reads, answers and moves at a
-// time: authority.DefaultBatchSize, one ledger transaction. It bounds the
-// memory of a run (a decoded code is at most codes.MaxCodeSize), how much
-// an interrupted run leaves to finish, and how often progress shows.
+// time: authority.DefaultBatchSize, one ledger transaction. With
+// roundBytes it bounds the memory of a run, and it bounds how much an
+// interrupted run leaves to finish, and how often progress shows.
 const processRound = authority.DefaultBatchSize
 
 // maxInboxFiles caps the files one run takes: drop.MaxListEntries,
@@ -202,6 +202,8 @@ type dropFile struct {
 	detail  string // what the ledger did, one line
 	err     error  // why it was rejected or left
 	answer  []byte // the authorization code to write, binary
+	// deferred: the round had no room for the file; a later one takes it.
+	deferred bool
 	// answerKind is the answer's kind: an authorization, or an
 	// activation for an activation request; 0 means an authorization.
 	answerKind codes.Kind
@@ -222,6 +224,7 @@ type processRun struct {
 
 	total   int
 	done    atomic.Int64 // files moved or left
+	held    atomic.Int64 // bytes of the files the round holds
 	bar     *progressbar.ProgressBar
 	claimed map[string]bool // stems taken in this run
 }
@@ -316,16 +319,25 @@ func (r *processRun) run() error {
 	}
 	r.startProgress()
 	var all []*dropFile
-	for start := 0; start < len(names); start += processRound {
-		files := make([]*dropFile, 0, processRound)
-		for _, n := range names[start:min(len(names), start+processRound)] {
-			files = append(files, &dropFile{name: n})
+	for len(names) > 0 {
+		n := min(len(names), processRound)
+		files := make([]*dropFile, 0, n)
+		for _, name := range names[:n] {
+			files = append(files, &dropFile{name: name})
 		}
+		names = names[n:]
 		r.round(files)
+		var deferred []string
 		for _, f := range files {
+			if f.deferred {
+				deferred = append(deferred, f.name)
+				continue
+			}
 			f.code, f.answer = nil, nil // only the outcome is needed now
+			all = append(all, f)
 		}
-		all = append(all, files...)
+		// Files the round had no room for come first in the next.
+		names = append(deferred, names...)
 		if r.bar == nil {
 			note(r.stderr, "%d of %d files processed", r.done.Load(), r.total)
 		}
@@ -336,10 +348,20 @@ func (r *processRun) run() error {
 	return r.finish(all)
 }
 
+// roundBytes bounds the bytes of the files one round holds: a round
+// reads up to processRound files, and an activation request may have up
+// to 32 MiB. A file that would pass the bound, when others are held
+// already, waits for a later round.
+var roundBytes int64 = 64 << 20
+
+// errNoRoom defers a file to a later round.
+var errNoRoom = errors.New("no room in this round")
+
 // round takes a round of files from reading to moving, in the order that
 // survives a crash: the ledger commits, then the answers are written, then
 // the result files, then the files move.
 func (r *processRun) round(files []*dropFile) {
+	r.held.Store(0)
 	r.read(files)
 	r.assignStems(files)
 	r.apply(files)
@@ -368,6 +390,12 @@ func (r *processRun) read(files []*dropFile) {
 			return
 		case err != nil:
 			f.leave(err)
+			return
+		}
+		if held := r.held.Add(int64(len(data))); held > roundBytes && held > int64(len(data)) {
+			r.held.Add(-int64(len(data)))
+			f.deferred = true
+			f.leave(errNoRoom)
 			return
 		}
 		f.hash, f.hashed = sha256.Sum256(data), true
@@ -881,6 +909,9 @@ func (f *dropFile) target() string {
 func (r *processRun) move(files []*dropFile) {
 	r.parallel(len(files), func(i int) {
 		f := files[i]
+		if f.deferred {
+			return // counted in its own round
+		}
 		defer r.step()
 		if f.stem == "" || f.outcome == outLeft {
 			return

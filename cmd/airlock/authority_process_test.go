@@ -845,3 +845,25 @@ func TestProcessBinaryCodes(t *testing.T) {
 	}
 	checkLicenses(t, 40, 4)
 }
+
+// TestProcessDefersFilesPastTheRoundBudget shrinks the bytes a round may
+// hold to one: each round then holds a single file, the others wait for
+// later rounds, and every file is processed once.
+func TestProcessDefersFilesPastTheRoundBudget(t *testing.T) {
+	_, identity, s := processDesk(t)
+	old := roundBytes
+	roundBytes = 1
+	t.Cleanup(func() { roundBytes = old })
+	writeFiles(t, "in", map[string][]byte{
+		"cam-1.airlock": s.request("cam-1", 1, s.auth),
+		"cam-2.airlock": s.request("cam-2", 1, s.auth),
+		"cam-3.airlock": s.request("cam-3", 1, s.auth),
+	})
+	code, _, stderr := runApp(t, "", "authority", "process", "--identity", identity, "--account", "acme/plant", "--in", "in", "--out", "out", "--json")
+	if code != 0 || !strings.Contains(stderr, "airlock: 3 reserved, 0 confirmed, 0 returned, 0 systems, 0 rejected, 0 already done") {
+		t.Fatalf("exit %d\n%s", code, stderr)
+	}
+	for _, n := range []string{"cam-1", "cam-2", "cam-3"} {
+		mustRead(t, "out/"+n+".authorization.airlock")
+	}
+}

@@ -354,7 +354,7 @@ func (h hostile) materialize(t *testing.T, dir string) (arg, stdin string) {
 }
 
 // checkRefused runs args and checks the refusal and that nothing changed.
-func checkRefused(t *testing.T, s *site, stdin string, args ...string) {
+func checkRefused(t *testing.T, s *site, stdin string, args ...string) (stderr string) {
 	t.Helper()
 	before := snapshot(t, filepath.Join(s.dir, "desk"), s.state)
 	code, stdout, stderr := runApp(t, stdin, args...)
@@ -372,6 +372,7 @@ func checkRefused(t *testing.T, s *site, stdin string, args ...string) {
 	if d := diffSnapshots(before, snapshot(t, filepath.Join(s.dir, "desk"), s.state)); len(d) > 0 {
 		t.Errorf("state changed: %v", d)
 	}
+	return stderr
 }
 
 func TestHostileInputCatalogue(t *testing.T) {
