@@ -973,11 +973,34 @@ func (l *Ledger) renewDue(tx Tx, c *chain, orgID, now int64) error {
 func (l *Ledger) sweep(tx Tx, c *chain, orgID, now int64) (Renewed, error) {
 	var out Renewed
 	var due []Device
-	if err := tx.Devices(DeviceFilter{OrgID: orgID, Due: true, ExpiresTo: now + 1}, func(d *Device) error {
+	// By the end of their codes only, which the partial index serves
+	// (joined with the products, the query would scan the organization's
+	// devices); the organization is filtered here.
+	if err := tx.Devices(DeviceFilter{Due: true, ExpiresTo: now + 1}, func(d *Device) error {
 		due = append(due, *d)
 		return nil
 	}); err != nil || len(due) == 0 {
 		return out, err
+	}
+	if orgID != 0 {
+		org := map[int64]int64{}
+		kept := due[:0]
+		for _, d := range due {
+			o, ok := org[d.ProductID]
+			if !ok {
+				p, err := tx.FleetProductByID(d.ProductID)
+				if err != nil {
+					return out, err
+				}
+				o, org[d.ProductID] = p.OrgID, p.OrgID
+			}
+			if o == orgID {
+				kept = append(kept, d)
+			}
+		}
+		if due = kept; len(due) == 0 {
+			return out, nil
+		}
 	}
 	sortDevicesByEnd(due)
 	type state struct {

@@ -112,3 +112,36 @@ func BenchmarkSweep(b *testing.B) {
 }
 
 var _ = codes.KindActivation
+
+// BenchmarkSmallActivationOnLargeProduct processes requests of 10 new
+// devices from their own gateway on a product that holds 100,000: the
+// listed devices are looked up one by one, not the whole product.
+func BenchmarkSmallActivationOnLargeProduct(b *testing.B) {
+	e := newEnv(b, func(o *authority.Options) { o.Now = time.Now })
+	_, err := e.l.AddOrg(ctx, "acme")
+	e.must(err)
+	_, err = e.l.AddFleetProduct(ctx, "acme", "PK", "p", true)
+	e.must(err)
+	_, err = e.l.BuyCodes(ctx, "acme", "annual", &authority.Validity{Years: 1}, 100_000+int64(10*(b.N+1)), "PK", "")
+	e.must(err)
+	dks := make([]string, 100_000)
+	for i := range dks {
+		dks[i] = fmt.Sprintf("dev-%08d", i)
+	}
+	_, err = e.l.ProcessActivation(ctx, newDevice(b, "bench-big", e.f.Authority).activation(map[string][]string{"PK": dks}))
+	e.must(err)
+	reqs := make([][]byte, b.N)
+	for i := range reqs {
+		small := make([]string, 10)
+		for j := range small {
+			small[j] = fmt.Sprintf("new-%06d-%02d", i, j)
+		}
+		reqs[i] = newDevice(b, fmt.Sprint("bench-small-", i), e.f.Authority).activation(map[string][]string{"PK": small})
+	}
+	b.ResetTimer()
+	for i := range b.N {
+		if _, err := e.l.ProcessActivation(ctx, reqs[i]); err != nil {
+			b.Fatal(err)
+		}
+	}
+}

@@ -22,7 +22,8 @@ type FleetReadTx interface {
 	// CodeAllocations returns the allocations of one organization (0:
 	// all), in the order they were made.
 	CodeAllocations(orgID int64) ([]CodeAllocation, error)
-	// Devices calls fn for each device that f selects, by id.
+	// Devices calls fn for each device that f selects, by id; with Due
+	// and ExpiresTo set, by the end of their codes, then id.
 	Devices(f DeviceFilter, fn func(*Device) error) error
 	// Consumptions calls fn for each code one device consumed after its
 	// first activation (seq 2 on), in order; with device 0, for every

@@ -198,7 +198,13 @@ func (t *txn) Devices(f authority.DeviceFilter, fn func(*authority.Device) error
 	if len(where) > 0 {
 		q += ` WHERE ` + strings.Join(where, ` AND `)
 	}
-	q += ` ORDER BY d.id`
+	if f.Due && f.ExpiresTo != 0 {
+		// The codes ending in a range: in the order of devices_due,
+		// which serves it.
+		q += ` ORDER BY d.valid_until, d.id`
+	} else {
+		q += ` ORDER BY d.id`
+	}
 	if f.Limit > 0 {
 		q += fmt.Sprintf(` LIMIT %d`, f.Limit)
 	}
