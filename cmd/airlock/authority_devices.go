@@ -86,8 +86,9 @@ organization or product does not exist; 2 for a wrong command line.`,
 				Name:      "near-expiry",
 				Usage:     "list devices whose code ends within 30 days",
 				UsageText: "airlock authority device near-expiry --org ORG [search flags] [--json] [--dir DIR]",
-				Description: `near-expiry prints the devices of the organization --org whose code ends
-within 30 days and has not ended yet, with whether each will renew
+				Description: `near-expiry prints, soonest first, the devices of the organization
+--org whose code ends within 30 days and has not ended yet, with
+whether each will renew
 (auto-renew on for its product and itself, not on the blocklist) and
 how many codes its product has left.
 
