@@ -179,23 +179,14 @@ func productKeys(r *codes.ActivationRequest) string {
 }
 
 func orgByID(tx ReadTx, id int64) (string, error) {
-	accounts, err := tx.Accounts()
+	o, err := tx.OrgByID(id)
 	if err != nil {
 		return "", err
 	}
-	for _, a := range accounts {
-		if a.OrgID == id {
-			return a.Org, nil
-		}
+	if o == nil {
+		return "", fmt.Errorf("%w: organization %d is missing", ErrCorrupt, id)
 	}
-	ps, err := tx.FleetProducts(id)
-	if err != nil {
-		return "", err
-	}
-	if len(ps) > 0 {
-		return ps[0].Org, nil
-	}
-	return "", fmt.Errorf("%w: organization %d has no name", ErrCorrupt, id)
+	return o.Name, nil
 }
 
 func activationDetail(a *Activated) string {

@@ -378,6 +378,9 @@ func (l *Ledger) AllocateCodes(ctx context.Context, org, product, pkg string, co
 		if err != nil {
 			return err
 		}
+		if _, _, err := l.authorize(tx, p.Org, needManage); err != nil {
+			return err
+		}
 		if err := l.renewDue(tx, c, p.OrgID, l.now()); err != nil {
 			return err
 		}

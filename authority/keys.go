@@ -175,37 +175,51 @@ func (l *Ledger) IssueKey(ctx context.Context, s KeySpec) (*IssuedKey, error) {
 		return nil, err
 	}
 	sort.Slice(s.Lines, func(i, j int) bool { return s.Lines[i].Tag < s.Lines[j].Tag })
-	key := make([]byte, KeySize)
-	if _, err := io.ReadFull(l.opts.Rand, key); err != nil {
-		return nil, fmt.Errorf("drawing a license key: %w", err)
+	key, err := l.drawKey()
+	if err != nil {
+		return nil, err
 	}
 	out := &IssuedKey{Key: FormatKey(key)}
-	err := l.update(ctx, func(tx Tx, c *chain) error {
-		now := l.now()
-		k := LicenseKey{Hash: KeyHash(key), Software: s.Software, Extension: s.Extension, Years: s.Years,
-			Lines: s.Lines, IssuedAt: now, IssuedBy: l.opts.Actor}
-		if got, err := tx.LicenseKey(k.Hash); err != nil {
-			return err
-		} else if got != nil {
-			// Only a broken random source draws a key twice.
-			return fmt.Errorf("%w: the random source drew license key %s twice", ErrCorrupt, k.KeyID())
-		}
-		if err := tx.InsertLicenseKey(&k); err != nil {
-			return err
-		}
-		e := l.event(now, actionKeyIssue, s.Software)
-		e.CodeHash = k.Hash
-		e.Detail = fmt.Sprintf("license key %s issued for %q: %s", k.KeyID(), s.Software, k.Describe())
-		if err := c.add(e); err != nil {
-			return err
-		}
+	err = l.update(ctx, func(tx Tx, c *chain) error {
+		k, err := l.issueKey(tx, c, s, key, l.opts.Actor)
 		out.Record = k
-		return nil
+		return err
 	})
 	if err != nil {
 		return nil, err
 	}
 	return out, nil
+}
+
+// drawKey draws the bytes of a new license key.
+func (l *Ledger) drawKey() ([]byte, error) {
+	key := make([]byte, KeySize)
+	if _, err := io.ReadFull(l.opts.Rand, key); err != nil {
+		return nil, fmt.Errorf("drawing a license key: %w", err)
+	}
+	return key, nil
+}
+
+// issueKey stores a checked key spec under the hash of key, recorded in
+// the history as issued by actor.
+func (l *Ledger) issueKey(tx Tx, c *chain, s KeySpec, key []byte, actor string) (LicenseKey, error) {
+	now := l.now()
+	k := LicenseKey{Hash: KeyHash(key), Software: s.Software, Extension: s.Extension, Years: s.Years,
+		Lines: s.Lines, IssuedAt: now, IssuedBy: actor}
+	if got, err := tx.LicenseKey(k.Hash); err != nil {
+		return k, err
+	} else if got != nil {
+		// Only a broken random source draws a key twice.
+		return k, fmt.Errorf("%w: the random source drew license key %s twice", ErrCorrupt, k.KeyID())
+	}
+	if err := tx.InsertLicenseKey(&k); err != nil {
+		return k, err
+	}
+	e := l.event(now, actionKeyIssue, s.Software)
+	e.Actor = actor
+	e.CodeHash = k.Hash
+	e.Detail = fmt.Sprintf("license key %s issued for %q: %s", k.KeyID(), s.Software, k.Describe())
+	return k, c.add(e)
 }
 
 // History actions of keys and wallets; Verify counts them.

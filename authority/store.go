@@ -108,6 +108,7 @@ type ReadTx interface {
 	// HardwareComponent returns the registration of a component id.
 	HardwareComponent(id string) (*Hardware, error)
 	FleetReadTx
+	PortalReadTx
 }
 
 // A Tx is a write transaction. The Adjust… and Shrink… methods are guarded
@@ -157,6 +158,7 @@ type Tx interface {
 	InsertProductSystem(ps *ProductSystem) error
 	InsertHardware(h *Hardware) error
 	FleetTx
+	PortalTx
 }
 
 // Meta describes the ledger.

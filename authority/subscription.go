@@ -222,6 +222,9 @@ func (l *Ledger) Allocate(ctx context.Context, org, name string, year int, tag s
 	}
 	var out *Allocated
 	err := l.updateOrCheck(ctx, dry, func(tx Tx, c *chain) error {
+		if _, _, err := l.authorize(tx, org, needManage); err != nil {
+			return err
+		}
 		now := l.now()
 		p, sub, cal, err := subscribed(tx, org, name)
 		if err != nil {

@@ -380,4 +380,74 @@ CREATE TABLE alert_thresholds (
 	below  BIGINT NOT NULL CHECK (below >= 0)
 );
 `,
+	// The licensing portal. People act with one role each: at the vendor,
+	// in an organization (admin, viewer) or for a partner; an
+	// organization delegates its management to partners until it revokes
+	// them. Serial numbers (kept by hash, like license keys) register
+	// into a license key of an organization; a registration records who
+	// registered it and its support. Customers set custom fields on their
+	// licenses and share them with other contacts.
+	7: `
+CREATE TABLE people (
+	id         {{id}},
+	email      TEXT NOT NULL UNIQUE,
+	name       TEXT NOT NULL,
+	role       TEXT NOT NULL CHECK (role IN ('vendor', 'admin', 'viewer', 'partner')),
+	org_id     BIGINT REFERENCES orgs (id),
+	partner    TEXT NOT NULL,
+	created_at BIGINT NOT NULL,
+	CHECK ((role IN ('admin', 'viewer')) = (org_id IS NOT NULL)),
+	CHECK ((role = 'partner') = (partner <> ''))
+);
+CREATE TABLE delegations (
+	org_id     BIGINT NOT NULL REFERENCES orgs (id),
+	partner    TEXT NOT NULL,
+	granted_at BIGINT NOT NULL,
+	granted_by TEXT NOT NULL,
+	revoked_at BIGINT NOT NULL,
+	revoked_by TEXT NOT NULL,
+	PRIMARY KEY (org_id, partner)
+);
+CREATE TABLE serials (
+	hash          {{blob}} NOT NULL PRIMARY KEY,
+	software      TEXT NOT NULL,
+	tag           TEXT NOT NULL,
+	count         BIGINT NOT NULL CHECK (count > 0),
+	years         INTEGER NOT NULL CHECK (years > 0),
+	support_until BIGINT NOT NULL,
+	issued_at     BIGINT NOT NULL,
+	issued_by     TEXT NOT NULL,
+	org_id        BIGINT REFERENCES orgs (id),
+	key_hash      {{blob}} REFERENCES license_keys (hash),
+	registered_at BIGINT NOT NULL,
+	CHECK ((org_id IS NULL) = (key_hash IS NULL))
+);
+CREATE TABLE registrations (
+	key_hash        {{blob}} NOT NULL PRIMARY KEY REFERENCES license_keys (hash),
+	org_id          BIGINT NOT NULL REFERENCES orgs (id),
+	serial_hash     {{blob}} REFERENCES serials (hash),
+	contact         TEXT NOT NULL,
+	email           TEXT NOT NULL,
+	company         TEXT NOT NULL,
+	support_contact TEXT NOT NULL,
+	support_until   BIGINT NOT NULL,
+	at              BIGINT NOT NULL,
+	actor           TEXT NOT NULL
+);
+CREATE INDEX registrations_by_org ON registrations (org_id, at);
+CREATE TABLE license_fields (
+	key_hash {{blob}} NOT NULL REFERENCES registrations (key_hash),
+	name     TEXT NOT NULL,
+	value    TEXT NOT NULL,
+	PRIMARY KEY (key_hash, name)
+){{without_rowid}};
+CREATE TABLE license_shares (
+	key_hash {{blob}} NOT NULL REFERENCES registrations (key_hash),
+	email    TEXT NOT NULL,
+	role     TEXT NOT NULL CHECK (role IN ('viewer', 'manager')),
+	at       BIGINT NOT NULL,
+	actor    TEXT NOT NULL,
+	PRIMARY KEY (key_hash, email)
+){{without_rowid}};
+`,
 }

@@ -41,7 +41,7 @@ func authorityOrgCommand() *cli.Command {
 		OnUsageError:    onUsageError,
 		Action:          groupAction,
 		HideHelpCommand: true,
-		Subcommands: []*cli.Command{{
+		Subcommands: append([]*cli.Command{{
 			Name:      "add",
 			Usage:     "add an organization",
 			UsageText: "airlock authority org add [--dir DIR] NAME",
@@ -70,7 +70,7 @@ Example:
 				note(c.App.ErrWriter, "organization %q added", o.Name)
 				return nil
 			},
-		}},
+		}}, orgDelegateCommands()...),
 	}
 }
 
@@ -341,10 +341,12 @@ func authorityLicensesCommand() *cli.Command {
 	return &cli.Command{
 		Name:        "licenses",
 		Usage:       "show owned, available, reserved and in-transition licenses",
-		UsageText:   "airlock authority licenses [--account ORG/ACCOUNT] [--json] [--dir DIR]",
+		UsageText:   "airlock authority licenses [--account ORG/ACCOUNT | --org ORG [--field NAME=VALUE]...] [--json] [--dir DIR]",
 		Description: authorityLicensesDescription,
 		Flags: ledgerFlags(
 			&cli.StringFlag{Name: flagAccount, Usage: "show only `ORG/ACCOUNT`"},
+			&cli.StringFlag{Name: flagOrg, Usage: "show the license keys registered to `ORG` instead (the portal's view)"},
+			&cli.StringSliceFlag{Name: flagField, Usage: "with --org, only licenses whose custom field is so: `NAME=VALUE`; repeatable"},
 			&cli.BoolFlag{Name: flagJSON, Usage: "print JSON instead of a table"},
 		),
 		OnUsageError: onUsageError,
@@ -382,6 +384,12 @@ func authorityLicenses(c *cli.Context) error {
 		return err
 	}
 	defer d.Close()
+	if c.IsSet(flagOrg) {
+		if c.IsSet(flagAccount) {
+			return usagef(c.Command.HelpName, "", "--%s and --%s show different things: give one", flagOrg, flagAccount)
+		}
+		return authorityOrgLicenses(c, d)
+	}
 	bs, err := d.l.Licenses(d.ctx, c.String(flagAccount))
 	if err != nil {
 		return err
