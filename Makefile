@@ -20,6 +20,7 @@ FUZZ_TARGETS := \
 	./codes:FuzzOpenActivationRequest \
 	./codes:FuzzOpenActivation \
 	./codes:FuzzParseUnverifiedFleet \
+	./codes:FuzzOpenManifest \
 	./instance:FuzzDecodeState
 
 .PHONY: all build test test-deps lint bench fuzz vectors check-vectors demo man clean

@@ -458,7 +458,7 @@ func armorBy(kind string, data []byte) []byte {
 func TestKindLimits(t *testing.T) {
 	for _, k := range codes.Kinds {
 		want := codes.MaxCodeSize
-		if k == codes.KindActivationRequest || k == codes.KindActivation {
+		if k == codes.KindActivationRequest || k == codes.KindActivation || k == codes.KindManifest {
 			want = codes.MaxBulkCodeSize
 		}
 		if got := k.MaxSize(); got != want {
@@ -487,7 +487,7 @@ func TestTypedLenCountsTheTypedForm(t *testing.T) {
 // lists the prefixes of every kind.
 func TestUnknownPrefixListsEveryKind(t *testing.T) {
 	_, err := codes.Decode([]byte("ZZ-0000"))
-	if !errors.Is(err, codes.ErrMalformed) || !strings.Contains(err.Error(), "(RQ, AU, CF, RT, SD, UR, TU, AR, AF)") {
+	if !errors.Is(err, codes.ErrMalformed) || !strings.Contains(err.Error(), "(RQ, AU, CF, RT, SD, UR, TU, AR, AF, DM)") {
 		t.Fatalf("Decode(ZZ-…) = %v", err)
 	}
 }

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"testing"
+	"time"
 
 	"github.com/airlock-dev/airlock/codes"
 	"github.com/airlock-dev/airlock/testvectors"
@@ -309,6 +310,56 @@ func FuzzParseUnverifiedFleet(f *testing.F) {
 			}
 		} else if a.Count() > codes.MaxActivationDevices {
 			t.Fatalf("activation of %d devices accepted", a.Count())
+		}
+	})
+}
+
+// FuzzOpenManifest: no panic, classified errors, and an accepted download
+// manifest is exactly the code the authority makes for its content, lists
+// no more files than the limit, none of them with an unsafe name, and
+// passes or fails Check with a classified error.
+func FuzzOpenManifest(f *testing.F) {
+	seedVectors(f, true)
+	fx, err := gen.NewFixture()
+	if err != nil {
+		f.Fatal(err)
+	}
+	for _, n := range []int{1, 2, 30} {
+		m, err := codes.SignManifest(fx.LargeManifest(n), fx.Authority)
+		if err != nil {
+			f.Fatal(err)
+		}
+		f.Add(m)
+	}
+	v := verifier(f)
+	f.Fuzz(func(t *testing.T, in []byte) {
+		m, err := codes.OpenManifest(in, v.Trust)
+		if err != nil {
+			if !classified(err) {
+				t.Fatalf("unclassified error: %v", err)
+			}
+			if _, perr := codes.ParseUnverifiedManifest(in); perr != nil && !classified(perr) {
+				t.Fatalf("ParseUnverifiedManifest: unclassified error: %v", perr)
+			}
+			return
+		}
+		if len(m.Files) == 0 || len(m.Files) > codes.MaxManifestFiles {
+			t.Fatalf("manifest of %d files accepted", len(m.Files))
+		}
+		for _, file := range m.Files {
+			if err := codes.CheckFileName(file.Name); err != nil {
+				t.Fatalf("accepted file name %q: %v", file.Name, err)
+			}
+		}
+		if err := m.Check(time.Unix(m.IssuedAt, 0)); err != nil {
+			t.Fatalf("Check at the issue time: %v", err)
+		}
+		again, err := codes.SignManifest(m, v.Authority)
+		if err != nil {
+			t.Fatalf("accepted manifest cannot be signed again: %v", err)
+		}
+		if !bytes.Equal(again, in) {
+			t.Fatalf("accepted %x, which re-encodes as %x", in, again)
 		}
 	})
 }

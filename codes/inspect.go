@@ -4,8 +4,8 @@ import "fmt"
 
 // ParseUnverified decodes a code of kind k for display only and returns a
 // pointer to its type (*Request, *Authorization, *Confirmation, *Return,
-// *System, *Usage, *TrustSet, *ActivationRequest or *Activation). Nothing
-// in the result is trusted.
+// *System, *Usage, *TrustSet, *ActivationRequest, *Activation or
+// *Manifest). Nothing in the result is trusted.
 func ParseUnverified(k Kind, b []byte) (any, error) {
 	switch k {
 	case KindRequest:
@@ -26,6 +26,8 @@ func ParseUnverified(k Kind, b []byte) (any, error) {
 		return ParseUnverifiedActivationRequest(b)
 	case KindActivation:
 		return ParseUnverifiedActivation(b)
+	case KindManifest:
+		return ParseUnverifiedManifest(b)
 	}
 	return nil, fmt.Errorf("%w: unknown kind %d", ErrWrongKind, uint8(k))
 }
@@ -55,7 +57,7 @@ func GuessKinds(b []byte) ([]Kind, error) {
 }
 
 // OpenSigned verifies a code the authority makes (authorization, trust
-// update or activation) against trust and returns it as ParseUnverified
+// update, activation or download manifest) against trust and returns it as ParseUnverified
 // does. For a trust update, trust is the set it replaces.
 func OpenSigned(k Kind, b []byte, trust *TrustSet) (any, error) {
 	switch k {
@@ -63,6 +65,8 @@ func OpenSigned(k Kind, b []byte, trust *TrustSet) (any, error) {
 		return OpenAuthorization(b, trust)
 	case KindActivation:
 		return OpenActivation(b, trust)
+	case KindManifest:
+		return OpenManifest(b, trust)
 	case KindTrustUpdate:
 		if t, err := OpenTrustUpdate(b, trust); err == nil {
 			return t, nil

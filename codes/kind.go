@@ -23,6 +23,7 @@ const (
 	KindTrustUpdate
 	KindActivationRequest
 	KindActivation
+	KindManifest
 )
 
 // labelPrefix versions every label: a payload change that is not backward
@@ -31,7 +32,7 @@ const (
 const labelPrefix = "airlock/v1/"
 
 // Kinds lists every kind in order.
-var Kinds = []Kind{KindRequest, KindAuthorization, KindConfirmation, KindReturn, KindSystem, KindUsage, KindTrustUpdate, KindActivationRequest, KindActivation}
+var Kinds = []Kind{KindRequest, KindAuthorization, KindConfirmation, KindReturn, KindSystem, KindUsage, KindTrustUpdate, KindActivationRequest, KindActivation, KindManifest}
 
 type kindInfo struct {
 	name   string // human name, lower case
@@ -39,7 +40,7 @@ type kindInfo struct {
 	prefix string // typed form
 	armor  string // armored form, after "AIRLOCK "
 	signed bool   // COSE_Sign1 by the authority; otherwise COSE_Mac0 by the instance
-	bulk   bool   // carries a device fleet: up to MaxBulkCodeSize rather than MaxCodeSize
+	bulk   bool   // carries a device fleet or a file list: up to MaxBulkCodeSize rather than MaxCodeSize
 }
 
 var kindInfos = map[Kind]kindInfo{
@@ -52,6 +53,7 @@ var kindInfos = map[Kind]kindInfo{
 	KindTrustUpdate:       {"trust update", "trust-update", "TU", "TRUST UPDATE", true, false},
 	KindActivationRequest: {"activation request", "activation-request", "AR", "ACTIVATION REQUEST", false, true},
 	KindActivation:        {"activation", "activation", "AF", "ACTIVATION", true, true},
+	KindManifest:          {"download manifest", "download-manifest", "DM", "DOWNLOAD MANIFEST", true, true},
 }
 
 func (k Kind) info() kindInfo {
@@ -86,8 +88,9 @@ func (k Kind) ArmorType() string { return k.info().armor }
 func (k Kind) Signed() bool { return k.info().signed }
 
 // MaxSize returns the largest binary code of this kind, in bytes:
-// MaxBulkCodeSize for the kinds that carry device fleets (activation
-// request, activation), MaxCodeSize for every other.
+// MaxBulkCodeSize for the bulk kinds, which carry device fleets
+// (activation request, activation) or file lists (download manifest),
+// MaxCodeSize for every other.
 func (k Kind) MaxSize() int {
 	if k.info().bulk {
 		return MaxBulkCodeSize

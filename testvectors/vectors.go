@@ -49,6 +49,8 @@ type Case struct {
 	// rules at Now for the instance named in keys.json ("instance") or the
 	// other one ("other_instance"). For activations it applies the binding
 	// rules, which take no time: Now is then only the time of the example.
+	// For download manifests it applies the expiry at Now; Instance and
+	// UDI are empty.
 	Check *Check `json:"check,omitempty"`
 	// Expect is "ok" or an error class; see Expectations.
 	Expect string `json:"expect"`
@@ -58,11 +60,11 @@ type Case struct {
 }
 
 // A Check names the instant and the instance an authorization is checked
-// for.
+// for; a download manifest's names the instant only.
 type Check struct {
 	Now      int64  `json:"now"` // Unix seconds
-	Instance string `json:"instance"`
-	UDI      string `json:"udi"`
+	Instance string `json:"instance,omitempty"`
+	UDI      string `json:"udi,omitempty"`
 }
 
 // Keys are the fixed keys the vectors were made with. Private keys are
@@ -234,6 +236,12 @@ func (v *Verifier) Run(c *Case) error {
 				return err
 			}
 			return a.Check(udi, pub)
+		case codes.KindManifest:
+			m, err := codes.OpenManifest(code, v.Trust)
+			if err != nil || c.Check == nil {
+				return err
+			}
+			return m.Check(time.Unix(c.Check.Now, 0))
 		}
 		a, err := codes.OpenAuthorization(code, v.Trust)
 		if err != nil || c.Check == nil {

@@ -328,12 +328,13 @@ func (f *Fixture) Codes() map[codes.Kind][]byte {
 
 		codes.KindActivationRequest: must(codes.SealActivationRequest(f.ActivationRequest(), f.Instance, &f.Authority.Public)),
 		codes.KindActivation:        must(codes.SignActivation(f.Activation(), f.Authority)),
+		codes.KindManifest:          must(codes.SignManifest(f.Manifest(), f.Authority)),
 	}
 }
 
 func verifyOf(k codes.Kind) string {
 	switch k {
-	case codes.KindAuthorization, codes.KindTrustUpdate, codes.KindActivation:
+	case codes.KindAuthorization, codes.KindTrustUpdate, codes.KindActivation, codes.KindManifest:
 		return "trust"
 	case codes.KindRequest, codes.KindSystem, codes.KindActivationRequest:
 		return "authority"
@@ -388,6 +389,7 @@ func Generate() (map[string][]byte, error) {
 		return nil, err
 	}
 	b.activation()
+	b.manifest()
 	out := map[string][]byte{}
 	keys, err := json.MarshalIndent(f.keys(), "", "  ")
 	if err != nil {
@@ -418,8 +420,11 @@ func (b *builder) valid() error {
 			return err
 		}
 		c := testvectors.Case{Kind: k.String(), Expect: "ok", Payload: hex.EncodeToString(payload)}
-		if k == codes.KindAuthorization || k == codes.KindActivation {
+		switch k {
+		case codes.KindAuthorization, codes.KindActivation:
 			c.Check = &testvectors.Check{Now: checkAt, Instance: "instance", UDI: f.UDI.String()}
+		case codes.KindManifest:
+			c.Check = &testvectors.Check{Now: checkAt}
 		}
 		for _, form := range []string{"binary", "typed", "armored"} {
 			c := c
