@@ -478,6 +478,7 @@ type License struct {
 	Product      string      // that product's name
 	Fields       []LicenseField
 	Shares       []LicenseShare
+	Converted    int64 // licenses an upgrade converted to another software
 }
 
 // OrgLicenses returns the licenses of an organization, with fields matching
@@ -511,6 +512,13 @@ func (l *Ledger) OrgLicenses(ctx context.Context, org string, match map[string]s
 			}
 			if lic.Shares, err = tx.LicenseShares(g.KeyHash); err != nil {
 				return err
+			}
+			conv, err := tx.Conversions(g.KeyHash)
+			if err != nil {
+				return err
+			}
+			for _, cv := range conv {
+				lic.Converted += cv.Count
 			}
 			if lic.Redeemed, err = tx.Redemption(g.KeyHash); err != nil {
 				return err

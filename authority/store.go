@@ -109,6 +109,7 @@ type ReadTx interface {
 	HardwareComponent(id string) (*Hardware, error)
 	FleetReadTx
 	PortalReadTx
+	UpgradeReadTx
 }
 
 // A Tx is a write transaction. The Adjust… and Shrink… methods are guarded
@@ -159,6 +160,7 @@ type Tx interface {
 	InsertHardware(h *Hardware) error
 	FleetTx
 	PortalTx
+	UpgradeTx
 }
 
 // Meta describes the ledger.

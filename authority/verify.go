@@ -447,7 +447,11 @@ func verifyWallets(tx ReadTx, hashes map[string]bool, keyEvents map[string]int, 
 		if n := keyEvents[actionWalletRedeem+"\x00"+string(k.Hash)]; n != 1 {
 			return corrupt("license key %s is redeemed, and recorded by %d redemption events in the history, want 1", k.KeyID(), n)
 		}
-		for _, ln := range k.Licenses() {
+		left, err := licensesLeft(tx, k)
+		if err != nil {
+			return err
+		}
+		for _, ln := range left {
 			if got := entered[keyTag{string(k.Hash), ln.Tag}]; got != ln.Count {
 				return corrupt("license key %s brought %d %s into %q, its wallet lots hold %d", k.KeyID(), ln.Count, ln.Tag, p.Ref(), got)
 			}

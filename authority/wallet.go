@@ -190,6 +190,9 @@ func (l *Ledger) Redeem(ctx context.Context, org, name, key string) (*Redeemed, 
 	hash := KeyHash(b)
 	var r *Redeemed
 	err = l.update(ctx, func(tx Tx, c *chain) error {
+		if _, _, err := l.authorize(tx, org, needManage); err != nil {
+			return err
+		}
 		r, err = checkRedeem(tx, org, name, hash)
 		if err != nil {
 			return err
@@ -205,7 +208,14 @@ func (l *Ledger) Redeem(ctx context.Context, org, name, key string) (*Redeemed, 
 			// contract gets here.
 			return fmt.Errorf("%w: license key %s", ErrKeyRedeemed, r.KeyID)
 		}
-		for _, ln := range r.Key.Licenses() {
+		left, err := licensesLeft(tx, &r.Key)
+		if err != nil {
+			return err
+		}
+		if len(left) == 0 {
+			return fmt.Errorf("%w: every license of key %s was upgraded to another product: redeem the key the upgrade issued", ErrKeyRedeemed, r.KeyID)
+		}
+		for _, ln := range left {
 			w := WalletLot{ProductID: r.Product.ID, Tag: ln.Tag, Initial: ln.Count, Count: ln.Count,
 				EnteredAt: now, ExpiresAt: WalletExpiry(now), KeyHash: hash, Extension: r.Key.Extension}
 			if err := tx.InsertWalletLot(&w); err != nil {

@@ -450,4 +450,31 @@ CREATE TABLE license_shares (
 	PRIMARY KEY (key_hash, email)
 ){{without_rowid}};
 `,
+	// Upgrades: notifications (kept by hash) that let licenses of one
+	// software and tag become another's, and what each registered key
+	// converted, with the key issued for it.
+	10: `
+CREATE TABLE upgrade_notices (
+	hash          {{blob}} NOT NULL PRIMARY KEY,
+	from_software TEXT NOT NULL,
+	from_tag      TEXT NOT NULL,
+	to_software   TEXT NOT NULL,
+	to_tag        TEXT NOT NULL,
+	years         INTEGER NOT NULL CHECK (years > 0),
+	quantity      BIGINT NOT NULL CHECK (quantity > 0),
+	used          BIGINT NOT NULL CHECK (used >= 0 AND used <= quantity),
+	org_id        BIGINT REFERENCES orgs (id),
+	issued_at     BIGINT NOT NULL,
+	issued_by     TEXT NOT NULL
+);
+CREATE TABLE key_conversions (
+	key_hash    {{blob}} NOT NULL REFERENCES registrations (key_hash),
+	notice_hash {{blob}} NOT NULL REFERENCES upgrade_notices (hash),
+	count       BIGINT NOT NULL CHECK (count > 0),
+	new_key     {{blob}} NOT NULL REFERENCES license_keys (hash),
+	at          BIGINT NOT NULL,
+	actor       TEXT NOT NULL,
+	PRIMARY KEY (key_hash, notice_hash, new_key)
+);
+`,
 }

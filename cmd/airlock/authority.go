@@ -107,6 +107,7 @@ func authorityCommand() *cli.Command {
 			authoritySerialCommand(),
 			authorityRegisterCommand(),
 			authorityLicenseCommand(),
+			authorityUpgradeCommand(),
 			authorityAlertsCommand(),
 			authorityTransferCommand(),
 			authorityReserveCommand(),

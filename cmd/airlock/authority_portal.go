@@ -318,6 +318,7 @@ type licenseJSON struct {
 	Company        string            `json:"company"`
 	SupportContact string            `json:"support_contact"`
 	Registered     string            `json:"registered"`
+	Converted      int64             `json:"converted"`
 	Fields         map[string]string `json:"fields"`
 	Shares         map[string]string `json:"shares"`
 }
@@ -341,7 +342,10 @@ func authorityOrgLicenses(c *cli.Context, d *desk) error {
 	for i, l := range ls {
 		j := licenseJSON{Key: l.Key.KeyID(), Software: l.Key.Software, Licenses: l.Key.Describe(), Contact: l.Registration.Contact,
 			Email: l.Registration.Email, Company: l.Registration.Company, SupportContact: l.Registration.SupportContact,
-			Registered: unixRFC(l.Registration.At), Fields: map[string]string{}, Shares: map[string]string{}}
+			Registered: unixRFC(l.Registration.At), Converted: l.Converted, Fields: map[string]string{}, Shares: map[string]string{}}
+		if l.Converted > 0 {
+			j.Licenses += fmt.Sprintf(", %d upgraded", l.Converted)
+		}
 		if l.Redeemed != nil {
 			j.Product = &l.Product
 		}
