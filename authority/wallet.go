@@ -152,10 +152,11 @@ type Redeemed struct {
 	KeyID   string
 	Key     LicenseKey
 	Lots    []WalletLot // set by Redeem, nil from CheckRedeem
+	left    []KeyLine   // what it brings: its licenses less what upgrades converted
 }
 
 // Licenses returns what the key brings, per tag.
-func (r *Redeemed) Licenses() []KeyLine { return r.Key.Licenses() }
+func (r *Redeemed) Licenses() []KeyLine { return r.left }
 
 // CheckRedeem runs every check Redeem runs, in a read transaction, and
 // returns what the key would bring into the wallet of the product org/name,
@@ -208,14 +209,7 @@ func (l *Ledger) Redeem(ctx context.Context, org, name, key string) (*Redeemed, 
 			// contract gets here.
 			return fmt.Errorf("%w: license key %s", ErrKeyRedeemed, r.KeyID)
 		}
-		left, err := licensesLeft(tx, &r.Key)
-		if err != nil {
-			return err
-		}
-		if len(left) == 0 {
-			return fmt.Errorf("%w: every license of key %s was upgraded to another product: redeem the key the upgrade issued", ErrKeyRedeemed, r.KeyID)
-		}
-		for _, ln := range left {
+		for _, ln := range r.left {
 			w := WalletLot{ProductID: r.Product.ID, Tag: ln.Tag, Initial: ln.Count, Count: ln.Count,
 				EnteredAt: now, ExpiresAt: WalletExpiry(now), KeyHash: hash, Extension: r.Key.Extension}
 			if err := tx.InsertWalletLot(&w); err != nil {
@@ -273,5 +267,12 @@ func checkRedeem(tx ReadTx, org, name string, hash []byte) (*Redeemed, error) {
 	if k.Software != p.Software {
 		return nil, fmt.Errorf("%w: license key %s is for software %q, product %q is %q", ErrKeySoftware, id, k.Software, p.Ref(), p.Software)
 	}
-	return &Redeemed{Product: *p, KeyID: id, Key: *k}, nil
+	left, err := licensesLeft(tx, k)
+	if err != nil {
+		return nil, err
+	}
+	if len(left) == 0 {
+		return nil, fmt.Errorf("%w: every license of key %s was upgraded to another product: redeem the key the upgrade issued", ErrKeyRedeemed, id)
+	}
+	return &Redeemed{Product: *p, KeyID: id, Key: *k, left: left}, nil
 }
