@@ -109,6 +109,7 @@ type ReadTx interface {
 	HardwareComponent(id string) (*Hardware, error)
 	FleetReadTx
 	PortalReadTx
+	ReleaseReadTx
 	UpgradeReadTx
 }
 
@@ -160,6 +161,7 @@ type Tx interface {
 	InsertHardware(h *Hardware) error
 	FleetTx
 	PortalTx
+	ReleaseTx
 	UpgradeTx
 }
 

@@ -380,6 +380,27 @@ CREATE TABLE alert_thresholds (
 	below  BIGINT NOT NULL CHECK (below >= 0)
 );
 `,
+	// Releases: the files of software releases the vendor registered, one
+	// row a file, with the software whose products entitle an
+	// organization to them. A file name names one file in the whole
+	// ledger: the files of a download manifest sit in one folder.
+	6: `
+CREATE TABLE releases (
+	id         {{id}},
+	name       TEXT NOT NULL,
+	version    TEXT NOT NULL,
+	file_name  TEXT NOT NULL UNIQUE,
+	sha256     {{blob}} NOT NULL CHECK (length(sha256) = 32),
+	size       BIGINT NOT NULL CHECK (size >= 0),
+	created_at BIGINT NOT NULL,
+	actor      TEXT NOT NULL
+);
+CREATE TABLE release_software (
+	release_id BIGINT NOT NULL REFERENCES releases (id),
+	software   TEXT NOT NULL,
+	PRIMARY KEY (release_id, software)
+){{without_rowid}};
+`,
 	// The licensing portal. People act with one role each: at the vendor,
 	// in an organization (admin, viewer) or for a partner; an
 	// organization delegates its management to partners until it revokes
