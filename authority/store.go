@@ -109,6 +109,7 @@ type ReadTx interface {
 	HardwareComponent(id string) (*Hardware, error)
 	FleetReadTx
 	PortalReadTx
+	VoucherReadTx
 	ReleaseReadTx
 	UpgradeReadTx
 }
@@ -161,6 +162,7 @@ type Tx interface {
 	InsertHardware(h *Hardware) error
 	FleetTx
 	PortalTx
+	VoucherTx
 	ReleaseTx
 	UpgradeTx
 }

@@ -498,4 +498,27 @@ CREATE TABLE key_conversions (
 	PRIMARY KEY (key_hash, notice_hash, new_key)
 );
 `,
+	// OEM vouchers: what the vendor issued to an OEM partner (kept by
+	// hash, like serial numbers), each converted once into a license key
+	// registered to an end customer, with who converted it.
+	8: `
+CREATE TABLE vouchers (
+	id        {{id}},
+	hash      {{blob}} NOT NULL UNIQUE,
+	oem       TEXT NOT NULL CHECK (oem <> ''),
+	software  TEXT NOT NULL,
+	tag       TEXT NOT NULL,
+	count     BIGINT NOT NULL CHECK (count > 0),
+	years     INTEGER NOT NULL CHECK (years > 0),
+	issued_at BIGINT NOT NULL,
+	issued_by TEXT NOT NULL,
+	org_id    BIGINT REFERENCES orgs (id),
+	key_hash  {{blob}} UNIQUE REFERENCES registrations (key_hash),
+	used_at   BIGINT NOT NULL,
+	used_by   TEXT NOT NULL,
+	CHECK ((org_id IS NULL) = (key_hash IS NULL)),
+	CHECK ((org_id IS NULL) = (used_by = ''))
+);
+CREATE INDEX vouchers_by_oem ON vouchers (oem, id);
+`,
 }

@@ -107,6 +107,8 @@ func authorityCommand() *cli.Command {
 			authoritySerialCommand(),
 			authorityRegisterCommand(),
 			authorityLicenseCommand(),
+			authorityVoucherCommand(),
+			authorityPartnerCommand(),
 			authorityUpgradeCommand(),
 			authorityAlertsCommand(),
 			authorityTransferCommand(),
