@@ -110,6 +110,7 @@ type ReadTx interface {
 	FleetReadTx
 	PortalReadTx
 	VoucherReadTx
+	AgreementReadTx
 	ReleaseReadTx
 	UpgradeReadTx
 }
@@ -163,6 +164,7 @@ type Tx interface {
 	FleetTx
 	PortalTx
 	VoucherTx
+	AgreementTx
 	ReleaseTx
 	UpgradeTx
 }

@@ -521,4 +521,44 @@ CREATE TABLE vouchers (
 );
 CREATE INDEX vouchers_by_oem ON vouchers (oem, id);
 `,
+	// Flexible agreements: an organization draws licenses of the software
+	// and tags an agreement caps, up to each cap, during its term (from
+	// the day from_at, included, to the day to_at, excluded). A cap's
+	// drawn count grows by guarded update only, and the CHECK keeps it
+	// within the cap; each draw is a license key registered to the
+	// organization.
+	9: `
+CREATE TABLE agreements (
+	id         {{id}},
+	org_id     BIGINT NOT NULL REFERENCES orgs (id),
+	name       TEXT NOT NULL,
+	from_at    BIGINT NOT NULL,
+	to_at      BIGINT NOT NULL,
+	created_at BIGINT NOT NULL,
+	created_by TEXT NOT NULL,
+	CHECK (to_at > from_at),
+	UNIQUE (org_id, name)
+);
+CREATE TABLE agreement_caps (
+	agreement_id BIGINT NOT NULL REFERENCES agreements (id),
+	software     TEXT NOT NULL,
+	tag          TEXT NOT NULL,
+	cap          BIGINT NOT NULL CHECK (cap > 0),
+	drawn        BIGINT NOT NULL,
+	CHECK (drawn >= 0 AND drawn <= cap),
+	PRIMARY KEY (agreement_id, tag)
+){{without_rowid}};
+CREATE TABLE agreement_draws (
+	id           {{id}},
+	agreement_id BIGINT NOT NULL,
+	tag          TEXT NOT NULL,
+	count        BIGINT NOT NULL CHECK (count > 0),
+	years        INTEGER NOT NULL CHECK (years > 0),
+	key_hash     {{blob}} NOT NULL UNIQUE REFERENCES registrations (key_hash),
+	at           BIGINT NOT NULL,
+	actor        TEXT NOT NULL,
+	FOREIGN KEY (agreement_id, tag) REFERENCES agreement_caps (agreement_id, tag)
+);
+CREATE INDEX agreement_draws_by_agreement ON agreement_draws (agreement_id, id);
+`,
 }

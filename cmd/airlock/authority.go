@@ -106,6 +106,7 @@ func authorityCommand() *cli.Command {
 			authorityPersonCommand(),
 			authoritySerialCommand(),
 			authorityRegisterCommand(),
+			authorityAgreementCommand(),
 			authorityLicenseCommand(),
 			authorityVoucherCommand(),
 			authorityPartnerCommand(),
