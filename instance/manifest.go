@@ -140,12 +140,10 @@ func CheckManifestFiles(dir string, m *codes.Manifest) ([]FileCheck, error) {
 		if m.File(e.Name()) != nil {
 			continue
 		}
-		c := FileCheck{Name: e.Name(), Status: FileNotListed, Size: -1, Detail: "not in the manifest"}
-		if t := typeName(e.Type()); t != "" {
-			c.Detail = t + ", not in the manifest"
-		} else if info, err := e.Info(); err == nil {
+		c := FileCheck{Name: e.Name(), Status: FileNotListed, Size: -1, Detail: typeName(e.Type())}
+		if info, err := e.Info(); c.Detail == "" && err == nil {
 			c.Size = info.Size()
-			c.Detail = fmt.Sprintf("%d bytes, not in the manifest", c.Size)
+			c.Detail = fmt.Sprintf("%d bytes", c.Size)
 		}
 		bad++
 		out = append(out, c)

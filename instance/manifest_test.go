@@ -179,11 +179,11 @@ func TestCheckManifestFilesFindsEveryDifference(t *testing.T) {
 		}, msi, FileMissing, ""},
 		{"extra file", func(dir string) error {
 			return os.WriteFile(filepath.Join(dir, "setup-helper.exe"), []byte("MZ…"), 0o755)
-		}, "setup-helper.exe", FileNotListed, "5 bytes, not in the manifest"},
+		}, "setup-helper.exe", FileNotListed, "5 bytes"},
 		{"extra file with a hostile name", func(dir string) error {
 			return os.WriteFile(filepath.Join(dir, "a\x1b[2J\nb"), nil, 0o644)
-		}, "a\x1b[2J\nb", FileNotListed, "not in the manifest"},
-		{"extra folder", func(dir string) error { return os.Mkdir(filepath.Join(dir, "docs"), 0o755) }, "docs", FileNotListed, "a folder, not in the manifest"},
+		}, "a\x1b[2J\nb", FileNotListed, "0 bytes"},
+		{"extra folder", func(dir string) error { return os.Mkdir(filepath.Join(dir, "docs"), 0o755) }, "docs", FileNotListed, "a folder"},
 		{"link to the right content outside", func(dir string) error {
 			p := filepath.Join(dir, msi)
 			if err := os.Remove(p); err != nil {
@@ -215,7 +215,7 @@ func TestCheckManifestFilesFindsEveryDifference(t *testing.T) {
 			}
 			return syscall.Mkfifo(p, 0o644)
 		}, msi, FileNotRegular, "a named pipe"},
-		{"extra link", func(dir string) error { return os.Symlink("/etc/passwd", filepath.Join(dir, "passwd")) }, "passwd", FileNotListed, "a symbolic link, not followed, not in the manifest"},
+		{"extra link", func(dir string) error { return os.Symlink("/etc/passwd", filepath.Join(dir, "passwd")) }, "passwd", FileNotListed, "a symbolic link, not followed"},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			dir := writeRelease(t)

@@ -103,6 +103,8 @@ func authorityCommand() *cli.Command {
 			authorityDeviceCommand(),
 			authorityActivationCommand(),
 			authorityGatewayCommand(),
+			authorityReleaseCommand(),
+			authorityManifestCommand(),
 			authorityPersonCommand(),
 			authoritySerialCommand(),
 			authorityRegisterCommand(),

@@ -49,7 +49,7 @@ An age-encrypted file needs --identity: an age identity file
 (AGE-SECRET-KEY-1…) or an unencrypted ssh-ed25519 private key.
 
 Verification: codes the authority makes (authorization, trust update,
-activation) are signed. With --trust FILE, a trust file, inspect verifies
+activation, download manifest) are signed. With --trust FILE, a trust file, inspect verifies
 the signature and prints VERIFIED (authority key ID), or FAILED and the
 reason, and then exits with status 1. Without --trust they are shown as
 UNVERIFIED. Codes the instance makes (request, confirmation, return,
@@ -65,6 +65,10 @@ devices. inspect summarizes them per product key: for a request, how many
 devices and the first few device keys; for an activation, how many
 devices are active, not yet valid or expired at the time inspect runs,
 and how many were refused, by reason.
+
+Download manifests: the release files an organization is entitled to,
+each with its release, version, size and SHA-256, are listed one a line.
+To check the files themselves, use 'airlock instance manifest verify'.
 
 Example:
 
@@ -95,7 +99,7 @@ With --json, inspect prints one JSON object with these members:
 
 - kind: "request", "authorization", "confirmation", "return",
   "system-description", "usage-report", "trust-update",
-  "activation-request" or "activation"; kinds: every kind the code fits,
+  "activation-request", "activation" or "download-manifest"; kinds: every kind the code fits,
   which for binary input may be more than one (a confirmation and a
   return look alike, and so do a request that wants no license and an
   activation request that lists no device), kind being the first;
@@ -126,7 +130,9 @@ With --json, inspect prints one JSON object with these members:
   activation: udi, instance_key_hash, nonce, issued_at, counted_at (the
   time the windows were compared with), device_count, products
   (product_key, active, not_yet_valid, expired, refused, refusals
-  (reason, meaning, count)).
+  (reason, meaning, count)); download-manifest: org, issued_at, expires,
+  file_count, total_size (bytes), files (name, release, version, size,
+  sha256).
 
 Exit status: 0 when the code was read (and, with --trust, verified); 1
 when it cannot be read, or it is signed and does not verify with --trust;
@@ -307,6 +313,10 @@ func newReport(kinds []codes.Kind, d *codes.Decoded, v any) *report {
 		id := v.KeyID.String()
 		r.KeyID = &id
 		r.Fields = activationFields(v, clock())
+	case *codes.Manifest:
+		id := v.KeyID.String()
+		r.KeyID = &id
+		r.Fields = manifestFields(v)
 	default:
 		panic(fmt.Sprintf("airlock: no report for %T", v))
 	}
@@ -590,6 +600,38 @@ func activationFields(a *codes.Activation, now time.Time) activationJSON {
 	return f
 }
 
+type manifestFileFields struct {
+	Name    string `json:"name"`
+	Release string `json:"release"`
+	Version string `json:"version"`
+	Size    uint64 `json:"size"`
+	SHA256  string `json:"sha256"`
+}
+
+type manifestJSON struct {
+	Org       string               `json:"org"`
+	IssuedAt  string               `json:"issued_at"`
+	Expires   *string              `json:"expires"`
+	FileCount int                  `json:"file_count"`
+	TotalSize uint64               `json:"total_size"`
+	Files     []manifestFileFields `json:"files"`
+}
+
+func manifestFields(m *codes.Manifest) manifestJSON {
+	f := manifestJSON{
+		Org:       m.Org,
+		IssuedAt:  codes.FormatTime(m.IssuedAt),
+		Expires:   optTime(m.Expires),
+		FileCount: len(m.Files),
+		TotalSize: m.TotalSize(),
+		Files:     []manifestFileFields{},
+	}
+	for _, e := range m.Files {
+		f.Files = append(f.Files, manifestFileFields{e.Name, e.Release, e.Version, e.Size, hex.EncodeToString(e.SHA256)})
+	}
+	return f
+}
+
 type trustKeyFields struct {
 	KeyID       string  `json:"key_id"`
 	SignPublic  string  `json:"sign_public"`
@@ -792,6 +834,15 @@ func (r *report) text() []byte {
 			for _, c := range p.Refusals {
 				item("  refused %d: %s (reason %d)", c.Count, c.Meaning, c.Reason)
 			}
+		}
+	case *codes.Manifest:
+		f := r.Fields.(manifestJSON)
+		line("organization", "%s", f.Org)
+		line("issued at", "%s", f.IssuedAt)
+		line("expires", "%s", orNone(f.Expires, "never"))
+		line("files", "%d, %d bytes in all", f.FileCount, f.TotalSize)
+		for _, e := range f.Files {
+			item("%s release=%s version=%s size=%d sha256=%s", e.Name, e.Release, e.Version, e.Size, e.SHA256)
 		}
 	case *codes.Usage:
 		f := r.Fields.(usageJSON)

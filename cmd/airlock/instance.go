@@ -108,6 +108,7 @@ func instanceCommand() *cli.Command {
 			instanceTrustCommand(),
 			instanceDeviceCommand(),
 			instanceActivationCommand(),
+			instanceManifestCommand(),
 		},
 	}
 }
