@@ -21,7 +21,8 @@ type PortalReadTx interface {
 	// hash.
 	Registration(keyHash []byte) (*Registration, error)
 	// Registrations returns the license keys registered to one
-	// organization, in the order they were registered.
+	// organization, in the order they were registered; with org 0, every
+	// registration.
 	Registrations(orgID int64) ([]Registration, error)
 	// LicenseFields returns a key's custom fields by name.
 	LicenseFields(keyHash []byte) ([]LicenseField, error)

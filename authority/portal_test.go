@@ -1,6 +1,7 @@
 package authority_test
 
 import (
+	"errors"
 	"strings"
 	"testing"
 
@@ -181,4 +182,31 @@ func TestSerialTypos(t *testing.T) {
 	wantErr(t, err, authority.ErrKeyTypo)
 	_, err = e.as("ann@acme.example").Register(ctx, authority.RegisterSpec{Serial: serial, Org: "acme", Contact: "Ann", Email: "ann"}, false)
 	wantErr(t, err, authority.ErrInvalid)
+}
+
+// TestVerifyDetectsTamperedRegistrations edits the portal's records
+// behind the ledger's back.
+func TestVerifyDetectsTamperedRegistrations(t *testing.T) {
+	for name, stmt := range map[string]string{
+		"serial moved to another organization": `UPDATE serials SET org_id = (SELECT id FROM orgs WHERE name = 'globex')`,
+		"registration of a key never issued":   `UPDATE registrations SET key_hash = x'00' WHERE serial_hash IS NOT NULL`,
+		"conversion grown":                     `UPDATE key_conversions SET count = 100`,
+	} {
+		t.Run(name, func(t *testing.T) {
+			e := newEnv(t)
+			serial := e.portal()
+			ann := e.as("ann@acme.example")
+			_, err := ann.Register(ctx, authority.RegisterSpec{Serial: serial, Org: "acme", Contact: "Ann", Email: "ann@acme.example"}, false)
+			e.must(err)
+			id, err := e.as("sam@vendor.example").IssueUpgradeNotice(ctx, authority.UpgradeNotice{FromSoftware: "vms", FromTag: camera, ToSoftware: "vms-pro", ToTag: "p.c", Quantity: 5}, "")
+			e.must(err)
+			_, err = ann.Upgrade(ctx, id, "acme", "vms", 2, "", false)
+			e.must(err)
+			e.verify()
+			e.tamper(`PRAGMA foreign_keys = OFF`, stmt)
+			if _, err := e.l.Verify(ctx); !errors.Is(err, authority.ErrCorrupt) {
+				t.Fatalf("verify after %s: %v", name, err)
+			}
+		})
+	}
 }

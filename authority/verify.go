@@ -57,7 +57,8 @@ type VerifyReport struct {
 //     software, its wallet lots adding up to what it carries;
 //   - every wallet lot: 0 ≤ count ≤ initial, entered when its key was
 //     redeemed, expiring five years later;
-//   - the activation-code pools add up (verifyFleet).
+//   - the activation-code pools add up (verifyFleet);
+//   - registrations, serials and upgrades agree (verifyPortal).
 func (l *Ledger) Verify(ctx context.Context) (*VerifyReport, error) {
 	if c, ok := l.st.(Checker); ok {
 		if err := c.Check(ctx); err != nil {
@@ -80,7 +81,10 @@ func (l *Ledger) Verify(ctx context.Context) (*VerifyReport, error) {
 		if err := verifyWallets(tx, hashes, keyEvents, rep); err != nil {
 			return err
 		}
-		return verifyFleet(tx, hashes, rep)
+		if err := verifyFleet(tx, hashes, rep); err != nil {
+			return err
+		}
+		return verifyPortal(tx, keyEvents)
 	})
 	if err != nil {
 		return nil, err

@@ -113,6 +113,9 @@ func (t *txn) Registration(keyHash []byte) (*authority.Registration, error) {
 }
 
 func (t *txn) Registrations(orgID int64) ([]authority.Registration, error) {
+	if orgID == 0 {
+		return t.registrations(` ORDER BY org_id, at, key_hash`)
+	}
 	return t.registrations(` WHERE org_id = ? ORDER BY at, key_hash`, orgID)
 }
 
