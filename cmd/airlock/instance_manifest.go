@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
+	"strings"
 
 	"github.com/urfave/cli/v2"
 
@@ -82,7 +83,7 @@ func instanceManifestCommand() *cli.Command {
 		Subcommands: []*cli.Command{{
 			Name:        "verify",
 			Usage:       "verify a download manifest and the files of a folder against it",
-			UsageText:   "airlock instance manifest verify --files DIR [--json] [--identity FILE]... [--state DIR] FILE|-",
+			UsageText:   "airlock instance manifest verify --files DIR [--json] [--identity FILE]... [--state DIR] FILE|-\n   airlock instance manifest verify FILE --files DIR",
 			Description: instanceManifestVerifyDescription,
 			Flags: instanceFlags(
 				&cli.StringFlag{Name: flagManifestFiles, Usage: "check the release files in the folder `DIR`"},
@@ -96,18 +97,36 @@ func instanceManifestCommand() *cli.Command {
 }
 
 func instanceManifestVerify(c *cli.Context) error {
+	// "verify FILE --files DIR", as a runbook may spell it, is taken too:
+	// the command-line library reads flags before the argument only.
+	dir := c.String(flagManifestFiles)
+	if args := c.Args().Slice(); len(args) >= 2 && dir == "" {
+		switch {
+		case len(args) == 3 && (args[1] == "--"+flagManifestFiles || args[1] == "-"+flagManifestFiles):
+			dir = args[2]
+		case len(args) == 2 && strings.HasPrefix(args[1], "--"+flagManifestFiles+"="):
+			dir = strings.TrimPrefix(args[1], "--"+flagManifestFiles+"=")
+		}
+		if dir != "" {
+			return verifyManifestFile(c, args[0], dir)
+		}
+	}
 	if err := checkArgs(c, 1, 1, "FILE|-"); err != nil {
 		return err
 	}
-	dir, err := requireFlag(c, flagManifestFiles, "/media/usb/release")
-	if err != nil {
+	if _, err := requireFlag(c, flagManifestFiles, "/media/usb/release"); err != nil {
 		return err
 	}
+	return verifyManifestFile(c, c.Args().First(), dir)
+}
+
+// verifyManifestFile verifies the manifest in arg and the files of dir.
+func verifyManifestFile(c *cli.Context, arg, dir string) error {
 	ids, err := identities(c)
 	if err != nil {
 		return err
 	}
-	src, err := readCodeArg(c.Args().First(), c.App.Reader, c.App.ErrWriter)
+	src, err := readCodeArg(arg, c.App.Reader, c.App.ErrWriter)
 	if err != nil {
 		return err
 	}
