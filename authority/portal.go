@@ -24,8 +24,20 @@ import (
 // ErrDenied means the acting person's role does not allow the operation.
 var ErrDenied = errors.New("not allowed")
 
-// ErrSerialUsed means the serial number was registered before.
-var ErrSerialUsed = kindOf(ErrExists)
+// Refusals of typed serial numbers and notification ids: kinds of the
+// license key's, in their own words.
+var (
+	// ErrSerialUsed means the serial number was registered before.
+	ErrSerialUsed = kindOf(ErrExists)
+	// ErrSerialMalformed means the input is no serial number.
+	ErrSerialMalformed error = &namedKind{"not a serial number", ErrKeyMalformed}
+	// ErrSerialTypo means a group of a serial number fails its check.
+	ErrSerialTypo error = &namedKind{"serial number has a typo", ErrKeyTypo}
+	// ErrNoticeMalformed means the input is no notification id.
+	ErrNoticeMalformed error = &namedKind{"not a notification id", ErrKeyMalformed}
+	// ErrNoticeTypo means a group of a notification id fails its check.
+	ErrNoticeTypo error = &namedKind{"notification id has a typo", ErrKeyTypo}
+)
 
 // What an operation needs on an organization.
 type need int
@@ -298,18 +310,31 @@ func SerialHash(b []byte) []byte { return KeyHash(append([]byte("serial\n"), b..
 
 // ParseSerial reads a typed serial number.
 func ParseSerial(s string) ([]byte, error) {
+	return parseTyped(s, SerialPrefix, SerialSize, "serial number", ErrSerialMalformed, ErrSerialTypo)
+}
+
+// parseTyped reads a typed id of size bytes after prefix (a serial
+// number, a voucher code, a notification id), forgiving what
+// groups.Decode forgives. Errors match malformed or typo, name the group
+// of a typo and never quote the input: these ids are bearer secrets.
+func parseTyped(s, prefix string, size int, what string, malformed, typo error) ([]byte, error) {
+	example := groups.Encode(prefix, make([]byte, size))
 	if len(s) > MaxKeyInput {
-		return nil, fmt.Errorf("%w: %d bytes is no serial number", ErrKeyMalformed, len(s))
+		return nil, fmt.Errorf("%w: %d bytes, a %s has %d characters", malformed, len(s), what, len(example))
 	}
-	prefix, data, err := groups.Decode(s)
-	var typo *groups.TypoError
+	got, data, err := groups.Decode(s)
+	var te *groups.TypoError
 	switch {
-	case errors.As(err, &typo):
-		return nil, fmt.Errorf("%w in group %d of the serial number: check that group and type it again", ErrKeyTypo, typo.Group)
+	case errors.As(err, &te):
+		return nil, fmt.Errorf("%w in group %d: check that group and type it again", typo, te.Group)
+	case errors.Is(err, groups.ErrEmpty):
+		return nil, fmt.Errorf("%w: the %s is empty", malformed, what)
 	case err != nil:
-		return nil, fmt.Errorf("%w: not a serial number: %v", ErrKeyMalformed, err)
-	case prefix != SerialPrefix || len(data) != SerialSize:
-		return nil, fmt.Errorf("%w: a serial number is %s and two groups, e.g. %s", ErrKeyMalformed, SerialPrefix, groups.Encode(SerialPrefix, make([]byte, SerialSize)))
+		return nil, fmt.Errorf("%w: %v", malformed, err)
+	case got != prefix:
+		return nil, fmt.Errorf("%w: it starts with %q, a %s starts with %s", malformed, got, what, prefix)
+	case len(data) != size:
+		return nil, fmt.Errorf("%w: a %s is %s and two groups, e.g. %s", malformed, what, prefix, example)
 	}
 	return data, nil
 }

@@ -2,7 +2,6 @@ package authority
 
 import (
 	"context"
-	"errors"
 	"fmt"
 
 	"github.com/airlock-dev/airlock/formats/groups"
@@ -122,20 +121,7 @@ func (l *Ledger) IssueUpgradeNotice(ctx context.Context, n UpgradeNotice, org st
 
 // ParseNotice reads a typed notification id.
 func ParseNotice(s string) ([]byte, error) {
-	if len(s) > MaxKeyInput {
-		return nil, fmt.Errorf("%w: %d bytes is no notification id", ErrKeyMalformed, len(s))
-	}
-	prefix, data, err := groups.Decode(s)
-	var typo *groups.TypoError
-	switch {
-	case errors.As(err, &typo):
-		return nil, fmt.Errorf("%w in group %d of the notification id: check that group and type it again", ErrKeyTypo, typo.Group)
-	case err != nil:
-		return nil, fmt.Errorf("%w: not a notification id: %v", ErrKeyMalformed, err)
-	case prefix != NoticePrefix || len(data) != SerialSize:
-		return nil, fmt.Errorf("%w: a notification id is %s and two groups, e.g. %s", ErrKeyMalformed, NoticePrefix, groups.Encode(NoticePrefix, make([]byte, SerialSize)))
-	}
-	return data, nil
+	return parseTyped(s, NoticePrefix, SerialSize, "notification id", ErrNoticeMalformed, ErrNoticeTypo)
 }
 
 // An Upgraded says what Upgrade did, or would do.

@@ -2,7 +2,6 @@ package authority
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"strings"
@@ -74,24 +73,7 @@ func VoucherHash(b []byte) []byte { return KeyHash(append([]byte("voucher\n"), b
 // forgives. Errors match ErrVoucherMalformed or ErrVoucherTypo, and never
 // quote the input.
 func ParseVoucher(s string) ([]byte, error) {
-	if len(s) > MaxKeyInput {
-		return nil, fmt.Errorf("%w: %d bytes, a voucher code has %d characters", ErrVoucherMalformed, len(s), len(groups.Encode(VoucherPrefix, make([]byte, VoucherSize))))
-	}
-	prefix, data, err := groups.Decode(s)
-	var typo *groups.TypoError
-	switch {
-	case errors.As(err, &typo):
-		return nil, fmt.Errorf("%w in group %d: check that group and type it again", ErrVoucherTypo, typo.Group)
-	case errors.Is(err, groups.ErrEmpty):
-		return nil, fmt.Errorf("%w: the voucher code is empty", ErrVoucherMalformed)
-	case err != nil:
-		return nil, fmt.Errorf("%w: %v", ErrVoucherMalformed, err)
-	case prefix != VoucherPrefix:
-		return nil, fmt.Errorf("%w: it starts with %q, a voucher code starts with %s", ErrVoucherMalformed, prefix, VoucherPrefix)
-	case len(data) != VoucherSize:
-		return nil, fmt.Errorf("%w: a voucher code is %s and two groups, e.g. %s", ErrVoucherMalformed, VoucherPrefix, groups.Encode(VoucherPrefix, make([]byte, VoucherSize)))
-	}
-	return data, nil
+	return parseTyped(s, VoucherPrefix, VoucherSize, "voucher code", ErrVoucherMalformed, ErrVoucherTypo)
 }
 
 // A VoucherSpec is what a voucher converts into: a license key of

@@ -554,3 +554,18 @@ func authorityOrgDelegate(c *cli.Context, revoke bool) error {
 	}
 	return nil
 }
+
+func init() {
+	hints = append([]struct {
+		sentinel error
+		hint     string
+	}{
+		{authority.ErrSerialTypo, "check the group named above against the certificate and type it again"},
+		{authority.ErrSerialMalformed, "a serial number looks like SN-XXXXXXXXX-XXXXXXXXX, as the certificate prints it"},
+		{authority.ErrNoticeTypo, "check the group named above against the upgrade notification and type it again"},
+		{authority.ErrNoticeMalformed, "a notification id looks like UN-XXXXXXXXX-XXXXXXXXX, as the upgrade notification gives it"},
+		{authority.ErrSerialUsed, "'airlock authority licenses --org ORG' lists the licenses the organization registered"},
+		{authority.ErrDenied, "'airlock authority person list --org ORG' shows who may act for an organization, and in which role"},
+		{authority.ErrUpgradeShort, "'airlock authority licenses --org ORG' shows what the organization holds and what upgrades converted"},
+	}, hints...)
+}
