@@ -189,6 +189,26 @@ func childCrash() int {
 	}
 	for i := 0; ; i++ {
 		d := newDevice(nil, fmt.Sprintf("c%d-%d", os.Getpid(), i), f.Authority)
+		if i%4 == 0 {
+			// A gateway activates 20 devices; the same request again
+			// gets the same answer.
+			dks := make([]string, 20)
+			for j := range dks {
+				dks[j] = fmt.Sprintf("%s-dev-%03d", d.name, j)
+			}
+			ar := d.activation(map[string][]string{"PK-CRASH": dks})
+			act, err := l.ProcessActivation(ctx, ar)
+			if err != nil {
+				return fail("activate", err)
+			}
+			if i%8 == 0 {
+				again, err := l.ProcessActivation(ctx, ar)
+				if err != nil || !bytes.Equal(again.Code, act.Code) {
+					return fail("activate again", fmt.Errorf("another answer (%v)", err))
+				}
+			}
+			say("AR", hashOf(ar))
+		}
 		req := d.request(lic(camera, uint32(1+i%3)))
 		a, err := l.Reserve(ctx, "acme/plant", req, nil)
 		if err != nil {
@@ -221,25 +241,5 @@ func childCrash() int {
 			return fail("return", err)
 		}
 		say("RT", rt)
-		if i%2 == 0 {
-			// A gateway activates 100 devices; the same request again
-			// gets the same answer.
-			dks := make([]string, 100)
-			for j := range dks {
-				dks[j] = fmt.Sprintf("%s-dev-%03d", d.name, j)
-			}
-			ar := d.activation(map[string][]string{"PK-CRASH": dks})
-			act, err := l.ProcessActivation(ctx, ar)
-			if err != nil {
-				return fail("activate", err)
-			}
-			if i%4 == 0 {
-				again, err := l.ProcessActivation(ctx, ar)
-				if err != nil || !bytes.Equal(again.Code, act.Code) {
-					return fail("activate again", fmt.Errorf("another answer (%v)", err))
-				}
-			}
-			say("AR", hashOf(ar))
-		}
 	}
 }
