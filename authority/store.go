@@ -113,6 +113,7 @@ type ReadTx interface {
 	AgreementReadTx
 	ReleaseReadTx
 	UpgradeReadTx
+	TokenReadTx
 }
 
 // A Tx is a write transaction. The Adjust… and Shrink… methods are guarded
@@ -167,6 +168,7 @@ type Tx interface {
 	AgreementTx
 	ReleaseTx
 	UpgradeTx
+	TokenTx
 }
 
 // Meta describes the ledger.

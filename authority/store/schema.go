@@ -561,4 +561,21 @@ CREATE TABLE agreement_draws (
 );
 CREATE INDEX agreement_draws_by_agreement ON agreement_draws (agreement_id, id);
 `,
+	// Registration tokens of the connected mode: kept by hash, each for
+	// one account, with an optional expiry and use limit.
+	11: `
+CREATE TABLE registration_tokens (
+	hash           {{blob}} NOT NULL PRIMARY KEY,
+	account_id     BIGINT NOT NULL REFERENCES accounts (id),
+	created_at     BIGINT NOT NULL,
+	created_by     TEXT NOT NULL,
+	expires_at     BIGINT NOT NULL,
+	max_uses       BIGINT NOT NULL CHECK (max_uses >= 0),
+	uses           BIGINT NOT NULL CHECK (uses >= 0 AND (max_uses = 0 OR uses <= max_uses)),
+	export_allowed BOOLEAN NOT NULL,
+	revoked_at     BIGINT NOT NULL,
+	revoked_by     TEXT NOT NULL
+);
+CREATE INDEX registration_tokens_by_account ON registration_tokens (account_id);
+`,
 }

@@ -113,6 +113,7 @@ func authorityCommand() *cli.Command {
 			authorityVoucherCommand(),
 			authorityPartnerCommand(),
 			authorityUpgradeCommand(),
+			authorityTokenCommand(),
 			authorityAlertsCommand(),
 			authorityTransferCommand(),
 			authorityReserveCommand(),
