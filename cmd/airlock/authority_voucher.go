@@ -54,7 +54,7 @@ func authorityVoucherCommand() *cli.Command {
 			{
 				Name:      "issue",
 				Usage:     "issue a voucher to an OEM partner (the vendor only)",
-				UsageText: "airlock authority voucher issue --oem NAME --product SOFTWARE --tag TAG --count N [--years N] [--dir DIR]",
+				UsageText: "airlock authority voucher issue --oem NAME --product SOFTWARE --count N [--tag TAG] [--years N] [--dir DIR]",
 				Description: `issue issues a voucher to the OEM partner --oem and prints its code: VC
 and two groups of letters and digits, each with a check character.
 Converting it (airlock authority voucher convert) issues a license key
@@ -74,7 +74,7 @@ Exit status: 0 when issued; 1 when refused; 2 for a wrong command line.`,
 				Flags: ledgerFlags(
 					&cli.StringFlag{Name: flagOEM, Usage: "the OEM partner `NAME` (as --partner of its people)"},
 					&cli.StringFlag{Name: flagProduct, Aliases: []string{flagSoftware}, Usage: "the `SOFTWARE` the licenses are for (license keys name a software)"},
-					&cli.StringFlag{Name: flagTag, Usage: "the licenses' `TAG`"},
+					&cli.StringFlag{Name: flagTag, Usage: "the licenses' `TAG` (default: the --product name, a license of the product itself)"},
 					&cli.Int64Flag{Name: flagCount, Usage: "`N` licenses"},
 					&cli.IntFlag{Name: flagYears, Value: 1, Usage: "`N` subscription years each license covers"},
 				),
@@ -152,10 +152,15 @@ func authorityVoucherIssue(c *cli.Context) error {
 	if err := checkArgs(c, 0, 0, ""); err != nil {
 		return err
 	}
-	v, err := requireFlags(c, flagOEM, "Contoso", flagProduct, "vms", flagTag, "vms.camera.core")
+	v, err := requireFlags(c, flagOEM, "Contoso", flagProduct, "vms")
 	if err != nil {
 		return err
 	}
+	tag := c.String(flagTag)
+	if tag == "" {
+		tag = v[1]
+	}
+	v = append(v, tag)
 	count, err := requireCount(c, "10")
 	if err != nil {
 		return err
