@@ -403,41 +403,47 @@ func (l *Ledger) ReportAgreement(ctx context.Context, org, name string) (*Agreem
 		if err := checkAgreementEvent(tx, ag); err != nil {
 			return err
 		}
-		draws, err := tx.AgreementDraws(ag.ID)
-		if err != nil {
-			return err
-		}
-		r := &AgreementReport{Agreement: *ag, Tags: make([]AgreementTag, len(ag.Caps))}
-		byTag := map[string]*AgreementTag{}
-		for i, cp := range ag.Caps {
-			r.Tags[i].AgreementCap = cp
-			byTag[cp.Tag] = &r.Tags[i]
-		}
-		sums := map[string]int64{}
-		for _, d := range draws {
-			t := byTag[d.Tag]
-			if t == nil {
-				return fmt.Errorf("%w: agreement %q of %q has a draw of %q, which it does not cap", ErrCorrupt, ag.Name, o.Name, d.Tag)
-			}
-			g, err := tx.Registration(d.KeyHash)
-			if err != nil {
-				return err
-			}
-			if g == nil || g.OrgID != o.ID {
-				return fmt.Errorf("%w: license key %s drawn from agreement %q is not registered to %q", ErrCorrupt, KeyID(d.KeyHash), ag.Name, o.Name)
-			}
-			sums[d.Tag] += d.Count
-			t.Draws = append(t.Draws, d)
-		}
-		for _, t := range r.Tags {
-			if sums[t.Tag] != t.Drawn {
-				return fmt.Errorf("%w: agreement %q of %q counts %d %s drawn, its draws add up to %d", ErrCorrupt, ag.Name, o.Name, t.Drawn, t.Tag, sums[t.Tag])
-			}
-		}
-		out = r
-		return nil
+		out, err = agreementReport(tx, o, ag)
+		return err
 	})
 	return out, err
+}
+
+// agreementReport adds up an agreement's draws, checking each against
+// its caps and its organization's registrations.
+func agreementReport(tx ReadTx, o *Org, ag *Agreement) (*AgreementReport, error) {
+	draws, err := tx.AgreementDraws(ag.ID)
+	if err != nil {
+		return nil, err
+	}
+	r := &AgreementReport{Agreement: *ag, Tags: make([]AgreementTag, len(ag.Caps))}
+	byTag := map[string]*AgreementTag{}
+	for i, cp := range ag.Caps {
+		r.Tags[i].AgreementCap = cp
+		byTag[cp.Tag] = &r.Tags[i]
+	}
+	sums := map[string]int64{}
+	for _, d := range draws {
+		t := byTag[d.Tag]
+		if t == nil {
+			return nil, fmt.Errorf("%w: agreement %q of %q has a draw of %q, which it does not cap", ErrCorrupt, ag.Name, o.Name, d.Tag)
+		}
+		g, err := tx.Registration(d.KeyHash)
+		if err != nil {
+			return nil, err
+		}
+		if g == nil || g.OrgID != o.ID {
+			return nil, fmt.Errorf("%w: license key %s drawn from agreement %q is not registered to %q", ErrCorrupt, KeyID(d.KeyHash), ag.Name, o.Name)
+		}
+		sums[d.Tag] += d.Count
+		t.Draws = append(t.Draws, d)
+	}
+	for _, t := range r.Tags {
+		if sums[t.Tag] != t.Drawn {
+			return nil, fmt.Errorf("%w: agreement %q of %q counts %d %s drawn, its draws add up to %d", ErrCorrupt, ag.Name, o.Name, t.Drawn, t.Tag, sums[t.Tag])
+		}
+	}
+	return r, nil
 }
 
 // checkAgreementEvent checks that the history recorded the agreement as

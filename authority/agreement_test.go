@@ -263,11 +263,16 @@ func TestAgreementReportDetectsEditedRecords(t *testing.T) {
 			e.agreement("2025-03-01", "2026-03-01")
 			_, err := e.as("ann@acme.example").DrawAgreement(ctx, draw(4))
 			e.must(err)
+			e.verify()
 			e.tamper(tc.stmt)
 			_, err = e.as("ann@acme.example").ReportAgreement(ctx, "acme", "msa")
 			wantErr(t, err, authority.ErrCorrupt)
 			if !strings.Contains(err.Error(), tc.want) {
 				t.Fatalf("got %q, want %q", err, tc.want)
+			}
+			// verify catches it too.
+			if _, err := e.l.Verify(ctx); !errors.Is(err, authority.ErrCorrupt) || !strings.Contains(err.Error(), tc.want) {
+				t.Fatalf("verify: %v", err)
 			}
 		})
 	}

@@ -188,9 +188,10 @@ func TestSerialTypos(t *testing.T) {
 // behind the ledger's back.
 func TestVerifyDetectsTamperedRegistrations(t *testing.T) {
 	for name, stmt := range map[string]string{
-		"serial moved to another organization": `UPDATE serials SET org_id = (SELECT id FROM orgs WHERE name = 'globex')`,
-		"registration of a key never issued":   `UPDATE registrations SET key_hash = x'00' WHERE serial_hash IS NOT NULL`,
-		"conversion grown":                     `UPDATE key_conversions SET count = 100`,
+		"serial moved to another organization":  `UPDATE serials SET org_id = (SELECT id FROM orgs WHERE name = 'globex')`,
+		"registration of a key never issued":    `UPDATE registrations SET key_hash = x'00' WHERE serial_hash IS NOT NULL`,
+		"conversion grown":                      `UPDATE key_conversions SET count = 100`,
+		"voucher moved to another organization": `UPDATE vouchers SET org_id = (SELECT id FROM orgs WHERE name = 'globex')`,
 	} {
 		t.Run(name, func(t *testing.T) {
 			e := newEnv(t)
@@ -201,6 +202,10 @@ func TestVerifyDetectsTamperedRegistrations(t *testing.T) {
 			id, err := e.as("sam@vendor.example").IssueUpgradeNotice(ctx, authority.UpgradeNotice{FromSoftware: "vms", FromTag: camera, ToSoftware: "vms-pro", ToTag: "p.c", Quantity: 5}, "")
 			e.must(err)
 			_, err = ann.Upgrade(ctx, id, "acme", "vms", 2, "", false)
+			e.must(err)
+			iv, err := e.as("sam@vendor.example").IssueVoucher(ctx, authority.VoucherSpec{OEM: "Contoso", Software: "vms", Tag: camera, Count: 2})
+			e.must(err)
+			_, err = e.as("pat@partner.example").ConvertVoucher(ctx, authority.ConvertSpec{Voucher: iv.Code, Org: "acme"}, false)
 			e.must(err)
 			e.verify()
 			e.tamper(`PRAGMA foreign_keys = OFF`, stmt)

@@ -84,7 +84,7 @@ func (l *Ledger) Verify(ctx context.Context) (*VerifyReport, error) {
 		if err := verifyFleet(tx, hashes, rep); err != nil {
 			return err
 		}
-		return verifyPortal(tx, keyEvents)
+		return verifyPortal(tx, hashes, keyEvents)
 	})
 	if err != nil {
 		return nil, err
