@@ -903,19 +903,27 @@ func renews(p *FleetProduct, d *Device, blocked bool) bool {
 	return !p.Deleted() && p.AutoRenew && d.AutoRenew && !blocked && d.DeletedAt == 0 && !d.Lapsed
 }
 
-// DeviceHistory returns the devices with key dk (in one product, or in
-// every product of the organization) with the codes each consumed, its
-// first activation first.
+// DeviceHistory returns the devices with key dk (in one product, in
+// every product of the organization, or, with org empty, of every
+// organization: the vendor only) with the codes each consumed, its first
+// activation first.
 func (l *Ledger) DeviceHistory(ctx context.Context, org, product, dk string) ([]DeviceView, [][]Consumption, error) {
 	var views []DeviceView
 	var hist [][]Consumption
 	err := l.view(ctx, func(tx ReadTx) error {
-		o, err := orgNamed(tx, org)
-		if err != nil {
+		f := DeviceFilter{DK: dk, IncludeDeleted: true}
+		where := "any organization"
+		if org != "" {
+			o, err := orgNamed(tx, org)
+			if err != nil {
+				return err
+			}
+			f.OrgID, where = o.ID, "organization "+strconv.Quote(org)
+		} else if a, err := l.actingAs(tx); err != nil {
+			return err
+		} else if err := a.vendorOnly("look up a device in every organization"); err != nil {
 			return err
 		}
-		f := DeviceFilter{OrgID: o.ID, DK: dk, IncludeDeleted: true}
-		where := "organization " + strconv.Quote(org)
 		if product != "" {
 			p, err := fleetProduct(tx, org, product)
 			if err != nil {
@@ -923,6 +931,7 @@ func (l *Ledger) DeviceHistory(ctx context.Context, org, product, dk string) ([]
 			}
 			f.ProductID, where = p.ID, "product "+p.PK
 		}
+		var err error
 		if views, err = deviceViews(tx, f, false); err != nil {
 			return err
 		}

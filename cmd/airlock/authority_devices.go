@@ -103,11 +103,12 @@ organization or product does not exist; 2 for a wrong command line.`,
 			{
 				Name:      "history",
 				Usage:     "show the codes a device consumed",
-				UsageText: "airlock authority device history --org ORG --dk DK [--product PK] [--json] [--dir DIR]",
+				UsageText: "airlock authority device history --dk DK [--org ORG [--product PK]] [--json] [--dir DIR]",
 				Description: `history prints each code the device --dk consumed over its life: when,
 why (activation, renewal, reactivation after it lapsed or was deleted)
 and the window it covers. Without --product it shows every product's
-device with that key.
+device with that key; without --org, every organization's (the vendor
+only).
 
 With --json it prints an array of devices as 'device list' does, each
 with a member consumptions: an array of objects with seq, at, cause,
@@ -270,11 +271,18 @@ func authorityDeviceList(c *cli.Context, nearExpiry bool) error {
 }
 
 func authorityDeviceHistory(c *cli.Context) error {
+	if err := checkArgs(c, 0, 0, ""); err != nil {
+		return err
+	}
 	dk, err := requireFlag(c, flagDK, "cam-001")
 	if err != nil {
 		return err
 	}
-	org, d, err := orgDesk(c)
+	org := c.String(flagOrg)
+	if org == "" && c.IsSet(flagProduct) {
+		return usagef(c.Command.HelpName, "for example: --org acme", "--%s needs --%s", flagProduct, flagOrg)
+	}
+	d, err := openDesk(c, false)
 	if err != nil {
 		return err
 	}
