@@ -430,7 +430,7 @@ func answer(req *codes.ActivationRequest, gw *Gateway, held map[int64]map[string
 // whose state was rebuilt: its next activation request pins its new key.
 // Its devices stay where they are. reason is recorded.
 func (l *Ledger) RetireGateway(ctx context.Context, udi, reason string) (*Gateway, error) {
-	if err := checkName("reason", reason); err != nil {
+	if err := checkLabel("reason", reason); err != nil {
 		return nil, err
 	}
 	var out *Gateway

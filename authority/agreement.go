@@ -316,15 +316,12 @@ func (l *Ledger) DrawAgreement(ctx context.Context, s DrawSpec) (*Drawn, error) 
 		if err := ks.check(); err != nil {
 			return err
 		}
-		k, err := l.issueKey(tx, c, ks, key, actor)
-		if err != nil {
-			return err
-		}
-		g := Registration{KeyHash: k.Hash, OrgID: o.ID, Contact: a.name, At: now, Actor: actor}
+		g := Registration{OrgID: o.ID, Contact: a.name}
 		if a.person != nil {
 			g.Contact, g.Email = a.person.Name, a.person.Email
 		}
-		if err := tx.InsertRegistration(&g); err != nil {
+		k, err := l.issueRegistered(tx, c, ks, key, actor, &g)
+		if err != nil {
 			return err
 		}
 		d := AgreementDraw{AgreementID: ag.ID, Tag: s.Tag, Count: s.Count, Years: ks.Years, KeyHash: k.Hash, At: now, Actor: actor}

@@ -114,6 +114,16 @@ type kind struct{ general error }
 
 func kindOf(general error) error { return &kind{general} }
 
+// A namedKind is a sentinel with words of its own that errors.Is also
+// matches with a general one.
+type namedKind struct {
+	msg     string
+	general error
+}
+
+func (k *namedKind) Error() string { return k.msg }
+func (k *namedKind) Unwrap() error { return k.general }
+
 func (k *kind) Error() string { return k.general.Error() }
 func (k *kind) Unwrap() error { return k.general }
 

@@ -157,7 +157,7 @@ func (l *Ledger) AddFleetProduct(ctx context.Context, org, pk, name string, auto
 	if err := codes.CheckDeviceKey("product key", pk); err != nil {
 		return nil, badKey(err)
 	}
-	if err := checkName("product name", name); err != nil {
+	if err := checkLabel("product name", name); err != nil {
 		return nil, err
 	}
 	var out *FleetProduct
@@ -206,20 +206,6 @@ func onOff(b bool) string {
 	return "off"
 }
 
-// checkName checks a name an operator gives: 1 to 128 printable
-// characters.
-func checkName(what, s string) error {
-	if err := checkText(what, s, 128); err != nil {
-		return err
-	}
-	for _, r := range s {
-		if r < ' ' || r == 0x7f {
-			return fmt.Errorf("%w: %s %q has a control character", ErrInvalid, what, s)
-		}
-	}
-	return nil
-}
-
 // FleetProducts returns the fleet products of an organization by name.
 func (l *Ledger) FleetProducts(ctx context.Context, org string) ([]FleetProduct, map[int64]CodeSpec, error) {
 	var ps []FleetProduct
@@ -255,7 +241,7 @@ type Purchase struct {
 // set (a product key or name) the codes land in that product, otherwise
 // in the organization's unallocated pool.
 func (l *Ledger) BuyCodes(ctx context.Context, org, pkg string, validity *Validity, count int64, product, reference string) (*Purchase, error) {
-	if err := checkName("package name", pkg); err != nil {
+	if err := checkLabel("package name", pkg); err != nil {
 		return nil, err
 	}
 	if count < 1 || count > MaxCodeCount {

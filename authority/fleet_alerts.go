@@ -36,7 +36,7 @@ const (
 // (the caller validates its form). It reports whether that changed
 // anything.
 func (l *Ledger) SetAlertRecipient(ctx context.Context, org, address string, add bool) (bool, error) {
-	if err := checkName("e-mail address", address); err != nil {
+	if err := checkLabel("e-mail address", address); err != nil {
 		return false, err
 	}
 	var did bool

@@ -32,6 +32,21 @@ func CheckName(what, s string) error {
 	return nil
 }
 
+// checkLabel checks text an operator gives for people to read (a
+// product name, a contact, a reason): 1 to 128 characters, none of them
+// a control character. CheckName is for the names in references.
+func checkLabel(what, s string) error {
+	if err := checkText(what, s, 128); err != nil {
+		return err
+	}
+	for _, r := range s {
+		if r < ' ' || r == 0x7f {
+			return fmt.Errorf("%w: %s %q has a control character", ErrInvalid, what, s)
+		}
+	}
+	return nil
+}
+
 // ParseAccountRef splits "ORG/ACCOUNT" and checks both names.
 func ParseAccountRef(ref string) (org, account string, err error) {
 	org, account, ok := strings.Cut(ref, "/")

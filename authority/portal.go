@@ -126,16 +126,7 @@ func (l *Ledger) authorize(tx ReadTx, org string, n need) (*Org, string, error) 
 	if err != nil {
 		return nil, "", err
 	}
-	o, err := orgNamed(tx, org)
-	if err != nil {
-		if !a.vendor() {
-			// Whether another organization exists is not theirs to learn.
-			return nil, "", fmt.Errorf("%w: %s cannot %s %q", ErrDenied, a.name, n, org)
-		}
-		return nil, "", err
-	}
-	name, err := a.may(tx, o, n)
-	return o, name, err
+	return l.authorizeWith(tx, a, org, n)
 }
 
 // CheckEmail checks an e-mail address as the portal stores it: a bare
@@ -154,7 +145,7 @@ func (l *Ledger) AddPerson(ctx context.Context, p Person) (*Person, error) {
 	if err := CheckEmail(p.Email); err != nil {
 		return nil, err
 	}
-	if err := checkName("name", p.Name); err != nil {
+	if err := checkLabel("name", p.Name); err != nil {
 		return nil, err
 	}
 	err := l.update(ctx, func(tx Tx, c *chain) error {
@@ -173,7 +164,7 @@ func (l *Ledger) AddPerson(ctx context.Context, p Person) (*Person, error) {
 			if err := a.vendorOnly("add partners"); err != nil {
 				return err
 			}
-			if err := checkName("partner", p.Partner); err != nil {
+			if err := checkLabel("partner", p.Partner); err != nil {
 				return err
 			}
 			p.Org = ""
@@ -260,7 +251,7 @@ func (l *Ledger) People(ctx context.Context, org string) ([]Person, error) {
 // Delegate lets a partner manage an organization (revoke false), or ends
 // that (revoke true).
 func (l *Ledger) Delegate(ctx context.Context, org, partner string, revoke bool) error {
-	if err := checkName("partner", partner); err != nil {
+	if err := checkLabel("partner", partner); err != nil {
 		return err
 	}
 	return l.update(ctx, func(tx Tx, c *chain) error {
@@ -415,18 +406,14 @@ func (l *Ledger) Register(ctx context.Context, r RegisterSpec, dry bool) (*Regis
 	if err != nil {
 		return nil, err
 	}
-	if err := checkName("contact", r.Contact); err != nil {
+	if err := checkLabel("contact", r.Contact); err != nil {
 		return nil, err
 	}
 	if err := CheckEmail(r.Email); err != nil {
 		return nil, err
 	}
-	for _, f := range []struct{ what, v string }{{"company", r.Company}, {"support contact", r.SupportContact}} {
-		if f.v != "" {
-			if err := checkName(f.what, f.v); err != nil {
-				return nil, err
-			}
-		}
+	if err := checkSupport(r.Company, r.SupportContact); err != nil {
+		return nil, err
 	}
 	key, err := l.drawKey()
 	if err != nil {
@@ -461,20 +448,17 @@ func (l *Ledger) Register(ctx context.Context, r RegisterSpec, dry bool) (*Regis
 			return fmt.Errorf("%w: serial %s was registered before, to another organization: if it is yours, ask the vendor", ErrSerialUsed, KeyID(hash))
 		}
 		ks := KeySpec{Software: s.Software, Years: s.Years, Lines: []KeyLine{{Tag: s.Tag, Count: s.Count}}}
-		k, err := l.issueKey(tx, c, ks, key, actor)
+		g := Registration{OrgID: o.ID, SerialHash: hash, Contact: r.Contact, Email: r.Email, Company: r.Company,
+			SupportContact: r.SupportContact, SupportUntil: s.SupportUntil}
+		k, err := l.issueRegistered(tx, c, ks, key, actor, &g)
 		if err != nil {
 			return err
 		}
-		now := l.now()
+		now := g.At
 		if ok, err := tx.UseSerial(hash, o.ID, k.Hash, now); err != nil {
 			return err
 		} else if !ok {
 			return fmt.Errorf("%w: serial %s was registered meanwhile", ErrSerialUsed, KeyID(hash))
-		}
-		g := Registration{KeyHash: k.Hash, OrgID: o.ID, SerialHash: hash, Contact: r.Contact, Email: r.Email, Company: r.Company,
-			SupportContact: r.SupportContact, SupportUntil: s.SupportUntil, At: now, Actor: actor}
-		if err := tx.InsertRegistration(&g); err != nil {
-			return err
 		}
 		e := l.event(now, actionRegister, k.KeyID())
 		e.Actor, e.Account, e.CodeHash = actor, o.Name, hash
@@ -492,6 +476,31 @@ func (l *Ledger) Register(ctx context.Context, r RegisterSpec, dry bool) (*Regis
 		out.Key = FormatKey(key)
 	}
 	return out, nil
+}
+
+// checkSupport checks the optional company and support contact of a
+// registration.
+func checkSupport(company, supportContact string) error {
+	for _, f := range []struct{ what, v string }{{"company", company}, {"support contact", supportContact}} {
+		if f.v != "" {
+			if err := checkLabel(f.what, f.v); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// issueRegistered issues a license key of ks under the hash of key, as
+// actor, and registers it to the organization g names, with g's contact
+// and support; g's key, time and actor are set here.
+func (l *Ledger) issueRegistered(tx Tx, c *chain, ks KeySpec, key []byte, actor string, g *Registration) (LicenseKey, error) {
+	k, err := l.issueKey(tx, c, ks, key, actor)
+	if err != nil {
+		return k, err
+	}
+	g.KeyHash, g.At, g.Actor = k.Hash, l.now(), actor
+	return k, tx.InsertRegistration(g)
 }
 
 // A License is a license key an organization holds, as the portal lists
@@ -646,7 +655,7 @@ const MaxLicenseFields = 32
 // SetLicenseField sets a custom field of a license (an empty value
 // removes it). It reports whether that changed anything.
 func (l *Ledger) SetLicenseField(ctx context.Context, key, name, value string) (bool, error) {
-	if err := checkName("field name", name); err != nil {
+	if err := checkLabel("field name", name); err != nil {
 		return false, err
 	}
 	if strings.ContainsAny(name, "= ") {

@@ -145,7 +145,7 @@ func (l *Ledger) Upgrade(ctx context.Context, notice, org, software string, quan
 		return nil, fmt.Errorf("%w: quantity %d is not from 1 to %d", ErrInvalid, quantity, int64(MaxLotCount))
 	}
 	if supportContact != "" {
-		if err := checkName("support contact", supportContact); err != nil {
+		if err := checkLabel("support contact", supportContact); err != nil {
 			return nil, err
 		}
 	}
@@ -224,12 +224,17 @@ func (l *Ledger) Upgrade(ctx context.Context, notice, org, software string, quan
 			return fmt.Errorf("%w: %q holds %d %s of %q in registered keys not redeemed into a wallet, the upgrade asks for %d", ErrUpgradeShort, org, have, n.FromTag, n.FromSoftware, quantity)
 		}
 		ks := KeySpec{Software: n.ToSoftware, Years: n.Years, Lines: []KeyLine{{Tag: n.ToTag, Count: quantity}}}
-		k, err := l.issueKey(tx, c, ks, key, actor)
+		g := Registration{OrgID: o.ID, Contact: first.Contact, Email: first.Email, Company: first.Company,
+			SupportContact: first.SupportContact, SupportUntil: first.SupportUntil}
+		if supportContact != "" {
+			g.SupportContact = supportContact
+		}
+		k, err := l.issueRegistered(tx, c, ks, key, actor, &g)
 		if err != nil {
 			return err
 		}
 		out.Record = k
-		now := l.now()
+		now := g.At
 		if ok, err := tx.UseUpgradeNotice(hash, quantity); err != nil {
 			return err
 		} else if !ok {
@@ -241,14 +246,6 @@ func (l *Ledger) Upgrade(ctx context.Context, notice, org, software string, quan
 			if err := tx.InsertConversion(cv); err != nil {
 				return err
 			}
-		}
-		g := Registration{KeyHash: k.Hash, OrgID: o.ID, Contact: first.Contact, Email: first.Email, Company: first.Company,
-			SupportContact: first.SupportContact, SupportUntil: first.SupportUntil, At: now, Actor: actor}
-		if supportContact != "" {
-			g.SupportContact = supportContact
-		}
-		if err := tx.InsertRegistration(&g); err != nil {
-			return err
 		}
 		e := l.event(now, actionUpgrade, k.KeyID())
 		e.Actor, e.Account, e.CodeHash = actor, o.Name, hash

@@ -33,16 +33,6 @@ const (
 	VoucherSize   = 10
 )
 
-// A namedKind is a sentinel with words of its own that errors.Is also
-// matches with a general one.
-type namedKind struct {
-	msg     string
-	general error
-}
-
-func (k *namedKind) Error() string { return k.msg }
-func (k *namedKind) Unwrap() error { return k.general }
-
 // Refusals of vouchers. Each is also a kind of the general sentinel it
 // wraps, as the serial numbers' refusals are.
 var (
@@ -99,7 +89,7 @@ type IssuedVoucher struct {
 // partner must have people: a voucher for a partner nobody acts for
 // could never be converted.
 func (l *Ledger) IssueVoucher(ctx context.Context, s VoucherSpec) (*IssuedVoucher, error) {
-	if err := checkName("partner", s.OEM); err != nil {
+	if err := checkLabel("partner", s.OEM); err != nil {
 		return nil, err
 	}
 	ks := KeySpec{Software: s.Software, Years: s.Years, Lines: []KeyLine{{Tag: s.Tag, Count: s.Count}}}
@@ -182,12 +172,8 @@ func (l *Ledger) ConvertVoucher(ctx context.Context, s ConvertSpec, dry bool) (*
 	if err != nil {
 		return nil, err
 	}
-	for _, f := range []struct{ what, v string }{{"company", s.Company}, {"support contact", s.SupportContact}} {
-		if f.v != "" {
-			if err := checkName(f.what, f.v); err != nil {
-				return nil, err
-			}
-		}
+	if err := checkSupport(s.Company, s.SupportContact); err != nil {
+		return nil, err
 	}
 	key, err := l.drawKey()
 	if err != nil {
@@ -243,22 +229,18 @@ func (l *Ledger) ConvertVoucher(ctx context.Context, s ConvertSpec, dry bool) (*
 		if g.Contact == "" || g.Email == "" {
 			return fmt.Errorf("%w: give the end customer's contact and e-mail address (%s is no person whose own could stand in)", ErrInvalid, a.name)
 		}
-		if err := checkName("contact", g.Contact); err != nil {
+		if err := checkLabel("contact", g.Contact); err != nil {
 			return err
 		}
 		if err := CheckEmail(g.Email); err != nil {
 			return err
 		}
 		ks := KeySpec{Software: v.Software, Years: v.Years, Lines: []KeyLine{{Tag: v.Tag, Count: v.Count}}}
-		k, err := l.issueKey(tx, c, ks, key, actor)
+		k, err := l.issueRegistered(tx, c, ks, key, actor, &g)
 		if err != nil {
 			return err
 		}
-		now := l.now()
-		g.KeyHash, g.At, g.Actor = k.Hash, now, actor
-		if err := tx.InsertRegistration(&g); err != nil {
-			return err
-		}
+		now := g.At
 		// Guarded, so that a voucher is converted once whatever another
 		// writer did since it was read.
 		if ok, err := tx.UseVoucher(hash, o.ID, k.Hash, now, actor); err != nil {
@@ -308,7 +290,7 @@ func (a *acting) forPartner(partner, what string) error {
 // Vouchers returns the vouchers issued to an OEM partner, in the order
 // they were issued, for the partner's people and the vendor.
 func (l *Ledger) Vouchers(ctx context.Context, oem string) ([]Voucher, error) {
-	if err := checkName("partner", oem); err != nil {
+	if err := checkLabel("partner", oem); err != nil {
 		return nil, err
 	}
 	var out []Voucher
@@ -342,7 +324,7 @@ type PartnerKey struct {
 // people and the vendor: what the partner has to deliver. The list
 // names keys by id; the typed key was printed once, when it was issued.
 func (l *Ledger) PartnerKeys(ctx context.Context, partner string) ([]PartnerKey, error) {
-	if err := checkName("partner", partner); err != nil {
+	if err := checkLabel("partner", partner); err != nil {
 		return nil, err
 	}
 	var out []PartnerKey
