@@ -532,10 +532,7 @@ devices.
 
 Exit status: 0 when the list was printed; 1 when the organization does
 not exist; 2 for a wrong command line.`,
-				Flags: ledgerFlags(
-					&cli.StringFlag{Name: flagOrg, Usage: "the organization `ORG`"},
-					&cli.BoolFlag{Name: flagJSON, Usage: "print JSON instead of text"},
-				),
+				Flags:        orgReadFlags(),
 				OnUsageError: onUsageError,
 				Action:       authorityGatewayList,
 			},

@@ -190,10 +190,7 @@ allocatable, auto_renew, deleted).
 
 Exit status: 0 when the counts were printed; 1 when the organization
 does not exist; 2 for a wrong command line.`,
-				Flags: ledgerFlags(
-					&cli.StringFlag{Name: flagOrg, Usage: "the organization `ORG`"},
-					&cli.BoolFlag{Name: flagJSON, Usage: "print JSON instead of text"},
-				),
+				Flags:        orgReadFlags(),
 				OnUsageError: onUsageError,
 				Action:       authorityPoolShow,
 			},
@@ -270,10 +267,7 @@ authority pool show' does, deleted ones included.
 
 Exit status: 0 when the list was printed; 1 when the organization does
 not exist; 2 for a wrong command line.`,
-				Flags: ledgerFlags(
-					&cli.StringFlag{Name: flagOrg, Usage: "the organization `ORG`"},
-					&cli.BoolFlag{Name: flagJSON, Usage: "print JSON instead of text"},
-				),
+				Flags:        orgReadFlags(),
 				OnUsageError: onUsageError,
 				Action:       authorityPoolShow,
 			},
@@ -358,6 +352,15 @@ func requireFlags(c *cli.Context, namesAndExamples ...string) ([]string, error) 
 		out = append(out, v)
 	}
 	return out, nil
+}
+
+// orgReadFlags are the flags of a read command on an organization: the
+// ledger's, --org and --json.
+func orgReadFlags() []cli.Flag {
+	return ledgerFlags(
+		&cli.StringFlag{Name: flagOrg, Usage: "the organization `ORG`"},
+		&cli.BoolFlag{Name: flagJSON, Usage: "print JSON instead of text"},
+	)
 }
 
 // orgDesk checks that a command on an organization has no arguments,

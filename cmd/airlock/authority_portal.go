@@ -80,10 +80,7 @@ partners), or everyone (for the vendor). With --json: an array of
 objects with email, name, role, org and partner.
 
 Exit status: 0 when printed; 1 when refused; 2 for a wrong command line.`,
-				Flags: ledgerFlags(
-					&cli.StringFlag{Name: flagOrg, Usage: "the organization `ORG`"},
-					&cli.BoolFlag{Name: flagJSON, Usage: "print JSON instead of text"},
-				),
+				Flags:        orgReadFlags(),
 				OnUsageError: onUsageError,
 				Action:       authorityPersonList,
 			},
