@@ -41,6 +41,10 @@ type Authorization struct {
 	Flags        uint64        `cbor:"7,keyasint,omitempty"`
 	IssuedAt     int64         `cbor:"8,keyasint"` // Unix seconds, UTC
 	InstallBy    int64         `cbor:"9,keyasint"` // Unix seconds, UTC: not installable from then on
+	// Lapses is set on codes served in connected mode: from then on
+	// (Unix seconds, UTC) no entitlement of the code is in force unless
+	// a renewed code replaced it. Reservation codes never lapse (0).
+	Lapses int64 `cbor:"10,keyasint,omitempty"`
 
 	KeyID KeyID `cbor:"-"` // the authority key that signed it, set by Open…
 }
@@ -73,6 +77,9 @@ func (a *Authorization) validate() error {
 	}
 	if a.InstallBy <= a.IssuedAt {
 		return fmt.Errorf("%w: install-by %s is not after the issue time %s", ErrInvalid, fmtTime(a.InstallBy), fmtTime(a.IssuedAt))
+	}
+	if a.Lapses != 0 && a.Lapses <= a.IssuedAt {
+		return fmt.Errorf("%w: lapse time %s is not after the issue time %s", ErrInvalid, fmtTime(a.Lapses), fmtTime(a.IssuedAt))
 	}
 	if len(a.Entitlements) == 0 {
 		return fmt.Errorf("%w: authorization has no entitlements (to give every license back, the instance returns the reservation)", ErrInvalid)
@@ -145,6 +152,9 @@ func (a *Authorization) Check(now time.Time, udi UDI, instancePub []byte) error 
 	}
 	if now.Unix() >= a.InstallBy {
 		return fmt.Errorf("%w: authorization code had to be installed before %s: request a new code", ErrInstallWindow, fmtTime(a.InstallBy))
+	}
+	if a.Lapses != 0 && now.Unix() >= a.Lapses {
+		return fmt.Errorf("%w: authorization code lapsed %s: renew the authorization", ErrExpired, fmtTime(a.Lapses))
 	}
 	for _, e := range a.Entitlements {
 		if e.End != 0 && now.Unix() >= e.End {

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/airlock-dev/airlock/codes"
+	"github.com/airlock-dev/airlock/codes/api"
 )
 
 // Unlimited is what Available returns while the evaluation period runs:
@@ -24,6 +25,7 @@ const warnAhead = 30 * 24 * time.Hour
 type snapshot struct {
 	reserved bool
 	evalEnd  int64 // Unix seconds, exclusive; applies while nothing is installed
+	lapses   int64 // Unix seconds: a connected-mode code lapses then; 0 for reservations
 	advisory bool
 	floor    atomic.Int64 // a clock earlier than this is an anomaly
 	tags     map[string]*entry
@@ -68,11 +70,17 @@ func (in *Instance) publish() {
 	}
 	if st.auth != nil {
 		s.reserved = true
+		s.lapses = st.auth.Lapses
 		for _, ent := range st.auth.Entitlements {
 			l := line{count: int64(ent.Count), start: math.MinInt64, end: math.MaxInt64}
 			if ent.Start != 0 || ent.End != 0 {
 				l.start, l.end, l.timed = ent.Start, ent.End, true
 				s.ends = append(s.ends, ending{ent.Tag, ent.Kind, ent.End})
+			}
+			if s.lapses != 0 && s.lapses < l.end {
+				// A lapse depends on the clock like a term: a clock set
+				// back must not revive a lapsed authorization.
+				l.end, l.timed = s.lapses, true
 			}
 			e := get(ent.Tag)
 			e.lines = append(e.lines, l)
@@ -279,6 +287,9 @@ func (in *Instance) whyNotActive(s *snapshot, tag string, e *entry, now int64, c
 			return fmt.Errorf("%w: %q starts %s", ErrNotLicensed, tag, codes.FormatTime(l.start))
 		}
 	}
+	if s.lapses != 0 && now >= s.lapses {
+		return fmt.Errorf("%w: %q: %s", ErrNotLicensed, tag, lapsedMessage(s.lapses))
+	}
 	last := int64(0)
 	for _, l := range e.lines {
 		last = max(last, l.end)
@@ -313,6 +324,8 @@ const (
 	WarnEvaluationEnding                        // the evaluation ends within 30 days
 	WarnEvaluationEnded                         // the evaluation has ended and nothing is installed
 	WarnClock                                   // the clock is behind: term licenses refused (or, advisory, only warned)
+	WarnLapsing                                 // a connected-mode authorization lapses within 30 days
+	WarnLapsed                                  // a connected-mode authorization lapsed: nothing in it is in force
 )
 
 func (k WarningKind) String() string {
@@ -327,6 +340,10 @@ func (k WarningKind) String() string {
 		return "evaluation-ended"
 	case WarnClock:
 		return "clock"
+	case WarnLapsing:
+		return "lapsing"
+	case WarnLapsed:
+		return "lapsed"
 	}
 	return fmt.Sprintf("warning(%d)", uint8(k))
 }
@@ -359,6 +376,15 @@ func (in *Instance) warningsAt(s *snapshot, now int64) []Warning {
 			Message: fmt.Sprintf("clock anomaly: the system clock %s is %s behind the last time seen %s; %s",
 				codes.FormatTime(now), span(seen-now), codes.FormatTime(seen), effect)})
 	}
+	if s.reserved && s.lapses != 0 {
+		switch {
+		case now >= s.lapses:
+			out = append(out, Warning{Kind: WarnLapsed, At: time.Unix(s.lapses, 0).UTC(), Message: lapsedMessage(s.lapses)})
+		case s.lapses-now <= int64(warnAhead/time.Second):
+			out = append(out, Warning{Kind: WarnLapsing, At: time.Unix(s.lapses, 0).UTC(),
+				Message: fmt.Sprintf("the authorization lapses %s, in %s, unless it is renewed: check the transport (airlock instance status) and run airlock instance renew authorization", codes.FormatTime(s.lapses), span(s.lapses-now))})
+		}
+	}
 	if s.reserved {
 		for _, e := range s.ends {
 			switch {
@@ -381,6 +407,13 @@ func (in *Instance) warningsAt(s *snapshot, now int64) []Warning {
 			Message: fmt.Sprintf("the evaluation ends %s, in %s: install an authorization code", codes.FormatTime(s.evalEnd), span(s.evalEnd-now))})
 	}
 	return out
+}
+
+// lapsedMessage says that a connected-mode authorization lapsed and what
+// to do.
+func lapsedMessage(at int64) string {
+	return fmt.Sprintf("the authorization lapsed %s, %d days after the last contact with the licensing service: check the transport (airlock instance transport) and run airlock instance renew authorization",
+		codes.FormatTime(at), int64(api.AuthorizationValidity/(24*time.Hour)))
 }
 
 // span writes a positive number of seconds as days, or hours under two
