@@ -182,6 +182,12 @@ func FuzzOpenInstanceCodes(f *testing.F) {
 		} else {
 			fail(codes.KindUsage, err)
 		}
+		if x, err := codes.OpenExportRequest(in, v.Pairwise); err == nil {
+			again, err := codes.SealExportRequest(x, v.Pairwise)
+			check(codes.KindExportRequest, again, err)
+		} else {
+			fail(codes.KindExportRequest, err)
+		}
 	})
 }
 

@@ -28,6 +28,8 @@ func ParseUnverified(k Kind, b []byte) (any, error) {
 		return ParseUnverifiedActivation(b)
 	case KindManifest:
 		return ParseUnverifiedManifest(b)
+	case KindExportRequest:
+		return ParseUnverifiedExportRequest(b)
 	}
 	return nil, fmt.Errorf("%w: unknown kind %d", ErrWrongKind, uint8(k))
 }

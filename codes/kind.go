@@ -24,6 +24,7 @@ const (
 	KindActivationRequest
 	KindActivation
 	KindManifest
+	KindExportRequest
 )
 
 // labelPrefix versions every label: a payload change that is not backward
@@ -32,7 +33,7 @@ const (
 const labelPrefix = "airlock/v1/"
 
 // Kinds lists every kind in order.
-var Kinds = []Kind{KindRequest, KindAuthorization, KindConfirmation, KindReturn, KindSystem, KindUsage, KindTrustUpdate, KindActivationRequest, KindActivation, KindManifest}
+var Kinds = []Kind{KindRequest, KindAuthorization, KindConfirmation, KindReturn, KindSystem, KindUsage, KindTrustUpdate, KindActivationRequest, KindActivation, KindManifest, KindExportRequest}
 
 type kindInfo struct {
 	name   string // human name, lower case
@@ -54,6 +55,7 @@ var kindInfos = map[Kind]kindInfo{
 	KindActivationRequest: {"activation request", "activation-request", "AR", "ACTIVATION REQUEST", false, true},
 	KindActivation:        {"activation", "activation", "AF", "ACTIVATION", true, true},
 	KindManifest:          {"download manifest", "download-manifest", "DM", "DOWNLOAD MANIFEST", true, true},
+	KindExportRequest:     {"export request", "export-request", "XR", "EXPORT REQUEST", false, false},
 }
 
 func (k Kind) info() kindInfo {

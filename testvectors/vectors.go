@@ -273,6 +273,8 @@ func (v *Verifier) Run(c *Case) error {
 			_, err = codes.OpenReturn(code, v.Pairwise)
 		case codes.KindUsage:
 			_, err = codes.OpenUsage(code, v.Pairwise)
+		case codes.KindExportRequest:
+			_, err = codes.OpenExportRequest(code, v.Pairwise)
 		default:
 			return fmt.Errorf("case %s: %s codes are not verified with the pairwise key", c.Name, kind)
 		}

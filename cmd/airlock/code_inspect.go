@@ -301,6 +301,8 @@ func newReport(kinds []codes.Kind, d *codes.Decoded, v any) *report {
 		r.Fields = requestFields(v)
 	case *codes.Confirmation:
 		r.Fields = confirmationFields{hex.EncodeToString(v.Reservation), v.Serial}
+	case *codes.ExportRequest:
+		r.Fields = exportRequestFields{hex.EncodeToString(v.Reservation), v.Serial, v.Verb(), v.Tag, v.Count, codes.FormatTime(v.IssuedAt)}
 	case *codes.Return:
 		r.Fields = returnFields{hex.EncodeToString(v.Reservation), v.Serial, v.NeverInstalled, optHex(v.Journal)}
 	case *codes.System:
@@ -349,6 +351,7 @@ type authorizationJSON struct {
 	Flags           []string            `json:"flags"`
 	IssuedAt        string              `json:"issued_at"`
 	InstallBy       string              `json:"install_by"`
+	Lapses          *string             `json:"lapses"` // connected mode; null for reservations
 	Entitlements    []entitlementFields `json:"entitlements"`
 }
 
@@ -363,6 +366,10 @@ func authorizationFields(a *codes.Authorization) authorizationJSON {
 		IssuedAt:        codes.FormatTime(a.IssuedAt),
 		InstallBy:       codes.FormatTime(a.InstallBy),
 		Entitlements:    []entitlementFields{},
+	}
+	if a.Lapses != 0 {
+		t := codes.FormatTime(a.Lapses)
+		f.Lapses = &t
 	}
 	if a.Flags&codes.FlagClockAdvisory != 0 {
 		f.Flags = append(f.Flags, "clock-advisory")
@@ -410,6 +417,15 @@ func requestFields(r *codes.Request) requestJSON {
 		IssuedAt:    codes.FormatTime(r.IssuedAt),
 		Wanted:      licenses(r.Wanted),
 	}
+}
+
+type exportRequestFields struct {
+	Reservation string `json:"reservation"`
+	Serial      uint64 `json:"serial"`
+	Verb        string `json:"verb"` // request or return
+	Tag         string `json:"tag"`
+	Count       uint32 `json:"count"`
+	IssuedAt    string `json:"issued_at"`
 }
 
 type confirmationFields struct {
@@ -742,6 +758,9 @@ func (r *report) text() []byte {
 		line("flags", "%s", joinOr(f.Flags, "none"))
 		line("issued at", "%s", f.IssuedAt)
 		line("install by", "%s", f.InstallBy)
+		if f.Lapses != nil {
+			line("lapses", "%s (connected mode: unless renewed before)", *f.Lapses)
+		}
 		line("entitlements", "%d", len(f.Entitlements))
 		for _, e := range f.Entitlements {
 			s := fmt.Sprintf("%s count=%d kind=%s", e.Tag, e.Count, e.Kind)
@@ -782,6 +801,13 @@ func (r *report) text() []byte {
 	case *codes.Confirmation:
 		line("reservation", "%x", v.Reservation)
 		line("serial", "%d", v.Serial)
+	case *codes.ExportRequest:
+		line("reservation", "%x", v.Reservation)
+		line("serial", "%d", v.Serial)
+		line("asks to", "%s", v.Verb())
+		line("tag", "%s", v.Tag)
+		line("count", "%d", v.Count)
+		line("issued at", "%s", codes.FormatTime(v.IssuedAt))
 	case *codes.Return:
 		line("reservation", "%x", v.Reservation)
 		line("serial", "%d", v.Serial)

@@ -193,6 +193,13 @@ func (f *Fixture) Confirmation() *codes.Confirmation {
 	return &codes.Confirmation{Reservation: f.CiscoAuthorization().Reservation, Serial: 2}
 }
 
+// ExportRequest asks, against serial 2 of the Cisco reservation, for one
+// more license of an export-controlled tag.
+func (f *Fixture) ExportRequest() *codes.ExportRequest {
+	return &codes.ExportRequest{Reservation: f.CiscoAuthorization().Reservation, Serial: 2,
+		Tag: "regid.2017-02.com.cisco.UCM_Encryption_12.0", Count: 1, IssuedAt: f.CiscoAuthorization().IssuedAt + 86400}
+}
+
 // Return returns serial 2 of the Cisco reservation, tagged with the first
 // bytes of the instance's journal head.
 func (f *Fixture) Return() *codes.Return {
@@ -329,6 +336,7 @@ func (f *Fixture) Codes() map[codes.Kind][]byte {
 		codes.KindActivationRequest: must(codes.SealActivationRequest(f.ActivationRequest(), f.Instance, &f.Authority.Public)),
 		codes.KindActivation:        must(codes.SignActivation(f.Activation(), f.Authority)),
 		codes.KindManifest:          must(codes.SignManifest(f.Manifest(), f.Authority)),
+		codes.KindExportRequest:     must(codes.SealExportRequest(f.ExportRequest(), f.Pairwise)),
 	}
 }
 

@@ -75,8 +75,8 @@ func (b *builder) invalid() error {
 		"the payload map has indefinite length")
 	b.binary("authorization-non-shortest-integer", ka, b.signAuth(mapOf(replace(ps, 2, []byte{0x18, 0x01}))), "malformed",
 		"the serial 1 is encoded in two bytes (18 01)")
-	b.binary("authorization-unknown-field", ka, b.signAuth(mapOf(append(ps, pair{wire.MustMarshal(10), wire.MustMarshal(1)}))), "malformed",
-		"the payload has key 10, which no version defines")
+	b.binary("authorization-unknown-field", ka, b.signAuth(mapOf(append(ps, pair{wire.MustMarshal(99), wire.MustMarshal(1)}))), "malformed",
+		"the payload has key 99, which no version defines")
 	b.binary("authorization-missing-install-by", ka, b.signAuth(mapOf(drop(ps, 9))), "malformed",
 		"the payload lacks key 9 (install-by)")
 	b.binary("authorization-short-instance-key-hash", ka, b.signAuth(mapOf(replace(ps, 4, wire.MustMarshal(f.Instance.Hash()[:15])))), "malformed",
