@@ -21,6 +21,7 @@ FUZZ_TARGETS := \
 	./codes:FuzzOpenActivation \
 	./codes:FuzzParseUnverifiedFleet \
 	./codes:FuzzOpenManifest \
+	./codes/api:FuzzParseHeaders \
 	./instance:FuzzDecodeState
 
 .PHONY: all build test test-deps lint bench fuzz vectors check-vectors demo man clean
