@@ -114,6 +114,7 @@ func authorityCommand() *cli.Command {
 			authorityPartnerCommand(),
 			authorityUpgradeCommand(),
 			authorityTokenCommand(),
+			authorityServeCommand(),
 			authorityAlertsCommand(),
 			authorityTransferCommand(),
 			authorityReserveCommand(),
@@ -409,6 +410,7 @@ Example:
     airlock: wrote /srv/airlock/authority.key: the private key, encrypted with a passphrase
     airlock: wrote /srv/airlock/trust.airlock: the trust file, for every instance
     airlock: wrote /srv/airlock/ledger.db: the ledger
+    airlock: wrote /srv/airlock/tls.crt: the TLS certificate of 'airlock authority serve', for localhost, …
 
 Exit status: 0 when the authority was made; 1 when a file exists or
 cannot be written (then none is left behind); 2 for a wrong command
@@ -418,12 +420,13 @@ func authorityInitCommand() *cli.Command {
 	return &cli.Command{
 		Name:        "init",
 		Usage:       "make a new authority: key, trust file and ledger",
-		UsageText:   "airlock authority init --name NAME [--dir DIR] [--recipient RECIPIENT]... [--not-after DATE]",
+		UsageText:   "airlock authority init --name NAME [--dir DIR] [--recipient RECIPIENT]... [--not-after DATE] [--tls-host NAME]...",
 		Description: authorityInitDescription,
 		Flags: ledgerFlags(
 			&cli.StringFlag{Name: flagName, Usage: "call the authority `NAME`, as its history and the trust file's holders will see it"},
 			&cli.StringSliceFlag{Name: flagRecipient, Usage: "encrypt the key to `RECIPIENT` (age1…, \"ssh-ed25519 …\", or @FILE with one per line) instead of a passphrase; repeatable"},
 			&cli.StringFlag{Name: flagNotAfter, Usage: "let the key sign nothing from `DATE` on (YYYY-MM-DD, the end of that day UTC, or RFC 3339)"},
+			tlsHostFlag(),
 		),
 		OnUsageError: onUsageError,
 		Action:       authorityInit,
@@ -498,5 +501,6 @@ func authorityInit(c *cli.Context) error {
 	note(stderr, "wrote %s: the private key, encrypted %s", keyPath, how)
 	note(stderr, "wrote %s: the trust file, for every instance", trustPath)
 	note(stderr, "wrote %s: the ledger", ledgerPath)
+	initTLSCert(c, dir, name, now)
 	return nil
 }
