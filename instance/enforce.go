@@ -34,8 +34,9 @@ type snapshot struct {
 
 // An entry is what one tag may use.
 type entry struct {
-	lines []line
-	inUse atomic.Int64
+	lines    []line
+	inUse    atomic.Int64
+	disabled bool // given back by an export return not yet answered (export.go)
 }
 
 // A line is one entitlement of a tag.
@@ -84,6 +85,7 @@ func (in *Instance) publish() {
 			}
 			e := get(ent.Tag)
 			e.lines = append(e.lines, l)
+			e.disabled = st.exportDisabled(ent.Tag)
 		}
 	}
 	for tag, u := range st.usage {
@@ -112,6 +114,9 @@ func (s *snapshot) clockOK(now int64) bool { return s.advisory || now >= s.floor
 
 // active returns the count of the tag's entitlements usable at now.
 func (e *entry) active(now int64, clockOK bool) int64 {
+	if e.disabled {
+		return 0
+	}
 	var n int64
 	for i := range e.lines {
 		l := &e.lines[i]
@@ -276,6 +281,9 @@ func (in *Instance) acquire(st *state, tag string, n int, now int64) (*usageReco
 // whyNotActive explains why a tag in the installed code has nothing in
 // force at now.
 func (in *Instance) whyNotActive(s *snapshot, tag string, e *entry, now int64, clockOK bool) error {
+	if e.disabled {
+		return fmt.Errorf("%w: %q was given back (airlock instance export return) and is disabled here until the answer is installed", ErrNotLicensed, tag)
+	}
 	for _, l := range e.lines {
 		if l.timed && !clockOK && now >= l.start && now < l.end {
 			return fmt.Errorf("%w: %q is a dated license, refused while the clock %s is behind the last time seen %s: set the clock right",

@@ -242,7 +242,7 @@ func (in *Instance) Status() (*Status, error) {
 				if u := st.usage[e.Tag]; u != nil {
 					used = int(u.InUse)
 				}
-				active := e.ActiveAt(now) && (!(e.Start != 0 || e.End != 0) || clockOK)
+				active := e.ActiveAt(now) && (!(e.Start != 0 || e.End != 0) || clockOK) && !st.exportDisabled(e.Tag) && (a.Lapses == 0 || t < a.Lapses)
 				s.Entitlements = append(s.Entitlements, EntitlementStatus{Entitlement: e, InUse: used, Active: active})
 			}
 		}

@@ -20,8 +20,10 @@ import (
 //	checksum SHA-256 of everything before it, 32 bytes
 //
 // The core record comes first and exactly once; then the pending requests,
-// the returned reservations, the use of each tag, the last usage report and
-// the journal entries, oldest first. Each record is a CBOR map with integer
+// the returned reservations, the use of each tag, the last usage report,
+// the connected-mode record (at most once: the transport, the registration
+// and the export requests, connected.go) and the journal entries, oldest
+// first. Each record is a CBOR map with integer
 // keys, under wire.MaxSize: the largest, the core, holds at most one
 // authorization code (codes.MaxCodeSize) and a trust set. Splitting the
 // state in records keeps every CBOR item small, and lets the journal stay
@@ -47,6 +49,9 @@ const (
 	recReport   byte = 5
 	recJournal  byte = 6
 )
+
+// recConnected is the connected-mode record (connected.go), type 7.
+const recConnected byte = 7
 
 // Limits on the lists in the state.
 const (
@@ -134,7 +139,8 @@ type state struct {
 	returned []returnedRecord
 	usage    map[string]*usageRecord
 	report   []byte
-	journal  [][]byte // encoded journalRecords, oldest first
+	conn     *connectedRecord // nil while the instance never left offline mode
+	journal  [][]byte         // encoded journalRecords, oldest first
 
 	derived // opened by verify, kept up to date by the operations
 }
@@ -212,6 +218,14 @@ func decodeState(b []byte) (*state, [checksumSize]byte, error) {
 			if err = wire.Unmarshal(data, &r); err == nil {
 				st.report = r.Code
 			}
+		case recConnected:
+			var r connectedRecord
+			if err = wire.Unmarshal(data, &r); err == nil {
+				if st.conn != nil {
+					err = fmt.Errorf("the connected record appears twice")
+				}
+				st.conn = &r
+			}
 		case recJournal:
 			if err = wire.Valid(data); err == nil {
 				st.journal = append(st.journal, data)
@@ -276,6 +290,11 @@ func (st *state) checkShape() error {
 			return corrupt("tag %q has %d in use above its peak %d", tag, u.InUse, u.Peak)
 		}
 	}
+	if st.conn != nil {
+		if err := st.conn.checkShape(); err != nil {
+			return err
+		}
+	}
 	return nil
 }
 
@@ -329,6 +348,11 @@ func (st *state) encode() ([]byte, [checksumSize]byte, error) {
 	}
 	if st.report != nil {
 		if err := addValue(recReport, &reportRecord{Code: st.report}); err != nil {
+			return nil, sum, err
+		}
+	}
+	if st.conn != nil {
+		if err := addValue(recConnected, st.conn); err != nil {
 			return nil, sum, err
 		}
 	}
