@@ -72,6 +72,12 @@ func (l *Ledger) instanceCode(tx ReadTx, kind codes.Kind, id []byte, open func(m
 // confirmation applied before, or of a serial at or below one already
 // confirmed, changes nothing (Again).
 func (l *Ledger) Confirm(ctx context.Context, code []byte) (*Applied, error) {
+	return l.confirm(ctx, code, nil)
+}
+
+// confirm is Confirm, with hook (when not nil) run in its transaction
+// once the code's MAC checked (connected mode, ConfirmConnected).
+func (l *Ledger) confirm(ctx context.Context, code []byte, hook codeHook) (*Applied, error) {
 	unverified, err := codes.ParseUnverifiedConfirmation(code)
 	if err != nil {
 		return nil, err
@@ -86,6 +92,11 @@ func (l *Ledger) Confirm(ctx context.Context, code []byte) (*Applied, error) {
 		})
 		if err != nil {
 			return err
+		}
+		if hook != nil {
+			if err := hook(tx, c, inst); err != nil {
+				return err
+			}
 		}
 		out = &Applied{Reservation: res.IDString(), Serial: cf.Serial, UDI: inst.UDI, Account: acct.Ref(), Latest: res.Serial}
 		h := codeHash(code)
@@ -183,6 +194,12 @@ func (l *Ledger) Confirm(ctx context.Context, code []byte) (*Applied, error) {
 //   - the same return code applied again changes nothing (Again); another
 //     return for a reservation already closed is ErrClosed.
 func (l *Ledger) Return(ctx context.Context, code []byte) (*Applied, error) {
+	return l.returnCode(ctx, code, nil)
+}
+
+// returnCode is Return, with hook (when not nil) run in its transaction
+// once the code's MAC checked (connected mode, Deregister).
+func (l *Ledger) returnCode(ctx context.Context, code []byte, hook codeHook) (*Applied, error) {
 	unverified, err := codes.ParseUnverifiedReturn(code)
 	if err != nil {
 		return nil, err
@@ -199,6 +216,11 @@ func (l *Ledger) Return(ctx context.Context, code []byte) (*Applied, error) {
 		})
 		if err != nil {
 			return err
+		}
+		if hook != nil {
+			if err := hook(tx, c, inst); err != nil {
+				return err
+			}
 		}
 		out = &Applied{Reservation: res.IDString(), Serial: rt.Serial, UDI: inst.UDI, Account: acct.Ref(), Latest: res.Serial}
 		h := codeHash(code)
@@ -393,6 +415,9 @@ func (l *Ledger) Remove(ctx context.Context, instanceRef, reason string) (*Remov
 		}
 		inst.State, inst.RemovedAt, inst.RemovalReason = InstanceRemoved, now, reason
 		if err := tx.UpdateInstance(inst); err != nil {
+			return err
+		}
+		if err := l.removeConnected(tx, c, inst, acct, now); err != nil {
 			return err
 		}
 		e := l.event(now, "remove", inst.UDI)

@@ -69,6 +69,12 @@ type UsageImported struct {
 // flagged: a "fork" event in the history and in Show. The same report
 // twice changes nothing (Again).
 func (l *Ledger) ImportUsage(ctx context.Context, code []byte) (*UsageImported, error) {
+	return l.importUsage(ctx, code, nil)
+}
+
+// importUsage is ImportUsage, with hook (when not nil) run in its
+// transaction once the code's MAC checked (connected mode, ReportUsage).
+func (l *Ledger) importUsage(ctx context.Context, code []byte, hook codeHook) (*UsageImported, error) {
 	unverified, err := codes.ParseUnverifiedUsage(code)
 	if err != nil {
 		return nil, err
@@ -95,6 +101,11 @@ func (l *Ledger) ImportUsage(ctx context.Context, code []byte) (*UsageImported, 
 		})
 		if err != nil {
 			return err
+		}
+		if hook != nil {
+			if err := hook(tx, c, inst); err != nil {
+				return err
+			}
 		}
 		if u.JournalCount > math.MaxInt64 {
 			return fmt.Errorf("%w: the usage report counts %d journal entries, more than the ledger stores (%d)", codes.ErrInvalid, u.JournalCount, int64(math.MaxInt64))

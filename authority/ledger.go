@@ -99,6 +99,7 @@ type Ledger struct {
 	st      Store
 	opts    Options
 	retired []lazyKey // opts.Retired
+	conn    connState // connected mode: derived MAC keys, the renewal batcher
 }
 
 // New returns a ledger on st. The caller keeps ownership of st.

@@ -114,6 +114,7 @@ type ReadTx interface {
 	ReleaseReadTx
 	UpgradeReadTx
 	TokenReadTx
+	ConnectedReadTx
 }
 
 // A Tx is a write transaction. The Adjust… and Shrink… methods are guarded
@@ -169,6 +170,7 @@ type Tx interface {
 	ReleaseTx
 	UpgradeTx
 	TokenTx
+	ConnectedTx
 }
 
 // Meta describes the ledger.

@@ -42,6 +42,9 @@ func (l *Ledger) Update(ctx context.Context, instanceRef string, changes []codes
 		if err := ofProduct(tx, inst); err != nil {
 			return err
 		}
+		if err := notConnected(tx, inst); err != nil {
+			return err
+		}
 		res, err := liveReservation(tx, inst.ID)
 		if err != nil {
 			return err

@@ -58,6 +58,8 @@ type VerifyReport struct {
 //   - every wallet lot: 0 ≤ count ≤ initial, entered when its key was
 //     redeemed, expiring five years later;
 //   - the activation-code pools add up (verifyFleet);
+//   - connected registrations, borrows and export grants agree with the
+//     instances and reservations (verifyConnected);
 //   - registrations, serials and upgrades agree (verifyPortal).
 func (l *Ledger) Verify(ctx context.Context) (*VerifyReport, error) {
 	if c, ok := l.st.(Checker); ok {
@@ -82,6 +84,9 @@ func (l *Ledger) Verify(ctx context.Context) (*VerifyReport, error) {
 			return err
 		}
 		if err := verifyFleet(tx, hashes, rep); err != nil {
+			return err
+		}
+		if err := verifyConnected(tx); err != nil {
 			return err
 		}
 		return verifyPortal(tx, hashes, keyEvents)
@@ -200,6 +205,10 @@ func verifyLedger(tx ReadTx, hashes map[string]bool, rep *VerifyReport) error {
 		cByRes[c.Reservation] = append(cByRes[c.Reservation], c)
 	}
 	rep.Codes = len(issued)
+	borrows, err := borrowsByReservation(tx)
+	if err != nil {
+		return err
+	}
 
 	held := map[int64]int64{}
 	reserved := map[int64]int64{}
@@ -217,7 +226,7 @@ func verifyLedger(tx ReadTx, hashes map[string]bool, rep *VerifyReport) error {
 		if err != nil {
 			return err
 		}
-		if err := verifyCodes(r, inst, cByRes[r.ID], gByRes[r.ID], ps != nil, hashes); err != nil {
+		if err := verifyCodes(r, inst, cByRes[r.ID], entitledGrants(gByRes[r.ID], borrows[r.ID]), ps != nil, hashes); err != nil {
 			return err
 		}
 		if !r.Status.Live() {

@@ -578,4 +578,57 @@ CREATE TABLE registration_tokens (
 );
 CREATE INDEX registration_tokens_by_account ON registration_tokens (account_id);
 `,
+	// Connected mode: the instances registered with a token (one row per
+	// instance, kept when it deregisters), what each serial of their
+	// reservations borrowed from a higher tier, the export-controlled
+	// licenses granted on request, and the tier ladders (a tag in at most
+	// one ladder).
+	12: `
+CREATE TABLE connected (
+	instance_id     BIGINT NOT NULL PRIMARY KEY REFERENCES instances (id),
+	account_id      BIGINT NOT NULL REFERENCES accounts (id),
+	token_hash      {{blob}} NOT NULL REFERENCES registration_tokens (hash),
+	request_hash    {{blob}} NOT NULL,
+	nonce           {{blob}} NOT NULL,
+	registered_at   BIGINT NOT NULL,
+	renewed_at      BIGINT NOT NULL,
+	expires_at      BIGINT NOT NULL,
+	export_allowed  BOOLEAN NOT NULL,
+	hostname        TEXT NOT NULL,
+	addresses       TEXT NOT NULL,
+	last_seq        BIGINT NOT NULL CHECK (last_seq >= 0),
+	last_contact    BIGINT NOT NULL,
+	reservation_id  BIGINT NOT NULL CHECK (reservation_id >= 0 AND reservation_id <= 4294967295),
+	lapses_at       BIGINT NOT NULL,
+	answer          TEXT NOT NULL,
+	deregistered_at BIGINT NOT NULL,
+	CHECK (renewed_at >= registered_at AND expires_at > renewed_at)
+);
+CREATE INDEX connected_by_account ON connected (account_id);
+CREATE TABLE connected_borrows (
+	reservation_id BIGINT NOT NULL REFERENCES reservations (id),
+	serial         BIGINT NOT NULL CHECK (serial >= 1),
+	lot_id         BIGINT NOT NULL REFERENCES lots (id),
+	tag            TEXT NOT NULL,
+	count          BIGINT NOT NULL CHECK (count > 0),
+	PRIMARY KEY (reservation_id, serial, lot_id, tag)
+){{without_rowid}};
+CREATE TABLE connected_exports (
+	instance_id BIGINT NOT NULL REFERENCES instances (id),
+	tag         TEXT NOT NULL,
+	count       BIGINT NOT NULL CHECK (count > 0),
+	PRIMARY KEY (instance_id, tag)
+){{without_rowid}};
+CREATE TABLE tier_ladders (
+	name       TEXT NOT NULL PRIMARY KEY,
+	created_at BIGINT NOT NULL,
+	created_by TEXT NOT NULL
+);
+CREATE TABLE tier_steps (
+	ladder TEXT NOT NULL REFERENCES tier_ladders (name),
+	step   INTEGER NOT NULL CHECK (step >= 0),
+	tag    TEXT NOT NULL UNIQUE,
+	PRIMARY KEY (ladder, step)
+){{without_rowid}};
+`,
 }
