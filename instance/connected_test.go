@@ -42,11 +42,11 @@ type fakeService struct {
 
 	down atomic.Bool // answer nothing: close every connection
 
-	mu        sync.Mutex
-	tokens    map[string]*fakeToken
-	accounts  map[string]map[string]uint32 // account → tag → licenses available
-	instances map[string]*fakeInstance     // by UDI
-	calls     map[string]int               // path → successful calls
+	mu                          sync.Mutex
+	tokens                      map[string]*fakeToken
+	accounts                    map[string]map[string]uint32 // account → tag → licenses available
+	instances                   map[string]*fakeInstance     // by UDI
+	calls                       map[string]int               // path → successful calls
 	sameReservationOnReregister bool
 	// hook, if set, runs before every handler and may answer instead.
 	hook func(w http.ResponseWriter, r *http.Request) bool

@@ -109,6 +109,7 @@ func instanceCommand() *cli.Command {
 			instanceDeviceCommand(),
 			instanceActivationCommand(),
 			instanceManifestCommand(),
+			instanceTransportCommand(), instanceRegisterCommand(false), instanceRegisterCommand(true), instanceRenewCommand(), instanceUsageCommand(), instanceDeregisterCommand(), instanceAgentCommand(), instanceExportCommand(),
 		},
 	}
 }

@@ -17,7 +17,12 @@ const instanceStatusDescription = `status shows where the instance is: its mode,
 evaluation, the installed reservation with each entitlement (count, in
 use, dates), pending requests, the last return, and warnings (dated
 licenses ending within 30 days or ended, the evaluation ending, a clock
-set back). It reads the state and changes nothing.
+set back). In connected mode it also shows the transport, the
+registration (account, expiry, next renewal), the last contact with the
+service, the authorization's lapse time and next renewal, and when it
+lapsed (90 days without a renewal: every license of it is refused until
+'airlock instance renew authorization' succeeds), the calls failing, and
+the export requests waiting. It reads the state and changes nothing.
 
 The modes: evaluation (every license, for 90 days from init), unlicensed
 (the evaluation ended and nothing is installed), reservation enabled,
@@ -54,7 +59,15 @@ export_controlled, component, in_use, active), pending (nonce,
 issued_at, key_id, wanted: tag, count), last_return (null, or
 reservation, serial, never_installed, returned_at, code), usage (tag,
 in_use, peak), warnings (kind, tag, at, message), journal (count,
-head) and generation. Times are RFC 3339 in UTC, or null.
+head), generation, and connected: transport (as airlock instance
+transport --json prints it), registered, account, registered_at,
+registration_expires, export_allowed, wanted, last_contact,
+authorization_renewed, next_authorization_renewal,
+registration_renewed, next_registration_renewal, usage_reported,
+next_usage_report, lapses, lapsed, unconfirmed_serial, failures (job,
+failures, at, retry_at, error), exports (as airlock instance export
+status --json prints them) and disabled. Times are RFC 3339 in UTC, or
+null.
 
 Exit status: 0 when the state was read; 1 when it cannot be; 2 for a
 wrong command line.`
@@ -91,6 +104,7 @@ type instanceStatusJSON struct {
 	Warnings           []statusWarningJSON    `json:"warnings"`
 	Journal            statusJournalJSON      `json:"journal"`
 	Generation         uint64                 `json:"generation"`
+	Connected          *connectedJSON         `json:"connected"`
 }
 
 type statusReservationJSON struct {
@@ -224,14 +238,20 @@ func instanceStatus(c *cli.Context) error {
 	if err != nil {
 		return err
 	}
+	cs, err := in.Connected()
+	if err != nil {
+		return err
+	}
 	now := clock()
 	if c.Bool(flagJSON) {
-		return writeJSON(c, newStatusJSON(dir, st, now))
+		j := newStatusJSON(dir, st, now)
+		j.Connected = connectedJSONOf(cs)
+		return writeJSON(c, j)
 	}
-	return writeResult(c.App.Writer, statusText(dir, st, now))
+	return writeResult(c.App.Writer, statusText(dir, st, cs, now))
 }
 
-func statusText(dir string, st *instance.Status, now time.Time) []byte {
+func statusText(dir string, st *instance.Status, cs *instance.ConnectedStatus, now time.Time) []byte {
 	var b bytes.Buffer
 	line := func(label, format string, args ...any) {
 		fmt.Fprintf(&b, "%-16s %s\n", label, fmt.Sprintf(format, args...))
@@ -305,6 +325,7 @@ func statusText(dir string, st *instance.Status, now time.Time) []byte {
 		}
 		line("in use", "%s", strings.Join(parts, ", "))
 	}
+	writeConnectedText(&b, cs, now)
 	if len(st.Warnings) == 0 {
 		line("warnings", "none")
 	} else {
