@@ -169,7 +169,7 @@ type connCheck int
 
 const (
 	liveOnly connCheck = iota
-	endedToo // a registration past its expiry, or deregistered (deregister)
+	endedToo           // a registration past its expiry, or deregistered (deregister)
 )
 
 // authenticate finds the registration of the instance a request names,
@@ -825,10 +825,11 @@ func (l *Ledger) RequestExport(ctx context.Context, c Caller, r api.ExportReques
 		if err != nil {
 			return err
 		}
-		want[r.Tag] += int64(r.Count)
-		if want[r.Tag] > math.MaxUint32 {
-			return fmt.Errorf("%w: %d of %q is more than a code carries", ErrInvalid, want[r.Tag], r.Tag)
+		n := countOf(want, r.Tag) + int64(r.Count)
+		if n > math.MaxUint32 {
+			return fmt.Errorf("%w: %d of %q is more than a code carries", ErrInvalid, n, r.Tag)
 		}
+		want = withCount(want, r.Tag, n)
 		p, ans, err := l.planExport(tx, ch, reg, inst, acct, want, now)
 		if err != nil {
 			return err
@@ -887,10 +888,11 @@ func (l *Ledger) ReturnExport(ctx context.Context, c Caller, r api.ExportRequest
 		if err != nil {
 			return err
 		}
-		if want[r.Tag] < int64(r.Count) {
-			return fmt.Errorf("%w: the authorization of %s carries %d of %q, fewer than the %d given back", ErrInvalid, inst.UDI, want[r.Tag], r.Tag, r.Count)
+		n := countOf(want, r.Tag)
+		if n < int64(r.Count) {
+			return fmt.Errorf("%w: the authorization of %s carries %d of %q, fewer than the %d given back", ErrInvalid, inst.UDI, n, r.Tag, r.Count)
 		}
-		want[r.Tag] -= int64(r.Count)
+		want = withCount(want, r.Tag, n-int64(r.Count))
 		left := max(0, granted-int64(r.Count))
 		if err := tx.SetExportGrant(inst.ID, r.Tag, left); err != nil {
 			return err
@@ -942,8 +944,9 @@ func exportControlled(tx ReadTx, acct *Account, tag string) error {
 }
 
 // exportWant returns what the latest code of an instance's live
-// reservation carries, by tag, and what export requests granted of tag.
-func exportWant(tx ReadTx, inst *Instance, tag string) (map[string]int64, int64, error) {
+// reservation carries, in its order, and what export requests granted of
+// tag.
+func exportWant(tx ReadTx, inst *Instance, tag string) ([]codes.License, int64, error) {
 	res, err := liveReservation(tx, inst.ID)
 	if err != nil {
 		return nil, 0, err
@@ -962,10 +965,10 @@ func exportWant(tx ReadTx, inst *Instance, tag string) (map[string]int64, int64,
 	if err != nil {
 		return nil, 0, fmt.Errorf("%w: stored code of reservation %s: %v", ErrCorrupt, res.IDString(), err)
 	}
-	want := map[string]int64{}
+	var want []codes.License
 	for _, e := range a.Entitlements {
 		if e.Component == "" {
-			want[e.Tag] += int64(e.Count)
+			want = append(want, codes.License{Tag: e.Tag, Count: e.Count})
 		}
 	}
 	gs, err := tx.ExportGrants(inst.ID)
@@ -981,9 +984,39 @@ func exportWant(tx ReadTx, inst *Instance, tag string) (map[string]int64, int64,
 	return want, granted, nil
 }
 
+// countOf returns the count of tag in ls.
+func countOf(ls []codes.License, tag string) int64 {
+	for _, l := range ls {
+		if l.Tag == tag {
+			return int64(l.Count)
+		}
+	}
+	return 0
+}
+
+// withCount returns ls with the count of tag set to n (added at the end
+// when missing, dropped at 0).
+func withCount(ls []codes.License, tag string, n int64) []codes.License {
+	var out []codes.License
+	found := false
+	for _, l := range ls {
+		if l.Tag == tag {
+			found = true
+			l.Count = uint32(n)
+		}
+		if l.Count > 0 {
+			out = append(out, l)
+		}
+	}
+	if !found && n > 0 {
+		out = append(out, codes.License{Tag: tag, Count: uint32(n)})
+	}
+	return out
+}
+
 // planExport plans and signs the next code of an export request or
 // return, for want, and records the request's sequence number.
-func (l *Ledger) planExport(tx Tx, ch *chain, reg *ConnectedInstance, inst *Instance, acct *Account, want map[string]int64, now int64) (*connPlan, *api.Authorized, error) {
+func (l *Ledger) planExport(tx Tx, ch *chain, reg *ConnectedInstance, inst *Instance, acct *Account, want []codes.License, now int64) (*connPlan, *api.Authorized, error) {
 	res, err := liveReservation(tx, inst.ID)
 	if err != nil {
 		return nil, nil, err
@@ -996,7 +1029,7 @@ func (l *Ledger) planExport(tx Tx, ch *chain, reg *ConnectedInstance, inst *Inst
 	if err != nil {
 		return nil, nil, err
 	}
-	in := &connInput{reg: reg, inst: inst, acct: acct, res: res, want: licensesOf(want), exportOK: true}
+	in := &connInput{reg: reg, inst: inst, acct: acct, res: res, want: want, exportOK: true}
 	p, ans, _, err := l.planConnected(tx, newLotCache(tx), tiers, in, now, key)
 	if err != nil || p == nil {
 		return nil, ans, err
