@@ -138,6 +138,9 @@ func (l *Ledger) AddLot(ctx context.Context, s LotSpec) (*Lot, error) {
 	}
 	var lot *Lot
 	err := l.update(ctx, func(tx Tx, c *chain) error {
+		if err := refuseOnSatellite(tx, "add lots"); err != nil {
+			return err
+		}
 		a, err := account(tx, s.Account)
 		if err != nil {
 			return err
@@ -304,6 +307,9 @@ func (l *Ledger) Transfer(ctx context.Context, from, to, tag string, count int64
 	}
 	var made []Lot
 	err = l.update(ctx, func(tx Tx, c *chain) error {
+		if err := refuseOnSatellite(tx, "transfer licenses"); err != nil {
+			return err
+		}
 		src, err := account(tx, from)
 		if err != nil {
 			return err

@@ -36,6 +36,9 @@ func (c *lotCache) get(account int64, tag string) ([]*Lot, error) {
 	if err != nil {
 		return nil, err
 	}
+	if rows, err = syncedLots(c.tx, account, tag, rows); err != nil {
+		return nil, err
+	}
 	ls := make([]*Lot, len(rows))
 	for i := range rows {
 		ls[i] = &rows[i]

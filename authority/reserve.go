@@ -565,6 +565,7 @@ func insertReservation(tx Tx, r *Reservation, rand io.Reader) error {
 // adjust applies held deltas with guarded updates, in lot order so that
 // concurrent stores lock lots in one order. When one is refused it undoes
 // those it applied, so that the caller may go on with the transaction.
+// On a satellite, the counts of the lots then follow (settleSynced).
 func adjust(tx Tx, deltas map[int64]int64) error {
 	ids := make([]int64, 0, len(deltas))
 	for id, d := range deltas {
@@ -583,7 +584,7 @@ func adjust(tx Tx, deltas map[int64]int64) error {
 			return err
 		}
 	}
-	return nil
+	return settleSynced(tx, ids)
 }
 
 // served returns a stored code as an answer given again.

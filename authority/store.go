@@ -115,6 +115,7 @@ type ReadTx interface {
 	UpgradeReadTx
 	TokenReadTx
 	ConnectedReadTx
+	SyncReadTx
 }
 
 // A Tx is a write transaction. The Adjust… and Shrink… methods are guarded
@@ -171,6 +172,7 @@ type Tx interface {
 	UpgradeTx
 	TokenTx
 	ConnectedTx
+	SyncTx
 }
 
 // Meta describes the ledger.

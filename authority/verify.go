@@ -42,7 +42,7 @@ type VerifyReport struct {
 //     the hash of the one before, the last one's hash and the count equal
 //     to the meta record's;
 //   - every lot: 0 ≤ held ≤ count, and count = initial less what was
-//     transferred out;
+//     transferred out (and, on a satellite, what syncs took out);
 //   - every reservation: its codes stored for serials 1 to the latest,
 //     each the code its hash names, for this reservation and serial, with
 //     the entitlements its grants say, and recorded in the history;
@@ -58,6 +58,8 @@ type VerifyReport struct {
 //   - every wallet lot: 0 ≤ count ≤ initial, entered when its key was
 //     redeemed, expiring five years later;
 //   - the activation-code pools add up (verifyFleet);
+//   - satellites, delegated accounts and sync files agree with the
+//     history, and a satellite holds only mirrored lots (verifySync);
 //   - connected registrations, borrows and export grants agree with the
 //     instances and reservations (verifyConnected);
 //   - registrations, serials and upgrades agree (verifyPortal).
@@ -84,6 +86,9 @@ func (l *Ledger) Verify(ctx context.Context) (*VerifyReport, error) {
 			return err
 		}
 		if err := verifyFleet(tx, hashes, rep); err != nil {
+			return err
+		}
+		if err := verifySync(tx, hashes); err != nil {
 			return err
 		}
 		if err := verifyConnected(tx); err != nil {
@@ -154,6 +159,9 @@ func verifyLedger(tx ReadTx, hashes map[string]bool, rep *VerifyReport) error {
 	out := map[int64]int64{}
 	for _, t := range transfers {
 		out[t.From] += t.Count
+	}
+	if err := addSyncShrunk(tx, out); err != nil {
+		return err
 	}
 	byID := map[int64]*Lot{}
 	for i := range lots {

@@ -458,7 +458,8 @@ func armorBy(kind string, data []byte) []byte {
 func TestKindLimits(t *testing.T) {
 	for _, k := range codes.Kinds {
 		want := codes.MaxCodeSize
-		if k == codes.KindActivationRequest || k == codes.KindActivation || k == codes.KindManifest {
+		switch k {
+		case codes.KindActivationRequest, codes.KindActivation, codes.KindManifest, codes.KindSyncRequest, codes.KindSyncAnswer:
 			want = codes.MaxBulkCodeSize
 		}
 		if got := k.MaxSize(); got != want {
@@ -487,7 +488,7 @@ func TestTypedLenCountsTheTypedForm(t *testing.T) {
 // lists the prefixes of every kind.
 func TestUnknownPrefixListsEveryKind(t *testing.T) {
 	_, err := codes.Decode([]byte("ZZ-0000"))
-	if !errors.Is(err, codes.ErrMalformed) || !strings.Contains(err.Error(), "(RQ, AU, CF, RT, SD, UR, TU, AR, AF, DM, XR)") {
+	if !errors.Is(err, codes.ErrMalformed) || !strings.Contains(err.Error(), "(RQ, AU, CF, RT, SD, UR, TU, AR, AF, DM, XR, SQ, SA)") {
 		t.Fatalf("Decode(ZZ-…) = %v", err)
 	}
 }

@@ -30,6 +30,10 @@ func ParseUnverified(k Kind, b []byte) (any, error) {
 		return ParseUnverifiedManifest(b)
 	case KindExportRequest:
 		return ParseUnverifiedExportRequest(b)
+	case KindSyncRequest:
+		return ParseUnverifiedSyncRequest(b)
+	case KindSyncAnswer:
+		return ParseUnverifiedSyncAnswer(b)
 	}
 	return nil, fmt.Errorf("%w: unknown kind %d", ErrWrongKind, uint8(k))
 }
@@ -69,6 +73,10 @@ func OpenSigned(k Kind, b []byte, trust *TrustSet) (any, error) {
 		return OpenActivation(b, trust)
 	case KindManifest:
 		return OpenManifest(b, trust)
+	case KindSyncRequest:
+		return OpenSyncRequest(b, trust)
+	case KindSyncAnswer:
+		return OpenSyncAnswer(b, trust)
 	case KindTrustUpdate:
 		if t, err := OpenTrustUpdate(b, trust); err == nil {
 			return t, nil

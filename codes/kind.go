@@ -25,6 +25,8 @@ const (
 	KindActivation
 	KindManifest
 	KindExportRequest
+	KindSyncRequest
+	KindSyncAnswer
 )
 
 // labelPrefix versions every label: a payload change that is not backward
@@ -33,7 +35,7 @@ const (
 const labelPrefix = "airlock/v1/"
 
 // Kinds lists every kind in order.
-var Kinds = []Kind{KindRequest, KindAuthorization, KindConfirmation, KindReturn, KindSystem, KindUsage, KindTrustUpdate, KindActivationRequest, KindActivation, KindManifest, KindExportRequest}
+var Kinds = []Kind{KindRequest, KindAuthorization, KindConfirmation, KindReturn, KindSystem, KindUsage, KindTrustUpdate, KindActivationRequest, KindActivation, KindManifest, KindExportRequest, KindSyncRequest, KindSyncAnswer}
 
 type kindInfo struct {
 	name   string // human name, lower case
@@ -41,7 +43,7 @@ type kindInfo struct {
 	prefix string // typed form
 	armor  string // armored form, after "AIRLOCK "
 	signed bool   // COSE_Sign1 by the authority; otherwise COSE_Mac0 by the instance
-	bulk   bool   // carries a device fleet or a file list: up to MaxBulkCodeSize rather than MaxCodeSize
+	bulk   bool   // carries a device fleet, a file list or a satellite's licenses: up to MaxBulkCodeSize rather than MaxCodeSize
 }
 
 var kindInfos = map[Kind]kindInfo{
@@ -56,6 +58,8 @@ var kindInfos = map[Kind]kindInfo{
 	KindActivation:        {"activation", "activation", "AF", "ACTIVATION", true, true},
 	KindManifest:          {"download manifest", "download-manifest", "DM", "DOWNLOAD MANIFEST", true, true},
 	KindExportRequest:     {"export request", "export-request", "XR", "EXPORT REQUEST", false, false},
+	KindSyncRequest:       {"sync request", "sync-request", "SQ", "SYNC REQUEST", true, true},
+	KindSyncAnswer:        {"sync answer", "sync-answer", "SA", "SYNC ANSWER", true, true},
 }
 
 func (k Kind) info() kindInfo {
@@ -91,8 +95,9 @@ func (k Kind) Signed() bool { return k.info().signed }
 
 // MaxSize returns the largest binary code of this kind, in bytes:
 // MaxBulkCodeSize for the bulk kinds, which carry device fleets
-// (activation request, activation) or file lists (download manifest),
-// MaxCodeSize for every other.
+// (activation request, activation), file lists (download manifest) or a
+// satellite's licenses (sync request, sync answer), MaxCodeSize for every
+// other.
 func (k Kind) MaxSize() int {
 	if k.info().bulk {
 		return MaxBulkCodeSize

@@ -242,6 +242,12 @@ func (v *Verifier) Run(c *Case) error {
 				return err
 			}
 			return m.Check(time.Unix(c.Check.Now, 0))
+		case codes.KindSyncRequest:
+			_, err := codes.OpenSyncRequest(code, v.Trust)
+			return err
+		case codes.KindSyncAnswer:
+			_, err := codes.OpenSyncAnswer(code, v.Trust)
+			return err
 		}
 		a, err := codes.OpenAuthorization(code, v.Trust)
 		if err != nil || c.Check == nil {

@@ -138,7 +138,7 @@ func TestEveryKindInEveryForm(t *testing.T) {
 			have[[2]string{c.Kind, c.Form}] = true
 		}
 	}
-	for _, k := range []string{"request", "authorization", "confirmation", "return", "system description", "usage report", "trust update", "activation request", "activation", "download manifest"} {
+	for _, k := range []string{"request", "authorization", "confirmation", "return", "system description", "usage report", "trust update", "activation request", "activation", "download manifest", "sync request", "sync answer"} {
 		for _, f := range []string{"binary", "typed", "armored"} {
 			if !have[[2]string{k, f}] {
 				t.Errorf("no valid %s vector in %s form", k, f)

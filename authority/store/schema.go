@@ -631,4 +631,64 @@ CREATE TABLE tier_steps (
 	PRIMARY KEY (ladder, step)
 ){{without_rowid}};
 `,
+	// Satellites. On the vendor's ledger: the satellites registered (by
+	// their trust file), the accounts delegated to each (one satellite an
+	// account), and every sync request answered, kept whole. On a
+	// satellite's ledger: the vendor it syncs with, the sync requests it
+	// made and the answers it imported, and, for each of its lots, the
+	// vendor's lot it mirrors, the count the last answer gave it
+	// (target) and what syncs took out of it (shrunk: a lot's count is
+	// its initial count less its transfers and shrunk).
+	13: `
+CREATE TABLE satellites (
+	id         {{id}},
+	name       TEXT NOT NULL,
+	trust      {{blob}} NOT NULL,
+	created_at BIGINT NOT NULL,
+	created_by TEXT NOT NULL,
+	removed_at BIGINT NOT NULL,
+	removed_by TEXT NOT NULL
+);
+CREATE UNIQUE INDEX satellites_live_name ON satellites (name) WHERE removed_at = 0;
+CREATE TABLE satellite_accounts (
+	account_id   BIGINT NOT NULL PRIMARY KEY REFERENCES accounts (id),
+	satellite_id BIGINT NOT NULL REFERENCES satellites (id),
+	since        BIGINT NOT NULL
+);
+CREATE INDEX satellite_accounts_by_satellite ON satellite_accounts (satellite_id);
+CREATE TABLE satellite_syncs (
+	satellite_id BIGINT NOT NULL REFERENCES satellites (id),
+	sequence     BIGINT NOT NULL CHECK (sequence >= 1),
+	request      {{blob}} NOT NULL,
+	request_hash {{blob}} NOT NULL UNIQUE,
+	answer_hash  {{blob}} NOT NULL UNIQUE,
+	lots         BIGINT NOT NULL CHECK (lots >= 0),
+	answered_at  BIGINT NOT NULL,
+	PRIMARY KEY (satellite_id, sequence)
+);
+CREATE TABLE satellite_self (
+	id           INTEGER NOT NULL PRIMARY KEY CHECK (id = 1),
+	vendor_trust {{blob}} NOT NULL,
+	vendor       TEXT NOT NULL,
+	created_at   BIGINT NOT NULL
+);
+CREATE TABLE sync_exports (
+	sequence BIGINT NOT NULL PRIMARY KEY CHECK (sequence >= 1),
+	hash     {{blob}} NOT NULL UNIQUE,
+	from_at  BIGINT NOT NULL,
+	made_at  BIGINT NOT NULL CHECK (made_at >= from_at)
+);
+CREATE TABLE sync_imports (
+	sequence    BIGINT NOT NULL PRIMARY KEY REFERENCES sync_exports (sequence),
+	hash        {{blob}} NOT NULL UNIQUE,
+	issued_at   BIGINT NOT NULL,
+	imported_at BIGINT NOT NULL
+);
+CREATE TABLE synced_lots (
+	lot_id     BIGINT NOT NULL PRIMARY KEY REFERENCES lots (id),
+	vendor_lot BIGINT NOT NULL UNIQUE CHECK (vendor_lot >= 1),
+	target     BIGINT NOT NULL CHECK (target >= 0),
+	shrunk     BIGINT NOT NULL CHECK (shrunk >= 0)
+);
+`,
 }

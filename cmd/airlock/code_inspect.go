@@ -49,7 +49,8 @@ An age-encrypted file needs --identity: an age identity file
 (AGE-SECRET-KEY-1…) or an unencrypted ssh-ed25519 private key.
 
 Verification: codes the authority makes (authorization, trust update,
-activation, download manifest) are signed. With --trust FILE, a trust file, inspect verifies
+activation, download manifest, and a satellite's sync request and the
+vendor's sync answer) are signed. With --trust FILE, a trust file, inspect verifies
 the signature and prints VERIFIED (authority key ID), or FAILED and the
 reason, and then exits with status 1. Without --trust they are shown as
 UNVERIFIED. Codes the instance makes (request, confirmation, return,
@@ -99,7 +100,8 @@ With --json, inspect prints one JSON object with these members:
 
 - kind: "request", "authorization", "confirmation", "return",
   "system-description", "usage-report", "trust-update",
-  "activation-request", "activation" or "download-manifest"; kinds: every kind the code fits,
+  "activation-request", "activation", "download-manifest",
+  "export-request", "sync-request" or "sync-answer"; kinds: every kind the code fits,
   which for binary input may be more than one (a confirmation and a
   return look alike, and so do a request that wants no license and an
   activation request that lists no device), kind being the first;
@@ -132,7 +134,11 @@ With --json, inspect prints one JSON object with these members:
   (product_key, active, not_yet_valid, expired, refused, refusals
   (reason, meaning, count)); download-manifest: org, issued_at, expires,
   file_count, total_size (bytes), files (name, release, version, size,
-  sha256).
+  sha256); sync-request: satellite, sequence, last_answer, from,
+  issued_at, accounts (account, instances, reserved, returned, removed,
+  usage (tag, peak, current, over)); sync-answer: satellite, sequence,
+  request (its hash), authority, issued_at, lot_count, accounts (account,
+  lots (id, tag, count, kind, start, end, export_controlled)).
 
 Exit status: 0 when the code was read (and, with --trust, verified); 1
 when it cannot be read, or it is signed and does not verify with --trust;
@@ -319,6 +325,14 @@ func newReport(kinds []codes.Kind, d *codes.Decoded, v any) *report {
 		id := v.KeyID.String()
 		r.KeyID = &id
 		r.Fields = manifestFields(v)
+	case *codes.SyncRequest:
+		id := v.KeyID.String()
+		r.KeyID = &id
+		r.Fields = syncRequestFields(v)
+	case *codes.SyncAnswer:
+		id := v.KeyID.String()
+		r.KeyID = &id
+		r.Fields = syncAnswerFields(v)
 	default:
 		panic(fmt.Sprintf("airlock: no report for %T", v))
 	}
@@ -870,6 +884,8 @@ func (r *report) text() []byte {
 		for _, e := range f.Files {
 			item("%s release=%s version=%s size=%d sha256=%s", e.Name, e.Release, e.Version, e.Size, e.SHA256)
 		}
+	case *codes.SyncRequest, *codes.SyncAnswer:
+		syncText(r.Fields, line, item)
 	case *codes.Usage:
 		f := r.Fields.(usageJSON)
 		line("udi", "%s", f.UDI)

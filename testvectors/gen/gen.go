@@ -337,12 +337,14 @@ func (f *Fixture) Codes() map[codes.Kind][]byte {
 		codes.KindActivation:        must(codes.SignActivation(f.Activation(), f.Authority)),
 		codes.KindManifest:          must(codes.SignManifest(f.Manifest(), f.Authority)),
 		codes.KindExportRequest:     must(codes.SealExportRequest(f.ExportRequest(), f.Pairwise)),
+		codes.KindSyncRequest:       must(codes.SignSyncRequest(f.SyncRequest(), f.Authority)),
+		codes.KindSyncAnswer:        must(codes.SignSyncAnswer(f.SyncAnswer(), f.Authority)),
 	}
 }
 
 func verifyOf(k codes.Kind) string {
 	switch k {
-	case codes.KindAuthorization, codes.KindTrustUpdate, codes.KindActivation, codes.KindManifest:
+	case codes.KindAuthorization, codes.KindTrustUpdate, codes.KindActivation, codes.KindManifest, codes.KindSyncRequest, codes.KindSyncAnswer:
 		return "trust"
 	case codes.KindRequest, codes.KindSystem, codes.KindActivationRequest:
 		return "authority"
@@ -398,6 +400,7 @@ func Generate() (map[string][]byte, error) {
 	}
 	b.activation()
 	b.manifest()
+	b.sync()
 	out := map[string][]byte{}
 	keys, err := json.MarshalIndent(f.keys(), "", "  ")
 	if err != nil {
