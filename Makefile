@@ -21,6 +21,8 @@ FUZZ_TARGETS := \
 	./codes:FuzzOpenActivation \
 	./codes:FuzzParseUnverifiedFleet \
 	./codes:FuzzOpenManifest \
+	./codes:FuzzOpenSyncRequest \
+	./codes:FuzzOpenSyncAnswer \
 	./codes/api:FuzzParseHeaders \
 	./instance:FuzzDecodeState
 
