@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -91,7 +92,9 @@ func newFakeService(t testing.TB, clock *testClock) *fakeService {
 		instances: map[string]*fakeInstance{},
 		calls:     map[string]int{},
 	}
-	f.srv = httptest.NewTLSServer(http.HandlerFunc(f.serve))
+	f.srv = httptest.NewUnstartedServer(http.HandlerFunc(f.serve))
+	f.srv.Listener = &downListener{Listener: f.srv.Listener, down: &f.down}
+	f.srv.StartTLS()
 	t.Cleanup(f.srv.Close)
 	return f
 }
@@ -124,15 +127,26 @@ func answer(w http.ResponseWriter, v any) {
 	json.NewEncoder(w).Encode(v)
 }
 
+// A downListener drops every connection while down is set, before TLS,
+// as a dead service behind a load balancer would.
+type downListener struct {
+	net.Listener
+	down *atomic.Bool
+}
+
+func (l *downListener) Accept() (net.Conn, error) {
+	for {
+		c, err := l.Listener.Accept()
+		if err != nil || !l.down.Load() {
+			return c, err
+		}
+		c.Close()
+	}
+}
+
 func (f *fakeService) serve(w http.ResponseWriter, r *http.Request) {
 	if f.down.Load() {
-		// Answer nothing: drop the connection, as a dead service would.
-		if hj, ok := w.(http.Hijacker); ok {
-			if c, _, err := hj.Hijack(); err == nil {
-				c.Close()
-				return
-			}
-		}
+		// A connection made before the service went down.
 		panic(http.ErrAbortHandler)
 	}
 	if f.hook != nil && f.hook(w, r) {

@@ -34,7 +34,7 @@ func checkPost(w http.ResponseWriter, r *http.Request) error {
 		}
 	}
 	if err != nil || mt != api.ContentType {
-		return &apiError{http.StatusUnsupportedMediaType, api.CodeBadRequest, fmt.Sprintf("the body must be %s, not %q", api.ContentType, clean(ct)), nil, 0}
+		return &apiError{http.StatusBadRequest, api.CodeBadRequest, fmt.Sprintf("the body must be %s, not %q", api.ContentType, clean(ct)), nil, 0}
 	}
 	return nil
 }
