@@ -24,7 +24,8 @@ FUZZ_TARGETS := \
 	./codes:FuzzOpenSyncRequest \
 	./codes:FuzzOpenSyncAnswer \
 	./codes/api:FuzzParseHeaders \
-	./instance:FuzzDecodeState
+	./instance:FuzzDecodeState \
+	./instance:FuzzDecodeAnswer
 
 .PHONY: all build test test-deps lint bench fuzz vectors check-vectors demo man clean
 
@@ -40,14 +41,21 @@ build:
 test: lint test-deps
 	GORACE=atexit_sleep_ms=0 $(GO) test -race -count=1 ./...
 
-## test-deps: the real-OpenSSH transport test needs Debian's openssh-server.
-## As root (CI) it is installed when missing; otherwise that test says it
-## skipped. AIRLOCK_REQUIRE_SSHD=1 turns the skip into a failure.
+## test-deps: the real-OpenSSH transport test needs Debian's openssh-server,
+## the proxy tests of connected mode Debian's tinyproxy. As root (CI) they
+## are installed when missing; otherwise those tests say they skipped.
+## AIRLOCK_REQUIRE_SSHD=1 (AIRLOCK_REQUIRE_TINYPROXY=1) turns the skip into a
+## failure.
 test-deps:
 	@if [ ! -x /usr/sbin/sshd ] && [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
 		echo "installing openssh-server for the SFTP tests"; \
 		(apt-get install -y -q openssh-server >/dev/null 2>&1 || \
 		 (apt-get update -q >/dev/null && apt-get install -y -q openssh-server >/dev/null)) || exit 1; \
+	fi
+	@if ! command -v tinyproxy >/dev/null && [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+		echo "installing tinyproxy for the proxy tests"; \
+		(apt-get install -y -q tinyproxy >/dev/null 2>&1 || \
+		 (apt-get update -q >/dev/null && apt-get install -y -q tinyproxy >/dev/null)) || exit 1; \
 	fi
 
 lint:

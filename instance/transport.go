@@ -506,13 +506,16 @@ type proxyRefusal struct {
 }
 
 func (p *proxyRefusal) Error() string {
+	// 407 is the status for proxy authentication; some proxies (tinyproxy)
+	// answer CONNECT with 401 instead.
+	auth := p.status == http.StatusProxyAuthRequired || p.status == http.StatusUnauthorized
 	switch {
-	case p.status == http.StatusProxyAuthRequired && p.user == "":
-		return "the proxy asks for a user and password (HTTP 407): set the proxy user with airlock instance transport --proxy URL --proxy-user USER"
-	case p.status == http.StatusProxyAuthRequired && !p.hadPassword:
-		return fmt.Sprintf("the proxy refused user %q without a password (HTTP 407): set AIRLOCK_PROXY_PASSWORD or run the command on a terminal to type it", p.user)
-	case p.status == http.StatusProxyAuthRequired:
-		return fmt.Sprintf("the proxy refused the password of user %q (HTTP 407): check the user and AIRLOCK_PROXY_PASSWORD", p.user)
+	case auth && p.user == "":
+		return fmt.Sprintf("the proxy asks for a user and password (HTTP %d): set the proxy user with airlock instance transport --proxy URL --proxy-user USER", p.status)
+	case auth && !p.hadPassword:
+		return fmt.Sprintf("the proxy refused user %q without a password (HTTP %d): set AIRLOCK_PROXY_PASSWORD or run the command on a terminal to type it", p.user, p.status)
+	case auth:
+		return fmt.Sprintf("the proxy refused the password of user %q (HTTP %d): check the user and AIRLOCK_PROXY_PASSWORD", p.user, p.status)
 	}
 	return fmt.Sprintf("the proxy refused to connect to the service (%s): check that the proxy allows CONNECT to the service's host and port", p.text)
 }
