@@ -24,6 +24,7 @@ FUZZ_TARGETS := \
 	./codes:FuzzOpenSyncRequest \
 	./codes:FuzzOpenSyncAnswer \
 	./codes/api:FuzzParseHeaders \
+	./authority/service:FuzzServiceRequest \
 	./instance:FuzzDecodeState \
 	./instance:FuzzDecodeAnswer
 
@@ -63,10 +64,13 @@ lint:
 	if [ -n "$$out" ]; then echo "gofmt would change:"; echo "$$out"; exit 1; fi
 	$(GO) vet ./...
 
-## bench: code sizes against their targets, then ns/op and allocs/op.
-bench:
+## bench: code sizes against their targets, then ns/op and allocs/op,
+## then renewals per second served by authority serve (HTTPS, the ledger
+## on disk) to cmd/airlock/loadgen in another process, for 10 s.
+bench: build
 	$(GO) run ./testvectors/sizes
 	$(GO) test -run='^$$' -bench=. -benchmem ./...
+	$(GO) run ./cmd/airlock/loadgen -airlock $(BIN) -duration 10s
 
 ## fuzz: each target for FUZZTIME (make fuzz FUZZTIME=2m).
 fuzz:

@@ -181,19 +181,12 @@ func (l *Ledger) authenticate(tx ReadTx, c Caller, now int64, check connCheck) (
 	if err != nil {
 		return nil, nil, fmt.Errorf("%w: the request names UDI %q: %v", ErrNotConnected, c.Signed.UDI, err)
 	}
-	reg, err := tx.ConnectedByUDI(udi.String())
+	reg, inst, err := tx.ConnectedByUDI(udi.String())
 	if err != nil {
 		return nil, nil, err
 	}
 	if reg == nil {
 		return nil, nil, fmt.Errorf("%w: %s is not registered here: register it with a registration token", ErrNotConnected, udi.Short())
-	}
-	inst, err := tx.InstanceByID(reg.InstanceID)
-	if err != nil {
-		return nil, nil, err
-	}
-	if inst == nil {
-		return nil, nil, fmt.Errorf("%w: the registration of %s names instance %d, which does not exist", ErrCorrupt, reg.UDI, reg.InstanceID)
 	}
 	k, err := l.authorityKey(c.Signed.KeyID)
 	if err != nil {
@@ -410,7 +403,7 @@ func hostDetail(r *ConnectedInstance) string {
 // has one. A request code answered otherwise (a reservation, or a
 // registration that ended) is refused: the instance makes a new one.
 func registeredBefore(tx Tx, a *ask) (*api.Authorized, error) {
-	reg, err := tx.ConnectedByUDI(a.udi.String())
+	reg, _, err := tx.ConnectedByUDI(a.udi.String())
 	if err != nil {
 		return nil, err
 	}

@@ -132,7 +132,7 @@ func (l *Ledger) renewBatch(calls []*renewCall) {
 		}
 		w := newWorkers(l, asks, len(asks), 1)
 		defer w.stop()
-		cache := newLotCache(tx)
+		bc := &batchCache{lots: newLotCache(tx), tiers: tiers, accts: map[int64]*Account{}}
 		var planned []*renewCall
 		stored := 0
 		store := func(block bool) error {
@@ -149,10 +149,10 @@ func (l *Ledger) renewBatch(calls []*renewCall) {
 			return nil
 		}
 		for _, call := range calls {
-			p, deltas, err := l.planRenew(tx, cache, tiers, call, now, key)
+			p, deltas, err := l.planRenew(tx, bc, call, now, key)
 			switch {
 			case err == nil && p != nil:
-				cache.apply(deltas)
+				bc.lots.apply(deltas)
 				call.plan = p
 				planned = append(planned, call)
 				w.sign(p.plan)
@@ -177,18 +177,36 @@ func (l *Ledger) renewBatch(calls []*renewCall) {
 	}
 }
 
+// A batchCache holds what the renewals of one transaction read alike.
+type batchCache struct {
+	lots  *lotCache
+	tiers tierIndex
+	accts map[int64]*Account
+}
+
+func (c *batchCache) account(tx ReadTx, id int64) (*Account, error) {
+	if a := c.accts[id]; a != nil {
+		return a, nil
+	}
+	a, err := tx.AccountByID(id)
+	if err == nil {
+		c.accts[id] = a
+	}
+	return a, err
+}
+
 // planRenew authenticates one renewal and plans its code: nil when there
 // is nothing to sign (call.out is then the answer).
-func (l *Ledger) planRenew(tx Tx, cache *lotCache, tiers tierIndex, call *renewCall, now int64, key *codes.AuthorityKey) (*connPlan, map[int64]int64, error) {
+func (l *Ledger) planRenew(tx Tx, bc *batchCache, call *renewCall, now int64, key *codes.AuthorityKey) (*connPlan, map[int64]int64, error) {
 	reg, inst, err := l.authenticate(tx, call.caller, now, liveOnly)
 	if err != nil {
 		return nil, nil, err
 	}
-	acct, err := tx.AccountByID(reg.AccountID)
+	acct, err := bc.account(tx, reg.AccountID)
 	if err != nil {
 		return nil, nil, err
 	}
-	res, err := liveReservation(tx, inst.ID)
+	res, err := connReservation(tx, reg, inst)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -212,7 +230,7 @@ func (l *Ledger) planRenew(tx Tx, cache *lotCache, tiers tierIndex, call *renewC
 		}
 	}
 	reg.LastSeq, reg.LastContact = call.caller.Signed.Seq, now
-	p, ans, deltas, err := l.planConnected(tx, cache, tiers, in, now, key)
+	p, ans, deltas, err := l.planConnected(tx, bc.lots, bc.tiers, in, now, key)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -241,4 +259,20 @@ func wantedFirst(order []codes.License, want map[string]int64) []codes.License {
 		}
 	}
 	return append(out, licensesOf(rest)...)
+}
+
+// connReservation returns the live reservation of a connected instance:
+// the one its registration names, else (an operator reserved for it
+// meanwhile) the one it holds, or nil.
+func connReservation(tx ReadTx, reg *ConnectedInstance, inst *Instance) (*Reservation, error) {
+	if reg.Reservation != 0 {
+		r, err := tx.Reservation(reg.Reservation)
+		if err != nil {
+			return nil, err
+		}
+		if r != nil && r.InstanceID == inst.ID && r.Status.Live() {
+			return r, nil
+		}
+	}
+	return liveReservation(tx, inst.ID)
 }

@@ -48,7 +48,9 @@ func (l *Ledger) planConnected(tx Tx, cache *lotCache, tiers tierIndex, in *conn
 	var confirmed, before uint64 // the serial confirmed after the plan, and before
 	if res != nil {
 		var err error
-		if grants, err = tx.Grants(res.ID, false); err != nil {
+		// The serials before the one confirmed last hold nothing
+		// (holdings).
+		if grants, err = tx.GrantsFrom(res.ID, max(res.Confirmed, 1)); err != nil {
 			return nil, nil, nil, err
 		}
 		held = holdings(res, grants)

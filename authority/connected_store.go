@@ -9,8 +9,11 @@ type ConnectedReadTx interface {
 	// Connected returns the connected registration of an instance.
 	Connected(instanceID int64) (*ConnectedInstance, error)
 	// ConnectedByUDI returns the connected registration of the live
-	// instance with this UDI (text form).
-	ConnectedByUDI(udi string) (*ConnectedInstance, error)
+	// instance with this UDI (text form), and the instance.
+	ConnectedByUDI(udi string) (*ConnectedInstance, *Instance, error)
+	// GrantsFrom returns the grants of a reservation's serials from
+	// serial on, by serial.
+	GrantsFrom(reservation uint32, serial uint64) ([]Grant, error)
 	// ConnectedInstances returns the registrations of one account (0:
 	// every one), ended ones included, by instance id.
 	ConnectedInstances(accountID int64) ([]ConnectedInstance, error)

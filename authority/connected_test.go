@@ -29,6 +29,7 @@ const (
 type cdev struct {
 	*device
 	e         *env
+	macKey    []byte
 	seq       uint64
 	request   []byte // the pending registration request
 	res       []byte // the installed reservation
@@ -53,8 +54,11 @@ func (d *cdev) callerSeq(seq uint64, path string, v any) authority.Caller {
 			panic(err)
 		}
 	}
+	if d.macKey == nil {
+		d.macKey = d.mac()
+	}
 	s := api.Signed{UDI: d.udi.String(), KeyID: d.auth.ID(), Seq: seq}
-	return authority.Caller{Signed: s, MAC: s.MAC(d.mac(), http.MethodPost, path, body), Method: http.MethodPost, Path: path, Body: body}
+	return authority.Caller{Signed: s, MAC: s.MAC(d.macKey, http.MethodPost, path, body), Method: http.MethodPost, Path: path, Body: body}
 }
 
 // token makes a registration token for acct.

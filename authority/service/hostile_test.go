@@ -288,7 +288,6 @@ func TestPathsAndMethods(t *testing.T) {
 		{"GET", api.PathHealth + "?verbose=1", 404, api.CodeNotFound},
 		{"POST", api.PathHealth, 405, api.CodeMethod},
 		{"DELETE", api.PathRegister, 405, api.CodeMethod},
-		{"POST", api.PathSync, 404, api.CodeNotFound}, // satellites only
 	} {
 		req, err := http.NewRequest(c.method, e.url+c.path, nil)
 		e.must(err)

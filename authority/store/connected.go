@@ -37,8 +37,44 @@ func (t *txn) Connected(instanceID int64) (*authority.ConnectedInstance, error) 
 	return first(t.connected(` WHERE c.instance_id = ?`, instanceID))
 }
 
-func (t *txn) ConnectedByUDI(udi string) (*authority.ConnectedInstance, error) {
-	return first(t.connected(` WHERE i.udi = ? AND i.state <> 'removed'`, udi))
+func (t *txn) ConnectedByUDI(udi string) (*authority.ConnectedInstance, *authority.Instance, error) {
+	var out *authority.ConnectedInstance
+	var inst *authority.Instance
+	q := strings.Replace(connectedCols, "c.deregistered_at\n", "c.deregistered_at, i.id, i.udi, i.public_key, i.account_id, i.state, i.name, i.system, i.created_at, i.removed_at, i.removal_reason\n", 1)
+	err := all(t, q+` WHERE i.udi = ? AND i.state <> 'removed'`, []any{udi}, func(r *sql.Rows) error {
+		var c authority.ConnectedInstance
+		var i authority.Instance
+		var addrs, state string
+		var seq, res int64
+		err := r.Scan(&c.InstanceID, &c.UDI, &c.AccountID, &c.Account, &c.TokenHash, &c.RequestHash, &c.Nonce,
+			&c.RegisteredAt, &c.RenewedAt, &c.ExpiresAt, &c.ExportAllowed, &c.Hostname, &addrs, &seq, &c.LastContact,
+			&res, &c.Lapses, &c.Answer, &c.DeregisteredAt,
+			&i.ID, &i.UDI, &i.PublicKey, &i.AccountID, &state, &i.Name, &i.System, &i.CreatedAt, &i.RemovedAt, &i.RemovalReason)
+		if addrs != "" {
+			c.Addresses = strings.Split(addrs, "\n")
+		}
+		c.LastSeq, c.Reservation, i.State = uint64(seq), uint32(res), authority.InstanceState(state)
+		out, inst = &c, &i
+		return err
+	})
+	if err != nil {
+		return nil, nil, err
+	}
+	return out, inst, nil
+}
+
+func (t *txn) GrantsFrom(reservation uint32, serial uint64) ([]authority.Grant, error) {
+	var out []authority.Grant
+	err := all(t, `SELECT reservation_id, serial, lot_id, tag, component, count FROM grants WHERE reservation_id = ? AND serial >= ? ORDER BY serial, lot_id, component`,
+		[]any{int64(reservation), serial}, func(r *sql.Rows) error {
+			var g authority.Grant
+			var id int64
+			err := r.Scan(&id, &g.Serial, &g.LotID, &g.Tag, &g.Component, &g.Count)
+			g.Reservation = uint32(id)
+			out = append(out, g)
+			return err
+		})
+	return out, err
 }
 
 func (t *txn) ConnectedInstances(accountID int64) ([]authority.ConnectedInstance, error) {

@@ -59,7 +59,7 @@ func main() {
 		trustFile   = flag.String("trust", "", "with -url: the authority's trust `FILE`")
 		token       = flag.String("token", "", "with -url: a registration `TOKEN` with enough uses")
 		instances   = flag.Int("instances", 1000, "register `N` instances")
-		concurrency = flag.Int("concurrency", 32, "renew from `N` goroutines, each with its own connection")
+		concurrency = flag.Int("concurrency", 64, "renew from `N` goroutines, each with its own connection")
 		duration    = flag.Duration("duration", 10*time.Second, "renew for `D`")
 		keep        = flag.Bool("keep", false, "keep the temporary authority folder")
 	)
