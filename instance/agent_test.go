@@ -176,13 +176,13 @@ func TestAgentRetriesAConfirmationAndAnUnsentReport(t *testing.T) {
 	b.must(err)
 	// The confirmation and the report fail; the agent sends both later.
 	failing := true
-	f.hook = func(w http.ResponseWriter, r *http.Request) bool {
+	f.setHook(func(w http.ResponseWriter, r *http.Request) bool {
 		if failing && (r.URL.Path == api.PathConfirm || r.URL.Path == api.PathUsage) {
 			fail(w, 503, api.CodeUnavailable, "busy")
 			return true
 		}
 		return false
-	}
+	})
 	b.clock.add(day)
 	ans, err := b.in.RenewAuthorization(ctx, c)
 	b.must(err)

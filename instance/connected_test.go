@@ -50,7 +50,15 @@ type fakeService struct {
 	calls                       map[string]int               // path → successful calls
 	sameReservationOnReregister bool
 	// hook, if set, runs before every handler and may answer instead.
-	hook func(w http.ResponseWriter, r *http.Request) bool
+	hook atomic.Pointer[func(w http.ResponseWriter, r *http.Request) bool]
+}
+
+func (f *fakeService) setHook(h func(w http.ResponseWriter, r *http.Request) bool) {
+	if h == nil {
+		f.hook.Store(nil)
+		return
+	}
+	f.hook.Store(&h)
 }
 
 type fakeToken struct {
@@ -149,7 +157,7 @@ func (f *fakeService) serve(w http.ResponseWriter, r *http.Request) {
 		// A connection made before the service went down.
 		panic(http.ErrAbortHandler)
 	}
-	if f.hook != nil && f.hook(w, r) {
+	if h := f.hook.Load(); h != nil && (*h)(w, r) {
 		return
 	}
 	if r.Method != http.MethodPost {
@@ -532,16 +540,16 @@ func TestSequenceNumbersGrowAndARestoredStateMovesOn(t *testing.T) {
 	// A captured request replayed is refused by the service.
 	var captured *http.Request
 	var body []byte
-	f.hook = func(w http.ResponseWriter, r *http.Request) bool {
+	f.setHook(func(w http.ResponseWriter, r *http.Request) bool {
 		if captured == nil && r.URL.Path == api.PathUsage {
 			captured = r.Clone(context.Background())
 			body, _ = io.ReadAll(r.Body)
 			r.Body = io.NopCloser(bytes.NewReader(body))
 		}
 		return false
-	}
+	})
 	b.must(in.UpdateUsage(ctx, c))
-	f.hook = nil
+	f.setHook(nil)
 	req, _ := http.NewRequest(http.MethodPost, f.srv.URL+api.PathUsage, bytes.NewReader(body))
 	req.Header = captured.Header
 	res, err := f.srv.Client().Do(req)
@@ -640,10 +648,10 @@ func TestServiceFailuresSayWhatToCheck(t *testing.T) {
 
 	// A timeout.
 	b.must(b.in.SetTransport(Transport{Kind: TransportDirect, URL: f.srv.URL, CA: f.caPEM()}))
-	f.hook = func(w http.ResponseWriter, r *http.Request) bool { time.Sleep(300 * time.Millisecond); return false }
+	f.setHook(func(w http.ResponseWriter, r *http.Request) bool { time.Sleep(300 * time.Millisecond); return false })
 	_, err = b.in.RenewAuthorization(ctx, &Client{Timeout: 100 * time.Millisecond})
 	wantErr(t, err, ErrUnreachable, "no answer within 100ms")
-	f.hook = nil
+	f.setHook(nil)
 }
 
 func TestHostileAnswersChangeNothing(t *testing.T) {
@@ -681,8 +689,8 @@ func TestHostileAnswersChangeNothing(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			f.hook = func(w http.ResponseWriter, r *http.Request) bool { tc.serve(w); return true }
-			defer func() { f.hook = nil }()
+			f.setHook(func(w http.ResponseWriter, r *http.Request) bool { tc.serve(w); return true })
+			defer func() { f.setHook(nil) }()
 			_, err := b.in.RenewAuthorization(ctx, c)
 			wantErr(t, err, tc.want, tc.says)
 			st, _ := b.in.Status()
