@@ -292,7 +292,7 @@ func publicAddr(addr net.Addr, leaf *x509.Certificate) string {
 }
 
 // logEntry writes one request's line: unless quiet, every request; the
-// failures of the authority (5xx but 503) always, with their detail.
+// failures of the authority always, with their detail.
 func logEntry(out *lineWriter, e service.Entry, quiet bool) {
 	udi := e.UDI
 	switch {
@@ -302,7 +302,9 @@ func logEntry(out *lineWriter, e service.Entry, quiet bool) {
 		udi = strconv.Quote(udi) // not authenticated: never let it forge a line
 	}
 	line := fmt.Sprintf("%s %s %s %s %d %s", e.Remote, oneLine(e.Method), oneLine(e.Path), udi, e.Status, e.Duration.Round(10*time.Microsecond))
-	if e.Status >= 500 && e.Status != 503 {
+	// The authority's own failures, and a key or clock that stops it from
+	// signing, need the operator: they are logged even with --quiet.
+	if e.Status >= 500 && e.Status != 503 || errors.Is(e.Err, authority.ErrNoKey) || errors.Is(e.Err, authority.ErrClock) {
 		out.write(prefix + "error: " + line + ": " + oneLine(fmt.Sprint(e.Err)) + "\n")
 		return
 	}

@@ -20,6 +20,7 @@ import (
 
 	"github.com/rogpeppe/go-internal/testscript"
 
+	"github.com/airlock-dev/airlock/authority"
 	"github.com/airlock-dev/airlock/authority/service"
 	"github.com/airlock-dev/airlock/codes"
 	"github.com/airlock-dev/airlock/codes/api"
@@ -285,5 +286,37 @@ func TestInitMakesTheTLSCertificate(t *testing.T) {
 	}
 	if !strings.Contains(stderr, "SHA-256 "+service.Fingerprint(cert.Raw)) {
 		t.Errorf("init did not print the fingerprint:\n%s", stderr)
+	}
+}
+
+// TestServeLogLines: one line per request, a forged UDI quoted so that it
+// cannot forge a line, and the authority's own failures even with
+// --quiet, with the detail the answer left out.
+func TestServeLogLines(t *testing.T) {
+	var b bytes.Buffer
+	out := &lineWriter{w: &b}
+	ok := service.Entry{Method: "POST", Path: api.PathRenewAuthorization, UDI: "P:VMS,S:cam-1", Remote: "192.0.2.7", Status: 200, Duration: 1500 * time.Microsecond}
+	forged := service.Entry{Method: "POST", Path: api.PathUsage, UDI: "x 200 1ms\nairlock: 10.0.0.1 POST", Remote: "192.0.2.8", Status: 401, Code: api.CodeUnauthenticated, Err: fmt.Errorf("request not authenticated")}
+	failed := service.Entry{Method: "POST", Path: api.PathConfirm, Remote: "192.0.2.9", Status: 500, Code: api.CodeInternal, Err: fmt.Errorf("disk I/O error")}
+	noKey := service.Entry{Method: "POST", Path: api.PathRegister, Remote: "192.0.2.9", Status: 503, Code: api.CodeUnavailable, Err: fmt.Errorf("%w: none of the 1 authority keys is valid", authority.ErrNoKey)}
+	busy := service.Entry{Method: "POST", Path: api.PathRegister, Remote: "192.0.2.9", Status: 503, Code: api.CodeUnavailable, Err: authority.ErrBusy}
+	for _, e := range []service.Entry{ok, forged, failed, noKey, busy} {
+		logEntry(out, e, false)
+	}
+	want := `airlock: 192.0.2.7 POST /v1/renew/authorization P:VMS,S:cam-1 200 1.5ms
+airlock: 192.0.2.8 POST /v1/usage "x 200 1ms\nairlock: 10.0.0.1 POST" 401 0s: unauthenticated: request not authenticated
+airlock: error: 192.0.2.9 POST /v1/confirm - 500 0s: disk I/O error
+airlock: error: 192.0.2.9 POST /v1/register - 503 0s: no authority key: none of the 1 authority keys is valid
+airlock: 192.0.2.9 POST /v1/register - 503 0s: unavailable: ledger busy
+`
+	if b.String() != want {
+		t.Errorf("log:\n%s\nwant:\n%s", b.String(), want)
+	}
+	b.Reset()
+	for _, e := range []service.Entry{ok, forged, failed, noKey, busy} {
+		logEntry(out, e, true)
+	}
+	if want := "airlock: error: 192.0.2.9 POST /v1/confirm - 500 0s: disk I/O error\nairlock: error: 192.0.2.9 POST /v1/register - 503 0s: no authority key: none of the 1 authority keys is valid\n"; b.String() != want {
+		t.Errorf("log with --quiet:\n%s\nwant:\n%s", b.String(), want)
 	}
 }
