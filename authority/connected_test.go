@@ -816,3 +816,40 @@ func TestConnectedConcurrentRenewalsNeverOverAllocate(t *testing.T) {
 	}
 	e.verify()
 }
+
+// TestReservationModeNamesTheTierThatCovers reserves and updates short of
+// a tier in a ladder: nothing is borrowed, and the refusal names the
+// command that would cover the shortfall with the higher tier.
+func TestReservationModeNamesTheTierThatCovers(t *testing.T) {
+	e := newEnv(t)
+	e.setup()
+	_, err := e.l.SetLadder(ctx, "vms", []string{basic, enhanced, premium})
+	e.must(err)
+	e.lot("acme/plant", basic, 3, codes.Perpetual, 0, 0, false)
+	e.lot("acme/plant", enhanced, 5, codes.Perpetual, 0, 0, false)
+	d := e.device("reserved")
+	_, err = e.l.Reserve(ctx, "acme/plant", d.request(lic(basic, 5), lic(camera, 2)), nil)
+	wantErr(t, err, authority.ErrUnavailable)
+	want := `asked for 5 of "vms.tier.basic", "acme/plant" has 3 available; 2 short: tier "vms.tier.enhanced" has 5 available and covers it in connected mode, where a higher tier covers a lower one; a reservation takes it only when asked: airlock authority reserve --account acme/plant --request CODE --license vms.tier.basic=3 --license vms.camera.core=2 --license vms.tier.enhanced=2`
+	if !strings.HasSuffix(err.Error(), want) {
+		t.Fatalf("reserve: %v\nwant …%s", err, want)
+	}
+	a, err := e.l.Reserve(ctx, "acme/plant", d.request(lic(basic, 3), lic(enhanced, 1)), nil)
+	e.must(err)
+	_, err = e.l.Update(ctx, a.UDI, []codes.License{lic(basic, 6)})
+	wantErr(t, err, authority.ErrUnavailable)
+	want = fmt.Sprintf("3 short: tier %q has 4 available and covers it in connected mode, where a higher tier covers a lower one; a reservation takes it only when asked: airlock authority update --instance %s --license vms.tier.basic=3 --license vms.tier.enhanced=4", enhanced, a.UDI)
+	if !strings.HasSuffix(err.Error(), want) {
+		t.Fatalf("update: %v\nwant …%s", err, want)
+	}
+	// Following the advice works.
+	_, err = e.l.Update(ctx, a.UDI, []codes.License{lic(basic, 3), lic(enhanced, 4)})
+	e.must(err)
+	// A tag in no ladder, or a ladder with nothing above: no advice.
+	_, err = e.l.Update(ctx, a.UDI, []codes.License{lic(camera, 30)})
+	wantErr(t, err, authority.ErrUnavailable)
+	if strings.Contains(err.Error(), "tier") {
+		t.Fatalf("advice for a tag in no ladder: %v", err)
+	}
+	e.verify()
+}

@@ -466,7 +466,7 @@ func (l *Ledger) planReserve(tx Tx, cache *lotCache, acct *Account, a *ask, over
 	alloc := newAllocation()
 	for _, w := range want {
 		if err := alloc.takeTag(cache, acct, w.Tag, int64(w.Count), now, nil, nil); err != nil {
-			return nil, nil, err
+			return nil, nil, tierAdvice(err, cache, acct, w.Tag, 0, int64(w.Count), want, nil, reserveCommand(acct, a.system), now)
 		}
 	}
 	for _, c := range comps {

@@ -2,6 +2,7 @@ package authority
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strings"
 
@@ -171,4 +172,100 @@ func (l *Ledger) DeleteLadder(ctx context.Context, name string) error {
 		e.Detail = fmt.Sprintf("tier ladder %q deleted: %s", name, strings.Join(old.Tags, " < "))
 		return c.add(e)
 	})
+}
+
+// tierAdvice adds to a refusal for a shortfall of tag (need more wanted
+// beyond have, in acct) which licenses of a higher tier would cover it,
+// when tag is in a ladder and a higher tier has some available: a
+// reservation takes them only when asked, so the advice names the command
+// that asks. command is the command up to its --license flags, others the
+// licenses it names besides tag, and base what the reservation holds
+// already (an update sets counts). It returns err unchanged when no higher
+// tier helps.
+func tierAdvice(err error, cache *lotCache, acct *Account, tag string, have, need int64, others, base []codes.License, command string, now int64) error {
+	if !errors.Is(err, ErrUnavailable) {
+		return err
+	}
+	tiers, terr := loadTiers(cache.tx)
+	if terr != nil {
+		return errors.Join(err, terr)
+	}
+	up := tiers.above(tag)
+	if len(up) == 0 {
+		return err
+	}
+	avail := func(t string) (int64, error) {
+		lots, err := cache.get(acct.ID, t)
+		if err != nil {
+			return 0, err
+		}
+		var n int64
+		for _, l := range lots {
+			if l.Kind != codes.Hardware && usable(l, now) {
+				n += l.Available()
+			}
+		}
+		return n, nil
+	}
+	own, aerr := avail(tag)
+	if aerr != nil {
+		return errors.Join(err, aerr)
+	}
+	own = min(own, need)
+	short := need - own
+	for _, u := range up {
+		n, aerr := avail(u)
+		if aerr != nil {
+			return errors.Join(err, aerr)
+		}
+		if n <= 0 {
+			continue
+		}
+		take := min(n, short)
+		var flags []string
+		if have+own > 0 {
+			flags = append(flags, fmt.Sprintf("--license %s=%d", tag, have+own))
+		}
+		seen := false
+		for _, o := range others {
+			c := int64(o.Count)
+			switch o.Tag {
+			case tag:
+				continue
+			case u:
+				c, seen = c+take, true
+			}
+			flags = append(flags, fmt.Sprintf("--license %s=%d", o.Tag, c))
+		}
+		if !seen {
+			flags = append(flags, fmt.Sprintf("--license %s=%d", u, countOf(base, u)+take))
+		}
+		covers := "covers it"
+		if take < short {
+			covers = fmt.Sprintf("covers %d of them", take)
+		}
+		return fmt.Errorf("%w; %d short: tier %q has %d available and %s in connected mode, where a higher tier covers a lower one; a reservation takes it only when asked: %s %s",
+			err, short, u, n, covers, command, strings.Join(flags, " "))
+	}
+	return err
+}
+
+// reserveCommand is the command a tierAdvice names for a reservation.
+func reserveCommand(acct *Account, system *Instance) string {
+	if system != nil {
+		return fmt.Sprintf("airlock authority reserve --account %s --system %q", acct.Ref(), system.Name)
+	}
+	return "airlock authority reserve --account " + acct.Ref() + " --request CODE"
+}
+
+// licensesOfCode returns the lines of a code that are not bound to
+// hardware, as licenses.
+func licensesOfCode(es []codes.Entitlement) []codes.License {
+	var out []codes.License
+	for _, e := range es {
+		if e.Component == "" {
+			out = append(out, codes.License{Tag: e.Tag, Count: e.Count})
+		}
+	}
+	return out
 }

@@ -134,7 +134,7 @@ func (l *Ledger) Update(ctx context.Context, instanceRef string, changes []codes
 				t := terms{e.Kind, e.Start, e.End, e.ExportControlled}
 				extra := newAllocation()
 				if err := extra.takeTag(cache, acct, e.Tag, n-m, now, &t, slack); err != nil {
-					return err
+					return tierAdvice(err, cache, acct, e.Tag, m, n-m, changes, licensesOfCode(current.Entitlements), "airlock authority update --instance "+inst.UDI, now)
 				}
 				alloc.grants = append(alloc.grants, extra.grants...)
 			}
@@ -156,7 +156,7 @@ func (l *Ledger) Update(ctx context.Context, instanceRef string, changes []codes
 			changed = true
 			lines = append(lines, fmt.Sprintf("%s 0→%d", ch.Tag, ch.Count))
 			if err := alloc.takeTag(cache, acct, ch.Tag, int64(ch.Count), now, nil, slack); err != nil {
-				return err
+				return tierAdvice(err, cache, acct, ch.Tag, 0, int64(ch.Count), changes, licensesOfCode(current.Entitlements), "airlock authority update --instance "+inst.UDI, now)
 			}
 		}
 		for _, ch := range changes {

@@ -114,6 +114,8 @@ func authorityCommand() *cli.Command {
 			authorityPartnerCommand(),
 			authorityUpgradeCommand(),
 			authorityTokenCommand(),
+			authorityConnectedCommand(),
+			authorityTierCommand(),
 			authorityServeCommand(),
 			authorityAlertsCommand(),
 			authorityTransferCommand(),
