@@ -960,9 +960,10 @@ func exportWant(tx ReadTx, inst *Instance, tag string) ([]codes.License, int64, 
 	}
 	var want []codes.License
 	for _, e := range a.Entitlements {
-		if e.Component == "" {
-			want = append(want, codes.License{Tag: e.Tag, Count: e.Count})
+		if e.Component != "" {
+			return nil, 0, fmt.Errorf("%w: reservation %s carries licenses bound to hardware components, which export requests do not change: change it with 'airlock authority update'", ErrInvalid, res.IDString())
 		}
+		want = append(want, codes.License{Tag: e.Tag, Count: e.Count})
 	}
 	gs, err := tx.ExportGrants(inst.ID)
 	if err != nil {

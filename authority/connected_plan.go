@@ -12,7 +12,10 @@ import (
 
 // connInput is what the next code of a connected instance is planned for.
 type connInput struct {
-	reg      *ConnectedInstance // updated by the plan: reservation, lapse, answer
+	// reg is updated by the plan: reservation, lapse, answer. Without
+	// one (an export request code of an instance in reservation mode),
+	// the code does not lapse.
+	reg      *ConnectedInstance
 	inst     *Instance
 	acct     *Account
 	res      *Reservation    // the live reservation, or nil: the plan makes serial 1
@@ -32,6 +35,9 @@ type connPlan struct {
 	request []byte // the request hash serial 1 answers
 	action  string // of the history event
 	ans     *api.Authorized
+	// inTransition lists the licenses held beyond the new code until the
+	// instance confirms it.
+	inTransition []codes.License
 }
 
 // planConnected plans the next code of a connected instance: it takes
@@ -64,9 +70,12 @@ func (l *Ledger) planConnected(tx Tx, cache *lotCache, tiers tierIndex, in *conn
 	if err != nil {
 		return nil, nil, nil, err
 	}
-	ca := Lacking{Shortfall: ga.shortfall, Borrowed: ga.borrowed, Refused: ga.refused}
-	in.reg.Answer = ca.encode()
-	ans := &api.Authorized{Registration: in.reg.registration(), Shortfall: ga.shortfall, Borrowed: ga.borrowed, Refused: ga.refused}
+	ans := &api.Authorized{Shortfall: ga.shortfall, Borrowed: ga.borrowed, Refused: ga.refused}
+	if in.reg != nil {
+		ca := Lacking{Shortfall: ga.shortfall, Borrowed: ga.borrowed, Refused: ga.refused}
+		in.reg.Answer = ca.encode()
+		ans.Registration = in.reg.registration()
+	}
 	if len(ga.ents) == 0 || (res == nil && in.nonce == nil) {
 		return nil, ans, nil, nil
 	}
@@ -152,14 +161,17 @@ func (l *Ledger) planConnected(tx Tx, cache *lotCache, tiers tierIndex, in *conn
 		Entitlements: ga.ents,
 		IssuedAt:     now,
 		InstallBy:    now + int64(l.opts.InstallWindow/time.Second),
-		Lapses:       now + int64(api.AuthorizationValidity/time.Second),
 	}
 	var request []byte
 	if serial == 1 {
 		auth.Nonce, request = in.nonce, in.request
 	}
-	in.reg.Reservation, in.reg.Lapses = res.ID, auth.Lapses
-	note := fmt.Sprintf("reservation %s serial %d, lapses %s: %s", res.IDString(), serial, codes.FormatTime(auth.Lapses), formatEnts(ga.ents))
+	note := fmt.Sprintf("reservation %s serial %d: %s", res.IDString(), serial, formatEnts(ga.ents))
+	if in.reg != nil {
+		auth.Lapses = now + int64(api.AuthorizationValidity/time.Second)
+		in.reg.Reservation, in.reg.Lapses = res.ID, auth.Lapses
+		note = fmt.Sprintf("reservation %s serial %d, lapses %s: %s", res.IDString(), serial, codes.FormatTime(auth.Lapses), formatEnts(ga.ents))
+	}
 	if confirmed > before {
 		note += fmt.Sprintf("; serial %d installed", confirmed)
 	}
@@ -167,7 +179,7 @@ func (l *Ledger) planConnected(tx Tx, cache *lotCache, tiers tierIndex, in *conn
 	if len(inTransition) > 0 {
 		note += "; in transition until confirmed: " + FormatLicenses(inTransition)
 	}
-	p := &connPlan{plan: &plan{acct: in.acct, inst: in.inst, res: res, auth: auth, key: key, note: note}, request: request, action: actionConnRenew, ans: ans}
+	p := &connPlan{plan: &plan{acct: in.acct, inst: in.inst, res: res, auth: auth, key: key, note: note}, request: request, action: actionConnRenew, ans: ans, inTransition: inTransition}
 	return p, ans, deltas, nil
 }
 

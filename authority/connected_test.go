@@ -853,3 +853,79 @@ func TestReservationModeNamesTheTierThatCovers(t *testing.T) {
 	}
 	e.verify()
 }
+
+// xr makes an export request code of the installed serial.
+func (d *device) xr(res []byte, serial uint64, tag string, n uint32, ret bool, at int64) []byte {
+	c, err := codes.SealExportRequest(&codes.ExportRequest{Reservation: res, Serial: serial, Tag: tag, Count: n, Return: ret, IssuedAt: at}, d.mac())
+	if err != nil {
+		panic(err)
+	}
+	return c
+}
+
+// TestExportRequestCodes answers export request codes made offline: in
+// reservation mode, and in connected mode with a registration that
+// allows them and one that does not; each code answers once.
+func TestExportRequestCodes(t *testing.T) {
+	e := newEnv(t)
+	e.setup()
+	now := e.clk.Now().Unix()
+	d := e.device("offline")
+	a, err := e.l.Reserve(ctx, "acme/plant", d.request(lic(camera, 2)), nil)
+	e.must(err)
+	x := d.xr(resBytes(a), 1, analytics, 3, false, now)
+	got, err := e.l.AnswerExportRequest(ctx, x)
+	e.must(err)
+	code := e.install(d, got)
+	if lines(code) != camera+"=2 "+analytics+"=3" || code.Serial != 2 || code.Lapses != 0 || !code.Entitlements[1].ExportControlled {
+		t.Fatalf("granted: %s serial %d lapses %d", lines(code), code.Serial, code.Lapses)
+	}
+	_, err = e.l.AnswerExportRequest(ctx, x)
+	wantErr(t, err, authority.ErrStale)
+	// Not export-controlled; more than the account has; another
+	// instance's MAC.
+	_, err = e.l.AnswerExportRequest(ctx, d.xr(resBytes(a), 2, camera, 1, false, now))
+	wantErr(t, err, authority.ErrInvalid)
+	_, err = e.l.AnswerExportRequest(ctx, d.xr(resBytes(a), 2, analytics, 2, false, now))
+	wantErr(t, err, authority.ErrUnavailable)
+	_, err = e.l.AnswerExportRequest(ctx, e.device("intruder").xr(resBytes(a), 2, analytics, 1, false, now))
+	wantErr(t, err, codes.ErrBadSignature)
+	// Given back: in transition until confirmed.
+	got, err = e.l.AnswerExportRequest(ctx, d.xr(resBytes(a), 2, analytics, 3, true, now))
+	e.must(err)
+	if code := e.install(d, got); lines(code) != camera+"=2" || len(got.InTransition) != 1 {
+		t.Fatalf("given back: %s, in transition %v", lines(code), got.InTransition)
+	}
+	e.wantBalance("acme/plant", analytics, 4, 1, 0, 3)
+	_, err = e.l.Confirm(ctx, d.confirm(resBytes(a), 3))
+	e.must(err)
+	e.wantBalance("acme/plant", analytics, 4, 4, 0, 0)
+	e.verify()
+
+	// Connected mode: the registration decides.
+	no, yes := e.cdev("xr-withheld"), e.cdev("xr-allowed")
+	r, err := no.register(e.token("acme/plant", false, 0), false, lic(camera, 1))
+	e.must(err)
+	no.take(r)
+	hist := e.historyLen()
+	_, err = e.l.AnswerExportRequest(ctx, no.device.xr(no.res, 1, analytics, 1, false, now))
+	wantErr(t, err, authority.ErrExportRefused)
+	if e.historyLen() != hist+1 {
+		t.Fatal("the refusal is not recorded")
+	}
+	r, err = yes.register(e.token("acme/plant", true, 0), false, lic(camera, 1))
+	e.must(err)
+	yes.take(r)
+	got, err = e.l.AnswerExportRequest(ctx, yes.device.xr(yes.res, 1, analytics, 1, false, now))
+	e.must(err)
+	if code := e.install(yes.device, got); code.Lapses != e.clk.Now().Add(api.AuthorizationValidity).Unix() || lines(code) != camera+"=1 "+analytics+"=1" {
+		t.Fatalf("connected grant: %s lapses %d", lines(code), code.Lapses)
+	}
+	yes.serial = 2
+	r, err = yes.renew(lic(camera, 1))
+	e.must(err)
+	if code := yes.take(r); lines(code) != camera+"=1 "+analytics+"=1" {
+		t.Fatalf("the renewal dropped the grant: %s", lines(code))
+	}
+	e.verify()
+}

@@ -116,6 +116,7 @@ func authorityCommand() *cli.Command {
 			authorityTokenCommand(),
 			authorityConnectedCommand(),
 			authorityTierCommand(),
+			authorityExportCommand(),
 			authorityServeCommand(),
 			authorityAlertsCommand(),
 			authorityTransferCommand(),

@@ -156,15 +156,6 @@ func orEmpty[T any](s []T) []T {
 	return s
 }
 
-// connShortUDI returns the P:…,S:… part of a UDI.
-func connShortUDI(s string) string {
-	u, err := codes.ParseUDI(s)
-	if err != nil {
-		return s
-	}
-	return u.Short()
-}
-
 func dayOrDash(t int64) string {
 	if t == 0 {
 		return "-"
@@ -206,7 +197,7 @@ func authorityConnectedList(c *cli.Context) error {
 	rows := [][]string{{"UDI", "ACCOUNT", "STATE", "REGISTERED", "EXPIRES", "LAST CONTACT", "LAPSES", "EXPORT", "HOST"}}
 	for i := range list {
 		r := &list[i]
-		rows = append(rows, []string{connShortUDI(r.UDI), r.Account, r.State, dayOrDash(r.RegisteredAt), dayOrDash(r.ExpiresAt), unixRFC(r.LastContact),
+		rows = append(rows, []string{shortUDI(r.UDI), r.Account, r.State, dayOrDash(r.RegisteredAt), dayOrDash(r.ExpiresAt), unixRFC(r.LastContact),
 			dayOrDash(r.Lapses), yesNo(r.ExportAllowed), connectedHost(r)})
 	}
 	return writeResult(c.App.Writer, tableCols(rows, nil))
@@ -282,4 +273,86 @@ func authorityConnectedShow(c *cli.Context) error {
 		fmt.Fprintf(&b, "  %s  %s  %s  %s\n", codes.FormatTime(e.At), e.Actor, e.Action, oneLine(e.Detail))
 	}
 	return writeResult(c.App.Writer, b.Bytes())
+}
+
+const authorityExportDescription = `export answers an export request code (XR-…) that an instance made
+offline with 'airlock instance export request' or 'export return': it
+asks for more licenses of an export-controlled tag, or gives some back.
+The code is verified with the key the instance shares with this
+authority, and answered with the next authorization code of its
+reservation, which the instance installs; licenses given back stay in
+transition until its confirmation code comes back ('airlock authority
+confirm').
+
+An export request code names the serial the instance had installed, and
+is answered only while that serial is the latest: once answered, the
+same code is refused as stale ('airlock authority show --instance UDI
+--code' prints the answer again).
+
+An instance registered in connected mode is answered as the service
+answers it online: refused, and the refusal recorded, when its
+registration does not allow export-controlled licenses; otherwise the
+code lapses like its renewals, which keep what was granted. An instance
+in reservation mode gets a code that does not lapse, and is refused when
+its account does not cover the request.
+
+Example:
+
+    $ airlock authority export XR-…
+    AU-…
+    airlock: reservation 0a1b2c3d serial 3 for P:VMS,S:cam-1: 2 vms.camera.core, 1 vms.crypto
+
+` + sftpWriteHelp + `
+
+Exit status: 0 when the code was issued; 1 when the request was refused
+(not export-controlled, stale, not allowed, not covered) or the code
+could not be printed (it is recorded); 2 for a wrong command line.`
+
+func authorityExportCommand() *cli.Command {
+	return &cli.Command{
+		Name:         "export",
+		Usage:        "answer an export request code made offline",
+		UsageText:    "airlock authority export [--out FILE|URL] [--to RECIPIENT]... [--known-hosts FILE] [--ssh-key FILE]... [--identity FILE]... [--dir DIR] CODE|FILE|-",
+		Description:  authorityExportDescription,
+		Flags:        keyFlags(append(codeOutFlags(), transportFlags()...)...),
+		OnUsageError: onUsageError,
+		Action:       authorityExport,
+	}
+}
+
+func authorityExport(c *cli.Context) error {
+	if err := checkArgs(c, 1, 1, "CODE|FILE|-"); err != nil {
+		return err
+	}
+	ids, err := identities(c)
+	if err != nil {
+		return err
+	}
+	code, err := readCode(c, c.Args().First(), codes.KindExportRequest, ids)
+	if err != nil {
+		return err
+	}
+	d, recipients, err := issuingDesk(c)
+	if err != nil {
+		return err
+	}
+	defer d.Close()
+	out, err := prepareNewOut(c, c.String(flagOut))
+	if err != nil {
+		return err
+	}
+	defer out.close()
+	a, err := d.l.AnswerExportRequest(d.ctx, code)
+	if err != nil {
+		return err
+	}
+	if err := emitCode(c, out, a.Code, recipients, fmt.Sprintf("serial %d is recorded: 'airlock authority show --instance %s --code' gives the same code again", a.Authorization.Serial, a.UDI)); err != nil {
+		return err
+	}
+	stderr := c.App.ErrWriter
+	note(stderr, "reservation %s serial %d for %s: %s", a.Reservation(), a.Authorization.Serial, a.Authorization.UDI.Short(), authority.FormatLicenses(a.Licenses()))
+	if len(a.InTransition) > 0 {
+		note(stderr, "in transition until the instance confirms serial %d: %s", a.Authorization.Serial, authority.FormatLicenses(a.InTransition))
+	}
+	return nil
 }
