@@ -25,6 +25,7 @@ FUZZ_TARGETS := \
 	./codes:FuzzOpenSyncAnswer \
 	./codes/api:FuzzParseHeaders \
 	./authority/service:FuzzServiceRequest \
+	./authority:FuzzConnectedRequests \
 	./instance:FuzzDecodeState \
 	./instance:FuzzDecodeAnswer
 

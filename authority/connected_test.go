@@ -929,3 +929,61 @@ func TestExportRequestCodes(t *testing.T) {
 	}
 	e.verify()
 }
+
+// connectedLedger is a ledger with connected instances: one borrowing
+// from a higher tier, one with an export grant, one deregistered.
+func connectedLedger(t *testing.T) *env {
+	e := newEnv(t)
+	e.setup()
+	_, err := e.l.SetLadder(ctx, "vms", []string{basic, enhanced})
+	e.must(err)
+	e.lot("acme/plant", basic, 1, codes.Perpetual, 0, 0, false)
+	e.lot("acme/plant", enhanced, 5, codes.Perpetual, 0, 0, false)
+	tok := e.token("acme/plant", true, 0)
+	b := e.cdev("borrower")
+	a, err := b.register(tok, false, lic(basic, 3))
+	e.must(err)
+	b.take(a)
+	x := e.cdev("exporter")
+	a, err = x.register(tok, false, lic(camera, 1))
+	e.must(err)
+	x.take(a)
+	r := api.ExportRequest{Tag: analytics, Count: 1}
+	_, err = e.l.RequestExport(ctx, x.caller(api.PathExport, r), r)
+	e.must(err)
+	g := e.cdev("gone")
+	a, err = g.register(tok, false, lic(camera, 2))
+	e.must(err)
+	g.take(a)
+	_, err = e.l.Deregister(ctx, g.caller(api.PathDeregister, nil), nil)
+	e.must(err)
+	e.verify()
+	return e
+}
+
+func TestVerifyDetectsTamperedConnectedRecords(t *testing.T) {
+	for _, tc := range []struct {
+		name  string
+		stmts []string
+		want  string
+	}{
+		{"borrow dropped", []string{`DELETE FROM connected_borrows`}, `the code grants 3 of "vms.tier.basic", the ledger took 1`},
+		{"borrow grown", []string{`UPDATE connected_borrows SET count = count + 1`}, `the code grants 3 of "vms.tier.basic", the ledger took 4`},
+		{"borrow of its own tag", []string{`UPDATE connected_borrows SET tag = 'vms.tier.enhanced'`}, `the code grants 3 of "vms.tier.basic", the ledger took 1`},
+		{"deregistered holding licenses", []string{`UPDATE connected SET deregistered_at = 1 WHERE instance_id = (SELECT id FROM instances WHERE udi LIKE '%S:borrower,%')`}, "still holds licenses"},
+		{"revived registration", []string{`UPDATE connected SET deregistered_at = 0 WHERE deregistered_at <> 0`, `UPDATE instances SET account_id = 2 WHERE udi LIKE '%S:gone,%'`}, "is registered in connected mode to \"acme/plant\", and belongs to account 2"},
+		{"export grant without a registration", []string{`INSERT INTO connected_exports (instance_id, tag, count) SELECT id, 'vms.analytics', 1 FROM instances WHERE udi LIKE '%S:gone,%'`}, "without a registration that allows it"},
+		{"registration moved", []string{`UPDATE connected SET account_id = 2 WHERE instance_id = (SELECT id FROM instances WHERE udi LIKE '%S:exporter,%')`}, "is registered in connected mode to \"acme/lab\""},
+		{"removed and registered", []string{`UPDATE instances SET state = 'removed' WHERE udi LIKE '%S:gone,%'`, `UPDATE connected SET deregistered_at = 0 WHERE deregistered_at <> 0`}, "was removed and is still registered"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			e := connectedLedger(t)
+			e.tamper(tc.stmts...)
+			_, err := e.l.Verify(ctx)
+			wantErr(t, err, authority.ErrCorrupt)
+			if !strings.Contains(err.Error(), tc.want) {
+				t.Fatalf("got %q, want %q", err, tc.want)
+			}
+		})
+	}
+}
