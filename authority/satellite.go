@@ -92,6 +92,10 @@ type SyncTx interface {
 	InsertSatelliteSync(s *SatelliteSync) error
 	InitSatelliteSelf(s *SatelliteSelf) error
 	SetVendor(name string) error
+	// SetVendorTrust replaces the vendor's trust file of a satellite.
+	SetVendorTrust(code []byte) error
+	// SetSatelliteTrust replaces a registered satellite's trust file.
+	SetSatelliteTrust(id int64, code []byte) error
 	InsertSyncExport(e *SyncExport) error
 	InsertSyncImport(i *SyncImport) error
 	InsertSyncedLot(s *SyncedLot) error
@@ -146,6 +150,7 @@ type SyncExport struct {
 	Hash     []byte // SHA-256 of the code
 	From     int64  // the start of the period it reports on
 	MadeAt   int64  // its end
+	Event    int64  // the history event that recorded it: the events it reports on came before
 }
 
 // A SyncImport is a sync answer the satellite imported.
@@ -567,4 +572,58 @@ func satelliteInfo(tx ReadTx, s *Satellite) (*SatelliteInfo, error) {
 		}
 	}
 	return info, nil
+}
+
+// openTrustUpdate reads a trust update (in any form) that replaces the
+// trust file current: signed by a key of current, with a greater
+// sequence, and signed by a key it lists itself, so that it serves as a
+// trust file from then on (a rotation keeps every key). It returns the
+// update's binary code and its set.
+func openTrustUpdate(file, current []byte) ([]byte, *codes.TrustSet, error) {
+	code, err := codes.DecodeKind(file, codes.KindTrustUpdate)
+	if err != nil {
+		return nil, nil, fmt.Errorf("trust update: %w", err)
+	}
+	cur, err := codes.OpenTrustFile(current)
+	if err != nil {
+		return nil, nil, fmt.Errorf("%w: the stored trust file: %v", ErrCorrupt, err)
+	}
+	t, err := codes.OpenTrustUpdate(code, cur)
+	if err != nil {
+		return nil, nil, fmt.Errorf("trust update: %w", err)
+	}
+	if _, err := codes.OpenTrustFile(code); err != nil {
+		return nil, nil, fmt.Errorf("%w: trust update %d drops the key %s that signed it, so it cannot serve as a trust file: %v", ErrInvalid, t.Sequence, t.SignedBy, err)
+	}
+	return code, t, nil
+}
+
+// UpdateSatelliteTrust installs a registered satellite's trust update (in
+// any form), after the satellite rotated its key ('airlock authority
+// rotate-key' in its folder): signed by a key the vendor knows for it,
+// with a greater sequence.
+func (l *Ledger) UpdateSatelliteTrust(ctx context.Context, name string, file []byte) (*codes.TrustSet, error) {
+	var out *codes.TrustSet
+	err := l.update(ctx, func(tx Tx, c *chain) error {
+		s, err := liveSatellite(tx, name)
+		if err != nil {
+			return err
+		}
+		code, t, err := openTrustUpdate(file, s.Trust)
+		if err != nil {
+			return err
+		}
+		if err := checkTrustUnused(tx, t, name); err != nil {
+			return err
+		}
+		if err := tx.SetSatelliteTrust(s.ID, code); err != nil {
+			return err
+		}
+		e := l.event(l.now(), "satellite trust", name)
+		e.CodeHash = codeHash(code)
+		e.Detail = fmt.Sprintf("satellite %q: trust update %d, keys %s", name, t.Sequence, trustKeys(t))
+		out = t
+		return c.add(e)
+	})
+	return out, err
 }

@@ -136,12 +136,13 @@ func (l *Ledger) ExportSync(ctx context.Context) (*SyncExported, error) {
 		if n := len(exports); n > 0 {
 			r.Sequence = exports[n-1].Sequence + 1
 		}
+		var fromEvent int64 // the period's events come after this one
 		if n := len(imports); n > 0 {
 			last := imports[n-1]
 			r.LastAnswer = last.Hash
 			for _, e := range exports {
 				if e.Sequence == last.Sequence {
-					r.From = e.MadeAt
+					r.From, fromEvent = e.MadeAt, e.Event
 				}
 			}
 		}
@@ -153,7 +154,7 @@ func (l *Ledger) ExportSync(ctx context.Context) (*SyncExported, error) {
 			return err
 		}
 		out.Settled, out.Over = settled, over
-		if r.Accounts, err = syncReport(tx, r.From, now); err != nil {
+		if r.Accounts, err = syncReport(tx, r.From, fromEvent, now); err != nil {
 			return err
 		}
 		code, err := codes.SignSyncRequest(r, key)
@@ -161,13 +162,13 @@ func (l *Ledger) ExportSync(ctx context.Context) (*SyncExported, error) {
 			return fmt.Errorf("making the sync request: %w", err)
 		}
 		h := codeHash(code)
-		if err := tx.InsertSyncExport(&SyncExport{Sequence: r.Sequence, Hash: h, From: r.From, MadeAt: now}); err != nil {
-			return err
-		}
 		e := l.event(now, "sync export", m.Name)
 		e.CodeHash = h
 		e.Detail = fmt.Sprintf("sync request %d for the period from %s: %s", r.Sequence, codes.FormatTime(r.From), describeReport(r.Accounts))
 		if err := c.add(e); err != nil {
+			return err
+		}
+		if err := tx.InsertSyncExport(&SyncExport{Sequence: r.Sequence, Hash: h, From: r.From, MadeAt: now, Event: e.ID}); err != nil {
 			return err
 		}
 		c.issued(now)
@@ -218,8 +219,11 @@ type acctTag struct {
 }
 
 // syncReport computes what a sync request reports for the period from
-// (exclusive) to to (inclusive).
-func syncReport(tx ReadTx, from, to int64) ([]codes.SyncAccount, error) {
+// from to to: the peak use over it, the use and the instances at its end,
+// and the reservations made, returned and removed by the events of the
+// history after event fromEvent (which recorded the previous request
+// answered), to the second.
+func syncReport(tx ReadTx, from, fromEvent, to int64) ([]codes.SyncAccount, error) {
 	accounts, err := tx.Accounts()
 	if err != nil {
 		return nil, err
@@ -280,25 +284,35 @@ func syncReport(tx ReadTx, from, to int64) ([]codes.SyncAccount, error) {
 			n.active = true
 		}
 	}
-	rs, err := tx.Reservations(0)
+	byRef := make(map[string]int64, len(accounts))
+	for i := range accounts {
+		byRef[accounts[i].Ref()] = accounts[i].ID
+	}
+	err = tx.History(HistoryFilter{Since: from}, func(e *Event) error {
+		id, ok := byRef[e.Account]
+		if e.ID <= fromEvent || !ok {
+			return nil
+		}
+		n := get(id)
+		switch e.Action {
+		case "reserve", actionConnRegister:
+			n.reserved++
+		case "return", actionConnDeregister, actionConnReregister:
+			n.returned++
+		case "remove":
+			n.removed++
+		default:
+			return nil
+		}
+		n.active = true
+		return nil
+	})
 	if err != nil {
 		return nil, err
 	}
-	in := func(t int64) bool { return t > from && t <= to }
-	for _, r := range rs {
-		n := get(r.AccountID)
-		if in(r.CreatedAt) {
-			n.reserved++
-			n.active = true
-		}
-		if r.Status == StatusReturned && in(r.ClosedAt) {
-			n.returned++
-			n.active = true
-		}
-		if r.Status == StatusRemoved && in(r.ClosedAt) {
-			n.removed++
-			n.active = true
-		}
+	rs, err := tx.Reservations(0)
+	if err != nil {
+		return nil, err
 	}
 	levels, err := reservedLevels(tx, rs, lotByID, from, to)
 	if err != nil {
@@ -349,7 +363,7 @@ type level struct{ peak, current int64 }
 // reservedLevels replays the reservations' serials over time: serial s of
 // a reservation grants its licenses from its issue time until the next
 // serial's, or until the reservation closed. It returns, per account and
-// tag, the peak over [from, to] and the level at to.
+// tag, the peak over [from, to] and the level at to, in whole seconds.
 func reservedLevels(tx ReadTx, rs []Reservation, lotByID map[int64]*Lot, from, to int64) (map[acctTag]level, error) {
 	issued, err := tx.Issued(0, true)
 	if err != nil {
@@ -398,11 +412,14 @@ func reservedLevels(tx ReadTx, rs []Reservation, lotByID map[int64]*Lot, from, t
 		} else if !r.Status.Live() {
 			end = r.ClosedAt
 		}
-		if end <= begin {
+		if end < begin {
 			continue
 		}
 		k := acctTag{l.AccountID, l.Tag}
-		if begin <= from && from < end {
+		// A code that ended in the second the period starts counts at its
+		// start: seconds do not order what happened within them, and a
+		// peak is better reported twice than not at all.
+		if begin <= from && from <= end {
 			start[k] += g.Count
 		}
 		if begin <= to && to < end {
@@ -911,6 +928,43 @@ func (l *Ledger) SatelliteStatus(ctx context.Context) (*SatelliteStatus, error) 
 		})
 		out = st
 		return nil
+	})
+	return out, err
+}
+
+// UpdateVendorTrust installs a trust update of the vendor (in any form) in
+// a satellite, after the vendor rotated its key: signed by a key of the
+// vendor's trust file the satellite holds, with a greater sequence, as an
+// instance installs one. The vendor's answers signed with the new key
+// import from then on.
+func (l *Ledger) UpdateVendorTrust(ctx context.Context, file []byte) (*codes.TrustSet, error) {
+	var out *codes.TrustSet
+	err := l.update(ctx, func(tx Tx, c *chain) error {
+		self, err := satelliteSelf(tx)
+		if err != nil {
+			return err
+		}
+		code, t, err := openTrustUpdate(file, self.VendorTrust)
+		if err != nil {
+			return err
+		}
+		for _, k := range l.opts.Keys {
+			if t.Key(k.ID()) != nil {
+				return fmt.Errorf("%w: the vendor's trust update lists key %s, which is this satellite's own", ErrInvalid, k.ID())
+			}
+		}
+		if err := tx.SetVendorTrust(code); err != nil {
+			return err
+		}
+		m, err := tx.Meta()
+		if err != nil {
+			return err
+		}
+		e := l.event(l.now(), "satellite vendor trust", m.Name)
+		e.CodeHash = codeHash(code)
+		e.Detail = fmt.Sprintf("the vendor's trust update %d: keys %s", t.Sequence, trustKeys(t))
+		out = t
+		return c.add(e)
 	})
 	return out, err
 }

@@ -553,3 +553,74 @@ func impostorTrustHex(t testing.TB) string {
 	}
 	return fmt.Sprintf("%x", code)
 }
+
+// TestSyncAcrossKeyRotations: after the vendor rotates its key, the
+// satellite imports answers signed with the new one once it installed
+// the vendor's trust update; after the satellite rotates its own, the
+// vendor answers once it installed the satellite's. A trust update not
+// signed by a known key is refused and changes nothing.
+func TestSyncAcrossKeyRotations(t *testing.T) {
+	v := newEnv(t)
+	v.setup()
+	s := newSite(t, v, "plant-sat")
+	if _, err := v.l.AddSatellite(ctx, "plant-sat", s.trust, []string{"acme/plant"}); err != nil {
+		t.Fatal(err)
+	}
+	syncByFiles(t, v, s)
+
+	// The vendor rotates.
+	v.clk.add(time.Hour)
+	newVendorKey, _ := satelliteKey(t, "vendor's next key")
+	rot, err := authority.RotateKey(v.f.Trust, v.f.Authority, newVendorKey, v.clk.Now())
+	v.must(err)
+	opts := v.opts
+	opts.Keys = []*codes.AuthorityKey{newVendorKey, v.f.Authority}
+	vendor2 := authority.New(v.st, opts)
+	ex, err := s.l.ExportSync(ctx)
+	s.must(err)
+	ans, err := vendor2.AnswerSync(ctx, ex.Code)
+	v.must(err)
+	before := history(t, s.l)
+	_, err = s.l.ImportSync(ctx, ans.Code)
+	refusedUnchanged(t, s.l, before, err, codes.ErrUnknownKey)
+	rogueKey, _ := satelliteKey(t, "rogue")
+	forged, err := codes.SignTrustSet(&codes.TrustSet{Sequence: 9, Keys: []codes.AuthorityPublicKey{rogueKey.Public}, IssuedAt: v.clk.Now().Unix()}, rogueKey)
+	s.must(err)
+	_, err = s.l.UpdateVendorTrust(ctx, forged)
+	refusedUnchanged(t, s.l, before, err, codes.ErrUnknownKey)
+	if _, err := s.l.UpdateVendorTrust(ctx, rot.Update); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.l.ImportSync(ctx, ans.Code); err != nil {
+		t.Fatalf("import after the vendor's trust update: %v", err)
+	}
+	s.verify()
+
+	// The satellite rotates.
+	v.clk.add(time.Hour)
+	newSiteKey, _ := satelliteKey(t, "plant-sat's next key")
+	srot, err := authority.RotateKey(trustOf(t, s.trust), s.key, newSiteKey, v.clk.Now())
+	s.must(err)
+	sopts := s.opts
+	sopts.Keys = []*codes.AuthorityKey{newSiteKey, s.key}
+	site2 := authority.New(s.st, sopts)
+	ex, err = site2.ExportSync(ctx)
+	s.must(err)
+	before = history(t, v.l)
+	_, err = vendor2.AnswerSync(ctx, ex.Code)
+	refusedUnchanged(t, v.l, before, err, codes.ErrUnknownKey)
+	_, err = v.l.UpdateSatelliteTrust(ctx, "plant-sat", forged)
+	refusedUnchanged(t, v.l, before, err, codes.ErrUnknownKey)
+	if _, err := v.l.UpdateSatelliteTrust(ctx, "plant-sat", srot.Update); err != nil {
+		t.Fatal(err)
+	}
+	ans, err = vendor2.AnswerSync(ctx, ex.Code)
+	if err != nil {
+		t.Fatalf("answer after the satellite's trust update: %v", err)
+	}
+	if _, err := site2.ImportSync(ctx, ans.Code); err != nil {
+		t.Fatal(err)
+	}
+	v.verify()
+	s.verify()
+}

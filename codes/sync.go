@@ -62,8 +62,8 @@ type SyncAccount struct {
 	Org       string      `cbor:"1,keyasint"`
 	Account   string      `cbor:"2,keyasint"`
 	Instances uint32      `cbor:"3,keyasint,omitempty"` // instances known and not removed, now
-	Reserved  uint32      `cbor:"4,keyasint,omitempty"` // reservations made in the period
-	Returned  uint32      `cbor:"5,keyasint,omitempty"` // reservations returned in the period
+	Reserved  uint32      `cbor:"4,keyasint,omitempty"` // reservations made (and instances registered) in the period
+	Returned  uint32      `cbor:"5,keyasint,omitempty"` // reservations returned (and registrations ended) in the period
 	Removed   uint32      `cbor:"6,keyasint,omitempty"` // instances removed by an operator in the period
 	Usage     []SyncUsage `cbor:"7,keyasint,omitempty"`
 }

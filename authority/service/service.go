@@ -162,6 +162,7 @@ func New(l *authority.Ledger, opts Options) *Service {
 	}
 	s.routes[api.PathHealth] = s.health
 	s.routes[api.PathRegister] = s.register
+	s.routes[api.PathSync] = s.sync
 	s.route(api.PathRenewAuthorization, decoded(func(ctx context.Context, l *authority.Ledger, c authority.Caller, r api.RenewRequest) (any, error) {
 		return l.RenewAuthorization(ctx, c, r)
 	}))

@@ -635,7 +635,9 @@ CREATE TABLE tier_steps (
 	// their trust file), the accounts delegated to each (one satellite an
 	// account), and every sync request answered, kept whole. On a
 	// satellite's ledger: the vendor it syncs with, the sync requests it
-	// made and the answers it imported, and, for each of its lots, the
+	// made (with the history event that recorded each, where the next
+	// request's period starts) and the answers it imported, and, for each
+	// of its lots, the
 	// vendor's lot it mirrors, the count the last answer gave it
 	// (target) and what syncs took out of it (shrunk: a lot's count is
 	// its initial count less its transfers and shrunk).
@@ -676,7 +678,8 @@ CREATE TABLE sync_exports (
 	sequence BIGINT NOT NULL PRIMARY KEY CHECK (sequence >= 1),
 	hash     {{blob}} NOT NULL UNIQUE,
 	from_at  BIGINT NOT NULL,
-	made_at  BIGINT NOT NULL CHECK (made_at >= from_at)
+	made_at  BIGINT NOT NULL CHECK (made_at >= from_at),
+	event    BIGINT NOT NULL CHECK (event >= 1)
 );
 CREATE TABLE sync_imports (
 	sequence    BIGINT NOT NULL PRIMARY KEY REFERENCES sync_exports (sequence),

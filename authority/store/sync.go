@@ -87,9 +87,9 @@ func (t *txn) SatelliteSelf() (*authority.SatelliteSelf, error) {
 
 func (t *txn) SyncExports() ([]authority.SyncExport, error) {
 	var out []authority.SyncExport
-	err := all(t, `SELECT sequence, hash, from_at, made_at FROM sync_exports ORDER BY sequence`, nil, func(r *sql.Rows) error {
+	err := all(t, `SELECT sequence, hash, from_at, made_at, event FROM sync_exports ORDER BY sequence`, nil, func(r *sql.Rows) error {
 		var e authority.SyncExport
-		err := r.Scan(&e.Sequence, &e.Hash, &e.From, &e.MadeAt)
+		err := r.Scan(&e.Sequence, &e.Hash, &e.From, &e.MadeAt, &e.Event)
 		out = append(out, e)
 		return err
 	})
@@ -165,8 +165,16 @@ func (t *txn) SetVendor(name string) error {
 	return t.exec1(`UPDATE satellite_self SET vendor = ? WHERE id = 1`, name)
 }
 
+func (t *txn) SetVendorTrust(code []byte) error {
+	return t.exec1(`UPDATE satellite_self SET vendor_trust = ? WHERE id = 1`, code)
+}
+
+func (t *txn) SetSatelliteTrust(id int64, code []byte) error {
+	return t.exec1(`UPDATE satellites SET trust = ? WHERE id = ? AND removed_at = 0`, code, id)
+}
+
 func (t *txn) InsertSyncExport(e *authority.SyncExport) error {
-	_, err := t.exec(`INSERT INTO sync_exports (sequence, hash, from_at, made_at) VALUES (?, ?, ?, ?)`, e.Sequence, e.Hash, e.From, e.MadeAt)
+	_, err := t.exec(`INSERT INTO sync_exports (sequence, hash, from_at, made_at, event) VALUES (?, ?, ?, ?, ?)`, e.Sequence, e.Hash, e.From, e.MadeAt, e.Event)
 	return err
 }
 

@@ -94,6 +94,7 @@ func newApp(stdin io.Reader, stdout, stderr io.Writer) *cli.App {
 			keygenCommand(),
 			codeCommand(),
 			authorityCommand(),
+			satelliteCommand(),
 			instanceCommand(),
 			versionCommand(),
 			helpCommand(),

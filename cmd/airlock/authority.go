@@ -118,6 +118,8 @@ func authorityCommand() *cli.Command {
 			authorityTierCommand(),
 			authorityExportCommand(),
 			authorityServeCommand(),
+			authoritySatelliteCommand(),
+			authoritySyncCommand(),
 			authorityAlertsCommand(),
 			authorityTransferCommand(),
 			authorityReserveCommand(),

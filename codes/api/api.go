@@ -55,6 +55,19 @@ const (
 // are refused before they are read.
 const MaxBody = 1 << 20
 
+// MaxSyncBody is the largest body on PathSync, either way: a sync file of
+// codes.MaxBulkCodeSize, base64 in JSON (4/3 of it, and a few bytes).
+// The service reads at most a few such bodies at once.
+const MaxSyncBody = 22 << 20
+
+// A SyncFile carries a satellite's sync request to PathSync, and the
+// vendor's sync answer back: the binary code. The request is
+// authenticated by its own signature, with the satellite's key the vendor
+// registered; it takes none of the instance headers.
+type SyncFile struct {
+	Code []byte `json:"code"`
+}
+
 // Periods of connected mode, as in smart licensing: a registration is valid
 // a year and renewed every six months; an authorization is valid 90 days
 // and renewed every 30; usage is reported every 6 hours.

@@ -1,0 +1,77 @@
+package service
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"time"
+
+	"github.com/airlock-dev/airlock/codes/api"
+)
+
+// syncSlots bounds the sync files read at once in this process: each may
+// take api.MaxSyncBody bytes, and a vendor has a few satellites that sync
+// once an hour or so.
+var syncSlots = make(chan struct{}, 2)
+
+// sync answers api.PathSync: a satellite's sync request in, the vendor's
+// sync answer out (authority.Ledger.AnswerSync). The request carries no
+// instance headers: its own signature, with the key the vendor registered
+// for the satellite, authenticates it, and its sequence number makes it
+// answer once. Requests are limited per client address, as registrations
+// are.
+func (s *Service) sync(w http.ResponseWriter, r *http.Request) {
+	start := time.Now()
+	if err := checkPost(w, r); err != nil {
+		s.fail(w, r, start, err)
+		return
+	}
+	if ok, retry := s.perAddr.allow(clientAddr(r), s.opts.Now()); !ok {
+		s.fail(w, r, start, rateLimited(retry, "too many requests from this address"))
+		return
+	}
+	select {
+	case syncSlots <- struct{}{}:
+		defer func() { <-syncSlots }()
+	default:
+		s.fail(w, r, start, &apiError{http.StatusServiceUnavailable, api.CodeUnavailable, "the service is reading other sync files: try again in a moment", nil, 5})
+		return
+	}
+	release, err := s.acquire(r.Context())
+	if err != nil {
+		s.fail(w, r, start, err)
+		return
+	}
+	defer release()
+	tooLarge := &apiError{http.StatusRequestEntityTooLarge, api.CodeTooLarge, fmt.Sprintf("the body is larger than %d bytes", api.MaxSyncBody), nil, 0}
+	if r.ContentLength > api.MaxSyncBody {
+		s.fail(w, r, start, tooLarge)
+		return
+	}
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, api.MaxSyncBody))
+	var mb *http.MaxBytesError
+	switch {
+	case errors.As(err, &mb):
+		s.fail(w, r, start, tooLarge)
+		return
+	case err != nil:
+		s.fail(w, r, start, &apiError{http.StatusBadRequest, api.CodeBadRequest, "reading the body: " + clean(err.Error()), err, 0})
+		return
+	}
+	var req api.SyncFile
+	if err := decodeStrict(body, &req); err != nil {
+		s.fail(w, r, start, err)
+		return
+	}
+	if len(req.Code) == 0 {
+		s.fail(w, r, start, badRequest("the body has no sync request: want {\"code\": BASE64}"))
+		return
+	}
+	out, err := s.l.AnswerSync(r.Context(), req.Code)
+	if err != nil {
+		s.fail(w, r, start, err)
+		return
+	}
+	s.answer(w, r, start, http.StatusOK, api.SyncFile{Code: out.Code})
+}
