@@ -630,6 +630,19 @@ func (l *Ledger) RenewRegistration(ctx context.Context, c Caller) (*api.Authoriz
 	return out, nil
 }
 
+// preAuthenticate authenticates a request that carries a code before the
+// code is looked at, in a read transaction: a stranger learns from the
+// answer only that the request does not authenticate, never whether the
+// reservation or UDI its code names exists. The operation's own
+// transaction authenticates again (callerHook) and records the sequence
+// number.
+func (l *Ledger) preAuthenticate(ctx context.Context, c Caller, check connCheck) error {
+	return l.view(ctx, func(tx ReadTx) error {
+		_, _, err := l.authenticate(tx, c, l.now(), check)
+		return err
+	})
+}
+
 // A codeHook runs in the transaction of Confirm, Return or ImportUsage
 // once the code's MAC checked with the key of inst, before the code
 // changes anything: connected mode authenticates there the request that
@@ -663,6 +676,9 @@ func (l *Ledger) callerHook(c Caller, what string, check connCheck, then func(tx
 // ConfirmConnected applies a confirmation code sent by a connected
 // instance, as Confirm does; the code must be the caller's.
 func (l *Ledger) ConfirmConnected(ctx context.Context, c Caller, code []byte) (*api.Done, error) {
+	if err := l.preAuthenticate(ctx, c, liveOnly); err != nil {
+		return nil, err
+	}
 	a, err := l.confirm(ctx, code, l.callerHook(c, "confirmation code", liveOnly, nil))
 	if err != nil {
 		return nil, err
@@ -680,6 +696,9 @@ func (l *Ledger) ConfirmConnected(ctx context.Context, c Caller, code []byte) (*
 // ReportUsage imports a usage report sent by a connected instance, as
 // ImportUsage does; the report must be the caller's.
 func (l *Ledger) ReportUsage(ctx context.Context, c Caller, code []byte) (*api.Done, error) {
+	if err := l.preAuthenticate(ctx, c, liveOnly); err != nil {
+		return nil, err
+	}
 	u, err := l.importUsage(ctx, code, l.callerHook(c, "usage report", liveOnly, nil))
 	if err != nil {
 		return nil, err
@@ -718,6 +737,9 @@ func (l *Ledger) Deregister(ctx context.Context, c Caller, code []byte) (*api.Do
 	}
 	var ended int64
 	if code != nil {
+		if err := l.preAuthenticate(ctx, c, endedToo); err != nil {
+			return nil, err
+		}
 		hook := l.callerHook(c, "return code", endedToo, func(tx Tx, ch *chain, reg *ConnectedInstance, inst *Instance, now int64) error {
 			ended = reg.DeregisteredAt
 			return end(tx, ch, reg, inst, now)

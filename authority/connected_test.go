@@ -534,6 +534,41 @@ func TestConnectedRefusesReplayAndForgery(t *testing.T) {
 	if !strings.Contains(done.Message, "imported") {
 		t.Fatalf("usage: %q", done.Message)
 	}
+	// A request that does not authenticate learns nothing of the code it
+	// carries: not whether its reservation or its UDI exists.
+	nobody := e.cdev("nobody")
+	strangers := map[string]func(authority.Caller) error{
+		"confirmation": func(c authority.Caller) error {
+			code := d.device.confirm([]byte{9, 9, 9, 9}, 1)
+			_, err := e.l.ConfirmConnected(ctx, c, code)
+			return err
+		},
+		"usage report": func(c authority.Caller) error {
+			u, err := codes.SealUsage(&codes.Usage{UDI: nobody.udi, From: e.clk.Now().Unix() - 3600, To: e.clk.Now().Unix(), HighWater: e.clk.Now().Unix()}, nobody.mac())
+			e.must(err)
+			_, err = e.l.ReportUsage(ctx, c, u)
+			return err
+		},
+		"return": func(c authority.Caller) error {
+			code, err := codes.SealReturn(&codes.Return{Reservation: []byte{9, 9, 9, 9}, Serial: 1, Journal: []byte{1, 2}}, d.mac())
+			e.must(err)
+			_, err = e.l.Deregister(ctx, c, code)
+			return err
+		},
+	}
+	for what, send := range strangers {
+		c := d.callerSeq(100, api.PathConfirm, nil)
+		c.MAC = bytes.Clone(c.MAC)
+		c.MAC[3] ^= 0x40
+		err := send(c)
+		wantErr(t, err, authority.ErrUnauthenticated)
+		if strings.Contains(err.Error(), "never issued") || strings.Contains(err.Error(), "does not know") {
+			t.Errorf("%s: an unauthenticated request learns about the code: %v", what, err)
+		}
+	}
+	if info := e.showConn(d); info.LastSeq != 7 {
+		t.Fatalf("last sequence number %d after unauthenticated requests, want 7", info.LastSeq)
+	}
 	e.verify()
 }
 
