@@ -624,3 +624,57 @@ func TestSyncAcrossKeyRotations(t *testing.T) {
 	v.verify()
 	s.verify()
 }
+
+// BenchmarkSyncByFiles measures one sync by files (export, answer,
+// import) of a satellite holding 1,000 lots in 100 accounts, with 200
+// reservations on it; each round the vendor shrinks one lot, so each
+// import changes a count.
+func BenchmarkSyncByFiles(b *testing.B) {
+	v := newEnv(b)
+	_, err := v.l.AddOrg(ctx, "acme")
+	v.must(err)
+	var accounts []string
+	for i := range 100 {
+		a, err := v.l.AddAccount(ctx, "acme", fmt.Sprintf("va%03d", i), -1)
+		v.must(err)
+		accounts = append(accounts, a.Ref())
+		for j := range 10 {
+			v.lot(a.Ref(), fmt.Sprintf("vms.feature.%02d", j), 1000, codes.Perpetual, 0, 0, false)
+		}
+	}
+	s := newSite(b, v, "plant-sat")
+	if _, err := v.l.AddSatellite(ctx, "plant-sat", s.trust, accounts); err != nil {
+		b.Fatal(err)
+	}
+	syncByFiles(b, v, s)
+	for i := range 200 {
+		d := s.device(fmt.Sprintf("cam-%d", i))
+		if _, err := s.l.Reserve(ctx, accounts[i%100], d.request(lic(fmt.Sprintf("vms.feature.%02d", i%10), 3)), nil); err != nil {
+			b.Fatal(err)
+		}
+	}
+	var reqSize, ansSize int
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		v.clk.add(time.Minute)
+		b.StopTimer()
+		if _, err := v.l.Transfer(ctx, accounts[0], accounts[1], "vms.feature.05", 1); err != nil {
+			b.Fatal(err)
+		}
+		b.StartTimer()
+		ex, err := s.l.ExportSync(ctx)
+		if err != nil {
+			b.Fatal(err)
+		}
+		ans, err := v.l.AnswerSync(ctx, ex.Code)
+		if err != nil {
+			b.Fatal(err)
+		}
+		if _, err := s.l.ImportSync(ctx, ans.Code); err != nil {
+			b.Fatal(err)
+		}
+		reqSize, ansSize = len(ex.Code), len(ans.Code)
+	}
+	b.ReportMetric(float64(reqSize), "request-bytes")
+	b.ReportMetric(float64(ansSize), "answer-bytes")
+}
