@@ -76,6 +76,43 @@ func (l *Ledger) AddAccount(ctx context.Context, org, name string, removalLimit 
 	return a, nil
 }
 
+// SetExportAllowed allows or denies an account export-controlled
+// licenses. Denied, its reservations and updates take no export-controlled
+// lot, and its connected instances are authorized none, whatever their
+// registration token allows; what they hold now stays until it is
+// returned or renewed. Only the vendor decides it: export control is the
+// vendor's obligation.
+func (l *Ledger) SetExportAllowed(ctx context.Context, ref string, allowed bool) error {
+	return l.update(ctx, func(tx Tx, c *chain) error {
+		a, err := account(tx, ref)
+		if err != nil {
+			return err
+		}
+		who, err := l.actingAs(tx)
+		if err != nil {
+			return err
+		}
+		if err := who.vendorOnly("set the export control of an account"); err != nil {
+			return err
+		}
+		actor := who.name
+		if err := tx.SetExportAllowed(a.ID, allowed); err != nil {
+			return err
+		}
+		e := l.event(l.now(), "account set", a.Ref())
+		e.Actor, e.Account = actor, a.Ref()
+		e.Detail = fmt.Sprintf("export-controlled licenses of %q %s (were %s)", a.Ref(), allowedWord(allowed), allowedWord(a.ExportAllowed))
+		return c.add(e)
+	})
+}
+
+func allowedWord(b bool) string {
+	if b {
+		return "allowed"
+	}
+	return "denied"
+}
+
 // SetRemovalLimit sets how many instances an account may remove without a
 // return per 365 days.
 func (l *Ledger) SetRemovalLimit(ctx context.Context, ref string, limit int) error {

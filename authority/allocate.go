@@ -146,6 +146,7 @@ func (a *allocation) takeTag(cache *lotCache, acct *Account, tag string, count i
 	var groups []*group
 	byTerms := map[terms]*group{}
 	hardware := 0
+	var withheld int64 // room in export-controlled lots the account may not hold
 	for _, l := range lots {
 		if l.Kind == codes.Hardware {
 			hardware++
@@ -160,6 +161,10 @@ func (a *allocation) takeTag(cache *lotCache, acct *Account, tag string, count i
 		}
 		r := a.room(l, extra[l.ID])
 		if r <= 0 {
+			continue
+		}
+		if l.ExportControlled && !acct.ExportAllowed {
+			withheld += r
 			continue
 		}
 		g := byTerms[t]
@@ -201,6 +206,10 @@ func (a *allocation) takeTag(cache *lotCache, acct *Account, tag string, count i
 		most = max(most, g.room)
 		parts = append(parts, fmt.Sprintf("%d %s", g.room, g.t))
 	}
+	if withheld > 0 && total < count {
+		return fmt.Errorf("%w: asked for %d of %q, %q has %d available, and %d more in export-controlled lots, which it may not hold: the vendor allows them with 'airlock authority account set --export-controlled allow %s'",
+			ErrUnavailable, count, tag, acct.Ref(), total, withheld, acct.Ref())
+	}
 	switch {
 	case only != nil && total < count:
 		return fmt.Errorf("%w: %q has %d more of %q with the terms of this reservation (%s) available, asked for %d more", ErrUnavailable, acct.Ref(), total, tag, *only, count)
@@ -220,7 +229,7 @@ func (a *allocation) takeComponent(cache *lotCache, acct *Account, tag, componen
 	}
 	var best *Lot
 	for _, l := range lots {
-		if l.Kind != codes.Hardware || !usable(l, now) || a.room(l, 0) < 1 {
+		if l.Kind != codes.Hardware || !usable(l, now) || a.room(l, 0) < 1 || (l.ExportControlled && !acct.ExportAllowed) {
 			continue
 		}
 		if best == nil || termsOf(l).before(termsOf(best)) {

@@ -347,7 +347,7 @@ func (l *Ledger) RegisterConnected(ctx context.Context, r api.RegisterRequest) (
 		if err != nil {
 			return err
 		}
-		in := &connInput{reg: reg, inst: inst, acct: acct, want: a.wanted, exportOK: reg.ExportAllowed, nonce: a.nonce, request: a.hash}
+		in := &connInput{reg: reg, inst: inst, acct: acct, want: a.wanted, exportOK: reg.ExportAllowed && acct.ExportAllowed, nonce: a.nonce, request: a.hash}
 		key, err := l.signingKey(now)
 		if err != nil && len(a.wanted) > 0 {
 			return err
@@ -826,14 +826,14 @@ func (l *Ledger) RequestExport(ctx context.Context, c Caller, r api.ExportReques
 			return err
 		}
 		reg.LastSeq, reg.LastContact = c.Signed.Seq, now
-		if !reg.ExportAllowed {
-			why := fmt.Sprintf("%d of %q refused: the registration (token %s) does not allow export-controlled licenses", r.Count, r.Tag, KeyID(reg.TokenHash))
+		if why, fix := exportDenied(reg, acct); why != "" {
+			why = fmt.Sprintf("%d of %q refused: %s", r.Count, r.Tag, why)
 			if err := tx.SetContact(reg.InstanceID, c.Signed.Seq, now); err != nil {
 				return err
 			}
 			e := l.event(now, actionExportRefuse, inst.UDI)
 			e.Account, e.Instance, e.Detail = acct.Ref(), inst.UDI, why
-			refused = fmt.Errorf("%w: %s; register the instance with a token that allows them", ErrExportRefused, why)
+			refused = fmt.Errorf("%w: %s; %s", ErrExportRefused, why, fix)
 			return ch.add(e)
 		}
 		want, granted, err := exportWant(tx, inst, r.Tag)

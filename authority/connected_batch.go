@@ -221,7 +221,7 @@ func (l *Ledger) planRenew(tx Tx, bc *batchCache, call *renewCall, now int64, ke
 	for _, g := range gs {
 		want[g.Tag] += g.Count
 	}
-	in := &connInput{reg: reg, inst: inst, acct: acct, res: res, want: wantedFirst(call.req.Wanted, want), exportOK: reg.ExportAllowed, installed: call.req.Installed}
+	in := &connInput{reg: reg, inst: inst, acct: acct, res: res, want: wantedFirst(call.req.Wanted, want), exportOK: reg.ExportAllowed && acct.ExportAllowed, installed: call.req.Installed}
 	if res == nil {
 		// Serial 1 answers the request the instance registered with, if
 		// no reservation answered it yet.

@@ -71,11 +71,11 @@ func (l *Ledger) AnswerExportRequest(ctx context.Context, code []byte) (*Authori
 				return err
 			}
 		}
-		if !xr.Return && reg != nil && !reg.ExportAllowed {
-			why := fmt.Sprintf("%d of %q refused (export request code %x): the registration (token %s) does not allow export-controlled licenses", xr.Count, xr.Tag, h[:8], KeyID(reg.TokenHash))
+		if why, fix := exportDenied(reg, acct); !xr.Return && why != "" {
+			why = fmt.Sprintf("%d of %q refused (export request code %x): %s", xr.Count, xr.Tag, h[:8], why)
 			e := l.event(now, actionExportRefuse, inst.UDI)
 			e.Account, e.Instance, e.Detail = acct.Ref(), inst.UDI, why
-			refused = fmt.Errorf("%w: %s; register the instance with a token that allows them", ErrExportRefused, why)
+			refused = fmt.Errorf("%w: %s; %s", ErrExportRefused, why, fix)
 			return ch.add(e)
 		}
 		want, granted, err := exportWant(tx, inst, xr.Tag)
@@ -139,4 +139,20 @@ func (l *Ledger) AnswerExportRequest(ctx context.Context, code []byte) (*Authori
 		return nil, err
 	}
 	return out, nil
+}
+
+// exportDenied says why an instance may not hold export-controlled
+// licenses, and what would allow them; "" when it may. reg is its
+// connected registration, nil in reservation mode: then the account
+// alone decides.
+func exportDenied(reg *ConnectedInstance, acct *Account) (why, fix string) {
+	switch {
+	case !acct.ExportAllowed:
+		return fmt.Sprintf("the vendor denies account %q export-controlled licenses", acct.Ref()),
+			fmt.Sprintf("the vendor allows them with 'airlock authority account set --export-controlled allow %s'", acct.Ref())
+	case reg != nil && !reg.ExportAllowed:
+		return fmt.Sprintf("the registration (token %s) does not allow export-controlled licenses", KeyID(reg.TokenHash)),
+			"re-register the instance with a token that allows them"
+	}
+	return "", ""
 }

@@ -359,8 +359,12 @@ func allocateConnected(cache *lotCache, acct *Account, want []codes.License, hel
 		if ln.got < ln.need {
 			ca.shortfall = append(ca.shortfall, api.Line{Tag: ln.tag, Count: uint32(ln.need - ln.got)})
 			if ln.blocked > 0 {
+				who := "this registration does not allow"
+				if !acct.ExportAllowed {
+					who = fmt.Sprintf("the vendor denies account %q", acct.Ref())
+				}
 				ca.refused = append(ca.refused, api.Refusal{Tag: ln.tag, Reason: fmt.Sprintf(
-					"%d available in export-controlled lots, which this registration does not allow", ln.blocked)})
+					"%d available in export-controlled lots, which %s", ln.blocked, who)})
 			}
 		}
 	}

@@ -129,6 +129,7 @@ type Tx interface {
 	InsertOrg(o *Org) error         // sets o.ID
 	InsertAccount(a *Account) error // sets a.ID
 	SetRemovalLimit(accountID int64, limit int) error
+	SetExportAllowed(accountID int64, allowed bool) error
 	InsertLot(l *Lot) error // sets l.ID
 	// AdjustHeld adds delta (of either sign) to a lot's held count.
 	AdjustHeld(lotID int64, delta int64) error
@@ -201,6 +202,10 @@ type Account struct {
 	Name         string
 	RemovalLimit int // removals without a return allowed per 365 days
 	CreatedAt    int64
+	// ExportAllowed says whether the account's reservations, and the
+	// registrations of its instances, may hold export-controlled
+	// licenses (true unless the vendor denied them).
+	ExportAllowed bool
 }
 
 // Ref returns "ORG/ACCOUNT".

@@ -694,4 +694,10 @@ CREATE TABLE synced_lots (
 	shrunk     BIGINT NOT NULL CHECK (shrunk >= 0)
 );
 `,
+	// Export control by account: an account the vendor denies
+	// export-controlled licenses reserves none, and its instances
+	// register without them whatever their token says.
+	14: `
+ALTER TABLE accounts ADD COLUMN export_allowed BOOLEAN NOT NULL DEFAULT TRUE;
+`,
 }

@@ -180,11 +180,11 @@ func (t *txn) InsertOrg(o *authority.Org) (err error) {
 	return err
 }
 
-const accountCols = `a.id, a.org_id, o.name, a.name, a.removal_limit, a.created_at FROM accounts a JOIN orgs o ON o.id = a.org_id`
+const accountCols = `a.id, a.org_id, o.name, a.name, a.removal_limit, a.created_at, a.export_allowed FROM accounts a JOIN orgs o ON o.id = a.org_id`
 
 func scanAccount(sc interface{ Scan(...any) error }) (*authority.Account, error) {
 	a := &authority.Account{}
-	err := sc.Scan(&a.ID, &a.OrgID, &a.Org, &a.Name, &a.RemovalLimit, &a.CreatedAt)
+	err := sc.Scan(&a.ID, &a.OrgID, &a.Org, &a.Name, &a.RemovalLimit, &a.CreatedAt, &a.ExportAllowed)
 	return a, err
 }
 
@@ -220,14 +220,21 @@ func (t *txn) Accounts() ([]authority.Account, error) {
 	return out, err
 }
 
+// InsertAccount adds an account; a new account may hold export-controlled
+// licenses (the column's default) until SetExportAllowed says otherwise.
 func (t *txn) InsertAccount(a *authority.Account) (err error) {
 	a.ID, err = t.insertID(`INSERT INTO accounts (org_id, name, removal_limit, created_at) VALUES (?, ?, ?, ?)`,
 		a.OrgID, a.Name, a.RemovalLimit, a.CreatedAt)
+	a.ExportAllowed = err == nil
 	return err
 }
 
 func (t *txn) SetRemovalLimit(accountID int64, limit int) error {
 	return t.exec1(`UPDATE accounts SET removal_limit = ? WHERE id = ?`, limit, accountID)
+}
+
+func (t *txn) SetExportAllowed(accountID int64, allowed bool) error {
+	return t.exec1(`UPDATE accounts SET export_allowed = ? WHERE id = ?`, allowed, accountID)
 }
 
 // Lots

@@ -140,17 +140,27 @@ Example:
 			},
 			{
 				Name:      "set",
-				Usage:     "set the removal limit of a virtual account",
-				UsageText: "airlock authority account set --removal-limit N [--dir DIR] ORG/ACCOUNT",
+				Usage:     "set the removal limit or the export control of a virtual account",
+				UsageText: "airlock authority account set [--removal-limit N] [--export-controlled allow|deny] [--dir DIR] ORG/ACCOUNT",
 				Description: `set changes how many instances an account may remove without a return
-per 365 days.
+per 365 days, and whether the account may hold export-controlled licenses.
 
-Example:
+An account may hold them unless the vendor denies them (--export-controlled
+deny): then its reservations and updates take no export-controlled lot, its
+export request codes are refused, and its connected instances are
+authorized none, whatever their registration token allows. What they hold
+already stays until it is returned or renewed. Only the vendor's staff set
+it.
+
+Examples:
 
     $ airlock authority account set --removal-limit 5 acme/plant
-    airlock: removal limit of "acme/plant" set to 5 per 365 days`,
+    airlock: removal limit of "acme/plant" set to 5 per 365 days
+    $ airlock authority account set --export-controlled deny acme/lab
+    airlock: export-controlled licenses of "acme/lab" denied`,
 				Flags: ledgerFlags(
 					&cli.IntFlag{Name: flagRemovalLimit, Value: -1, Usage: "allow `N` removals without a return per 365 days"},
+					&cli.StringFlag{Name: flagExportControlled, Usage: "`allow` or deny the account export-controlled licenses"},
 				),
 				OnUsageError: onUsageError,
 				Action: func(c *cli.Context) error {
@@ -158,18 +168,41 @@ Example:
 						return err
 					}
 					n := c.Int(flagRemovalLimit)
-					if !c.IsSet(flagRemovalLimit) || n < 0 {
-						return usagef(c.Command.HelpName, "for example: --removal-limit 5", "missing --%s N (0 or more)", flagRemovalLimit)
+					if !c.IsSet(flagRemovalLimit) && !c.IsSet(flagExportControlled) {
+						return usagef(c.Command.HelpName, "for example: --removal-limit 5, or --export-controlled deny", "nothing to set: give --%s N or --%s allow|deny", flagRemovalLimit, flagExportControlled)
+					}
+					if c.IsSet(flagRemovalLimit) && n < 0 {
+						return usagef(c.Command.HelpName, "for example: --removal-limit 5", "--%s %d is negative", flagRemovalLimit, n)
+					}
+					var allow bool
+					switch v := c.String(flagExportControlled); v {
+					case "allow":
+						allow = true
+					case "deny", "":
+						if c.IsSet(flagExportControlled) && v == "" {
+							return usagef(c.Command.HelpName, "", "--%s is allow or deny", flagExportControlled)
+						}
+					default:
+						return usagef(c.Command.HelpName, "", "--%s %q is neither allow nor deny", flagExportControlled, v)
 					}
 					d, err := openDesk(c, false)
 					if err != nil {
 						return err
 					}
 					defer d.Close()
-					if err := d.l.SetRemovalLimit(d.ctx, c.Args().First(), n); err != nil {
-						return err
+					ref := c.Args().First()
+					if c.IsSet(flagRemovalLimit) {
+						if err := d.l.SetRemovalLimit(d.ctx, ref, n); err != nil {
+							return err
+						}
+						note(c.App.ErrWriter, "removal limit of %q set to %d per 365 days", ref, n)
 					}
-					note(c.App.ErrWriter, "removal limit of %q set to %d per 365 days", c.Args().First(), n)
+					if c.IsSet(flagExportControlled) {
+						if err := d.l.SetExportAllowed(d.ctx, ref, allow); err != nil {
+							return err
+						}
+						note(c.App.ErrWriter, "export-controlled licenses of %q %s", ref, map[bool]string{true: "allowed", false: "denied"}[allow])
+					}
 					return nil
 				},
 			},
