@@ -389,3 +389,21 @@ func (st *state) dueExports(t int64) []exportRecord {
 	}
 	return out
 }
+
+// dropAnsweredExports forgets the offline export requests that the
+// installed code settles: a newer serial of the reservation they name
+// answers them, or makes them stale (the desk answers an export request
+// code only against the latest serial), so nothing is waiting any more.
+func (st *state) dropAnsweredExports() {
+	if st.conn == nil || st.auth == nil {
+		return
+	}
+	kept := st.conn.Exports[:0]
+	for _, e := range st.conn.Exports {
+		if e.Offline && bytes.Equal(e.Reservation, st.auth.Reservation) && st.auth.Serial > e.Serial {
+			continue
+		}
+		kept = append(kept, e)
+	}
+	st.conn.Exports = kept
+}

@@ -186,6 +186,10 @@ func TestExportOffline(t *testing.T) {
 	if len(cs.Disabled) != 0 {
 		t.Fatalf("disabled %v", cs.Disabled)
 	}
+	// The answer settled the request: nothing waits for the desk.
+	if len(cs.Exports) != 0 {
+		t.Fatalf("answered offline export requests still wait: %+v", cs.Exports)
+	}
 	// Not export-controlled: nothing to give back this way.
 	_, err = b.in.ReturnExport(ctx, &Client{}, tagCamera)
 	wantErr(t, err, ErrNotExportControlled, "not export-controlled")

@@ -336,6 +336,7 @@ func (in *Instance) Install(input []byte) (*Installed, error) {
 		}
 		st.core.HighWater = max(st.core.HighWater, a.IssuedAt)
 		st.auth = a
+		st.dropAnsweredExports()
 		res.Authorization = cloneAuthorization(a)
 		out = res
 		return nil

@@ -634,10 +634,10 @@ Example:
     airlock: returned reservation 0a1b2c3d serial 4
     airlock: deregistered from acme/plant; the service gave the licenses back
 
-Exit status: 0 when the service took the deregistration; 1 when the
-instance deregistered here only (the service could not be told: the
-error says why, and how to remove the instance at the authority) or
-was not registered; 2 for a wrong command line.`
+Exit status: 0 when deregistered: by the service, or here only, with
+a warning that says why the service could not be told and the command
+that removes the instance at the authority; 1 when it was not
+registered (nothing changed); 2 for a wrong command line.`
 
 func instanceDeregisterCommand() *cli.Command {
 	return &cli.Command{
@@ -673,12 +673,14 @@ func instanceDeregister(c *cli.Context) error {
 		note(w, "deregistered from %s; the service gave the licenses back", d.Account)
 		return nil
 	}
-	warn(w, "deregistered here only: the service was not told")
-	hint := []string{fmt.Sprintf("on the authority, remove the instance so its licenses go back to %s: airlock authority remove --instance %s --reason \"deregistered while the service was unreachable\"", d.Account, in.UDI())}
+	// Deregistered here all the same: a warning, not a failure, and what
+	// the desk must do.
+	warn(w, "deregistered locally from %s; the service was not told: %v", d.Account, d.NotTold)
+	note(w, "next: on the authority, remove the instance so its licenses go back to %s: airlock authority remove --instance %s --reason \"deregistered while the service was unreachable\"", d.Account, in.UDI())
 	if d.Returned != nil {
-		hint = append(hint, "the return code is kept: 'airlock instance return' prints it again for the licensing desk")
+		note(w, "the return code is kept: 'airlock instance return' prints it again for the licensing desk")
 	}
-	return withHint(fmt.Errorf("deregistered locally from %s, the service was not told: %w", d.Account, d.NotTold), hint...)
+	return nil
 }
 
 const instanceAgentDescription = `agent does the periodic work of connected mode until it is stopped

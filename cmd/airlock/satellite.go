@@ -44,7 +44,7 @@ Setting up (the vendor's desk, then the site):
 Syncing by files (disconnected):
 
     site$ airlock satellite sync export --out sync-request.airlock
-    desk$ airlock authority sync answer sync-request.airlock --out sync-answer.airlock
+    desk$ airlock authority sync answer --out sync-answer.airlock sync-request.airlock
     site$ airlock satellite sync import sync-answer.airlock
 
 Syncing over HTTPS (connected): 'airlock satellite serve' serves the site's
@@ -204,7 +204,7 @@ func satelliteInit(c *cli.Context) error {
 		ids[i] = vt.Keys[i].ID().String()
 	}
 	note(stderr, "satellite %q of the vendor with keys %s", name, strings.Join(ids, ", "))
-	note(stderr, "next: the vendor registers %s ('airlock authority satellite add %s --trust FILE --account ORG/ACCOUNT'), then sync",
+	note(stderr, "next: the vendor registers %s ('airlock authority satellite add --trust FILE --account ORG/ACCOUNT %s'), then sync",
 		filepath.Join(dir, authority.TrustFile), name)
 	return nil
 }

@@ -56,7 +56,7 @@ Example:
     $ airlock satellite sync export --out /media/usb/sync-request.airlock
     airlock: wrote /media/usb/sync-request.airlock
     airlock: sync request 3 for the period from 2025-05-01T08:00:00Z: acme/plant: 12 instances, 3 reserved, 1 returned, 0 removed; vms.camera.core peak 40 now 38
-    airlock: next: at the vendor, 'airlock authority sync answer sync-request.airlock --out sync-answer.airlock'
+    airlock: next: at the vendor, 'airlock authority sync answer --out sync-answer.airlock sync-request.airlock'
 
 Exit status: 0 when written; 1 when refused (no satellite, the key does
 not open, the clock is behind) or the file cannot be written; 2 for a
@@ -154,7 +154,7 @@ func satelliteSyncExport(c *cli.Context) error {
 	if out != "" && out != "-" {
 		name = out[strings.LastIndexAny(out, `/\`)+1:]
 	}
-	note(stderr, "next: at the vendor, 'airlock authority sync answer %s --out sync-answer.airlock'", name)
+	note(stderr, "next: at the vendor, 'airlock authority sync answer --out sync-answer.airlock %s'", name)
 	return nil
 }
 
