@@ -138,36 +138,12 @@ func tlsHostFlag() cli.Flag {
 }
 
 func authorityServe(c *cli.Context) error {
-	cmd, stderr := c.Command.HelpName, c.App.ErrWriter
 	if err := checkArgs(c, 0, 0, ""); err != nil {
 		return err
 	}
-	listen, err := requireFlag(c, flagListen, ":8443")
+	sf, err := checkServeFlags(c, authorityFolder)
 	if err != nil {
 		return err
-	}
-	if _, _, err := net.SplitHostPort(listen); err != nil {
-		return usagef(cmd, "for example: --listen :8443 or --listen 127.0.0.1:8443", "--%s %q is not HOST:PORT", flagListen, listen)
-	}
-	certPath, keyPath := c.String(flagTLSCert), c.String(flagTLSKey)
-	if (certPath == "") != (keyPath == "") {
-		return usagef(cmd, "give both, or neither to use tls.crt and tls.key in the authority folder", "--%s and --%s go together", flagTLSCert, flagTLSKey)
-	}
-	hosts := c.StringSlice(flagTLSHost)
-	for _, h := range hosts {
-		if err := service.CheckHost(h); err != nil {
-			return usagef(cmd, "for example: --tls-host licensing.example.com", "--%s: %v", flagTLSHost, err)
-		}
-	}
-	for _, f := range []string{flagRate, flagRegisterRate} {
-		if v := c.Float64(f); !(v > 0) {
-			return usagef(cmd, "for example: --"+f+" 5", "--%s %v is not a positive number", f, v)
-		}
-	}
-	for _, f := range []string{flagBurst, flagRegisterBurst, flagMaxConcurrent} {
-		if v := c.Int(f); v < 1 {
-			return usagef(cmd, "for example: --"+f+" 20", "--%s %d is not a positive number", f, v)
-		}
 	}
 	d, err := openDesk(c, true)
 	if err != nil {
@@ -182,45 +158,137 @@ func authorityServe(c *cli.Context) error {
 	if err != nil {
 		return err
 	}
-	if certPath == "" {
-		certPath, keyPath = filepath.Join(d.dir, tlsCertFile), filepath.Join(d.dir, tlsKeyFile)
-		made, err := ensureTLSCert(d.dir, m.Name, hosts, clock())
-		if err != nil {
-			return err
-		}
-		if made {
-			note(stderr, "this authority folder had no TLS certificate (it was made before airlock served HTTPS): made %s and %s", certPath, keyPath)
-		}
-	}
-	cert, leaf, err := loadTLSCert(certPath, keyPath)
+	cert, now, err := serveCert(c.App.ErrWriter, sf, authorityFolder, d.dir, m.Name)
 	if err != nil {
 		return err
 	}
-	if missing := service.Covers(leaf, hosts); len(missing) > 0 {
-		return withHint(fmt.Errorf("%w: the TLS certificate %s is not valid for %s", authority.ErrInvalid, certPath, strings.Join(missing, ", ")),
-			"to make a new certificate, move tls.crt and tls.key out of the authority folder and start serve again with every --tls-host; then give every instance the new tls.crt")
-	}
-	now := clock()
-	switch {
-	case now.After(leaf.NotAfter):
-		return withHint(fmt.Errorf("%w: the TLS certificate %s expired %s", authority.ErrInvalid, certPath, leaf.NotAfter.UTC().Format(time.RFC3339)),
-			"renew it, or move tls.crt and tls.key out of the authority folder to have serve make a new one; then give every instance the new tls.crt")
-	case leaf.NotAfter.Sub(now) < 30*24*time.Hour:
-		warn(stderr, "the TLS certificate %s expires %s: renew it, and give every instance the new one", certPath, leaf.NotAfter.UTC().Format(time.RFC3339))
-	}
-
-	ln, err := net.Listen("tcp", listen)
+	ln, err := serveListen(c, sf.listen)
 	if err != nil {
 		return err
 	}
 	defer ln.Close()
-	if p := c.String(flagAddressFile); p != "" {
-		if err := writeFileAtomic(p, []byte(ln.Addr().String()+"\n"), 0o644, false); err != nil {
-			return err
+	out := &lineWriter{w: c.App.ErrWriter}
+	svc := service.New(d.l, serviceOptions(c, trust, out))
+	noteServing(c.App.ErrWriter, fmt.Sprintf("%q", m.Name), "direct", ln.Addr(), trust, now, sf.certPath, cert.Leaf)
+	return runService(svc, ln, cert, out, nil)
+}
+
+// A serveFolder is the folder authority serve or satellite serve runs on:
+// how their messages name it, and what else differs between them.
+type serveFolder struct {
+	name        string // in messages: "the tls.crt in the authority folder"
+	hostExample string // a --tls-host NAME, for the hint of a bad one
+	madeWhy     string // said after "had no TLS certificate" when serve makes one
+	// warnExpiry warns of a certificate that expires within 30 days, and
+	// has the hint of an expired one say to give every instance the new
+	// tls.crt. Only authority serve does.
+	warnExpiry bool
+}
+
+var (
+	authorityFolder = serveFolder{name: "authority folder", hostExample: "licensing.example.com",
+		madeWhy: " (it was made before airlock served HTTPS)", warnExpiry: true}
+	satelliteFolder = serveFolder{name: "satellite's folder", hostExample: "sat.plant.example.com"}
+)
+
+// serveFlags are the flags authority serve and satellite serve share, as
+// checkServeFlags checked them.
+type serveFlags struct {
+	listen            string
+	certPath, keyPath string // both "" for tls.crt and tls.key in the folder
+	hosts             []string
+}
+
+// checkServeFlags checks the flags authority serve and satellite serve
+// share: --listen, --tls-cert with --tls-key, --tls-host and the limits.
+func checkServeFlags(c *cli.Context, f serveFolder) (*serveFlags, error) {
+	cmd := c.Command.HelpName
+	listen, err := requireFlag(c, flagListen, ":8443")
+	if err != nil {
+		return nil, err
+	}
+	if _, _, err := net.SplitHostPort(listen); err != nil {
+		return nil, usagef(cmd, "for example: --listen :8443 or --listen 127.0.0.1:8443", "--%s %q is not HOST:PORT", flagListen, listen)
+	}
+	sf := &serveFlags{listen: listen, certPath: c.String(flagTLSCert), keyPath: c.String(flagTLSKey), hosts: c.StringSlice(flagTLSHost)}
+	if (sf.certPath == "") != (sf.keyPath == "") {
+		return nil, usagef(cmd, "give both, or neither to use tls.crt and tls.key in the "+f.name, "--%s and --%s go together", flagTLSCert, flagTLSKey)
+	}
+	for _, h := range sf.hosts {
+		if err := service.CheckHost(h); err != nil {
+			return nil, usagef(cmd, "for example: --tls-host "+f.hostExample, "--%s: %v", flagTLSHost, err)
 		}
 	}
+	for _, f := range []string{flagRate, flagRegisterRate} {
+		if v := c.Float64(f); !(v > 0) {
+			return nil, usagef(cmd, "for example: --"+f+" 5", "--%s %v is not a positive number", f, v)
+		}
+	}
+	for _, f := range []string{flagBurst, flagRegisterBurst, flagMaxConcurrent} {
+		if v := c.Int(f); v < 1 {
+			return nil, usagef(cmd, "for example: --"+f+" 20", "--%s %d is not a positive number", f, v)
+		}
+	}
+	return sf, nil
+}
 
-	out := &lineWriter{w: stderr}
+// serveCert loads the certificate serve presents, its leaf parsed: the
+// files of --tls-cert and --tls-key, or tls.crt and tls.key in dir, made
+// for name when neither exists (sf then names them). It refuses one that
+// is not valid for every --tls-host, or expired, and returns the time it
+// checked it at.
+func serveCert(stderr io.Writer, sf *serveFlags, f serveFolder, dir, name string) (tls.Certificate, time.Time, error) {
+	if sf.certPath == "" {
+		sf.certPath, sf.keyPath = filepath.Join(dir, tlsCertFile), filepath.Join(dir, tlsKeyFile)
+		made, err := ensureTLSCert(dir, name, sf.hosts, clock())
+		if err != nil {
+			return tls.Certificate{}, time.Time{}, err
+		}
+		if made {
+			note(stderr, "this %s had no TLS certificate%s: made %s and %s", f.name, f.madeWhy, sf.certPath, sf.keyPath)
+		}
+	}
+	cert, leaf, err := loadTLSCert(sf.certPath, sf.keyPath)
+	if err != nil {
+		return tls.Certificate{}, time.Time{}, err
+	}
+	if missing := service.Covers(leaf, sf.hosts); len(missing) > 0 {
+		return tls.Certificate{}, time.Time{}, withHint(fmt.Errorf("%w: the TLS certificate %s is not valid for %s", authority.ErrInvalid, sf.certPath, strings.Join(missing, ", ")),
+			"to make a new certificate, move tls.crt and tls.key out of the "+f.name+" and start serve again with every --tls-host; then give every instance the new tls.crt")
+	}
+	now := clock()
+	switch {
+	case now.After(leaf.NotAfter):
+		hint := "renew it, or move tls.crt and tls.key out of the " + f.name + " to have serve make a new one"
+		if f.warnExpiry {
+			hint += "; then give every instance the new tls.crt"
+		}
+		return tls.Certificate{}, time.Time{}, withHint(fmt.Errorf("%w: the TLS certificate %s expired %s", authority.ErrInvalid, sf.certPath, leaf.NotAfter.UTC().Format(time.RFC3339)), hint)
+	case f.warnExpiry && leaf.NotAfter.Sub(now) < 30*24*time.Hour:
+		warn(stderr, "the TLS certificate %s expires %s: renew it, and give every instance the new one", sf.certPath, leaf.NotAfter.UTC().Format(time.RFC3339))
+	}
+	return cert, now, nil
+}
+
+// serveListen listens on addr, and writes the address it got to
+// --address-file when given. The caller closes the listener.
+func serveListen(c *cli.Context, addr string) (net.Listener, error) {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, err
+	}
+	if p := c.String(flagAddressFile); p != "" {
+		if err := writeFileAtomic(p, []byte(ln.Addr().String()+"\n"), 0o644, false); err != nil {
+			ln.Close()
+			return nil, err
+		}
+	}
+	return ln, nil
+}
+
+// serviceOptions are the options of the service from the flags of serve:
+// the keys of trust, the limits, and the log lines written to out.
+func serviceOptions(c *cli.Context, trust *codes.TrustSet, out *lineWriter) service.Options {
 	quiet := c.Bool(flagQuiet)
 	keys := make([]codes.KeyID, len(trust.Keys))
 	for i := range trust.Keys {
@@ -238,27 +306,51 @@ func authorityServe(c *cli.Context) error {
 	if !quiet {
 		opts.ErrorLog = log.New(out, prefix, 0)
 	}
-	svc := service.New(d.l, opts)
+	return opts
+}
 
-	current := trust.Current(now.Unix())
+// noteServing says what serve serves (what: the quoted name, after
+// "serving"), where, with which key and certificate, and the transport
+// command of the instances that pin it (transport: its flag, "direct"
+// or "satellite").
+func noteServing(stderr io.Writer, what, transport string, addr net.Addr, trust *codes.TrustSet, now time.Time, certPath string, leaf *x509.Certificate) {
 	keyNote := ""
-	if current != nil {
-		keyNote = " with key " + current.ID().String()
+	if k := trust.Current(now.Unix()); k != nil {
+		keyNote = " with key " + k.ID().String()
 	}
-	note(stderr, "serving %q on https://%s%s", m.Name, ln.Addr(), keyNote)
+	note(stderr, "serving %s on https://%s%s", what, addr, keyNote)
 	note(stderr, "TLS certificate %s, SHA-256 %s, valid until %s", certPath, service.Fingerprint(leaf.Raw), leaf.NotAfter.UTC().Format(time.DateOnly))
-	note(stderr, "instances pin it: airlock instance transport --direct https://%s --ca %s", publicAddr(ln.Addr(), leaf), filepath.Base(certPath))
+	note(stderr, "instances pin it: airlock instance transport --%s https://%s --ca %s", transport, publicAddr(addr, leaf), filepath.Base(certPath))
+}
 
+// runService serves svc on ln until SIGINT or SIGTERM, then lets the
+// requests in flight finish, for up to shutdownWait. beside, when not nil,
+// runs meanwhile; it returns once its context is done, which is before
+// the requests in flight are waited for.
+func runService(svc *service.Service, ln net.Listener, cert tls.Certificate, out *lineWriter, beside func(context.Context)) error {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	served := make(chan error, 1)
 	go func() { served <- svc.ServeTLS(ln, service.TLSConfig(cert)) }()
+	besideCtx, stopBeside := context.WithCancel(ctx)
+	besideDone := make(chan struct{})
+	go func() {
+		defer close(besideDone)
+		if beside != nil {
+			beside(besideCtx)
+		}
+	}()
+	var serveErr error
 	select {
-	case err := <-served:
-		return fmt.Errorf("serving: %w", err)
+	case serveErr = <-served:
 	case <-ctx.Done():
 	}
 	stop() // a second signal kills, as usual
+	stopBeside()
+	<-besideDone
+	if serveErr != nil {
+		return fmt.Errorf("serving: %w", serveErr)
+	}
 	out.note("stopping: finishing the requests in flight")
 	sctx, cancel := context.WithTimeout(context.Background(), shutdownWait)
 	defer cancel()

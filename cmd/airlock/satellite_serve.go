@@ -3,20 +3,13 @@ package main
 import (
 	"context"
 	"fmt"
-	"log"
-	"net"
-	"os"
-	"os/signal"
-	"path/filepath"
 	"strings"
-	"syscall"
 	"time"
 
 	"github.com/urfave/cli/v2"
 
 	"github.com/airlock-dev/airlock/authority"
 	"github.com/airlock-dev/airlock/authority/service"
-	"github.com/airlock-dev/airlock/codes"
 )
 
 // Limits of --sync-interval: a minute keeps a misconfigured satellite
@@ -87,32 +80,9 @@ func satelliteServe(c *cli.Context) error {
 	if _, err := satelliteDir(c); err != nil {
 		return err
 	}
-	listen, err := requireFlag(c, flagListen, ":8443")
+	sf, err := checkServeFlags(c, satelliteFolder)
 	if err != nil {
 		return err
-	}
-	if _, _, err := net.SplitHostPort(listen); err != nil {
-		return usagef(cmd, "for example: --listen :8443 or --listen 127.0.0.1:8443", "--%s %q is not HOST:PORT", flagListen, listen)
-	}
-	certPath, keyPath := c.String(flagTLSCert), c.String(flagTLSKey)
-	if (certPath == "") != (keyPath == "") {
-		return usagef(cmd, "give both, or neither to use tls.crt and tls.key in the satellite's folder", "--%s and --%s go together", flagTLSCert, flagTLSKey)
-	}
-	hosts := c.StringSlice(flagTLSHost)
-	for _, h := range hosts {
-		if err := service.CheckHost(h); err != nil {
-			return usagef(cmd, "for example: --tls-host sat.plant.example.com", "--%s: %v", flagTLSHost, err)
-		}
-	}
-	for _, f := range []string{flagRate, flagRegisterRate} {
-		if v := c.Float64(f); !(v > 0) {
-			return usagef(cmd, "for example: --"+f+" 5", "--%s %v is not a positive number", f, v)
-		}
-	}
-	for _, f := range []string{flagBurst, flagRegisterBurst, flagMaxConcurrent} {
-		if v := c.Int(f); v < 1 {
-			return usagef(cmd, "for example: --"+f+" 20", "--%s %d is not a positive number", f, v)
-		}
 	}
 	interval := c.Duration(flagSyncInterval)
 	if interval < minSyncInterval || interval > maxSyncInterval {
@@ -140,107 +110,28 @@ func satelliteServe(c *cli.Context) error {
 	if err != nil {
 		return err
 	}
-	if certPath == "" {
-		certPath, keyPath = filepath.Join(d.dir, tlsCertFile), filepath.Join(d.dir, tlsKeyFile)
-		made, err := ensureTLSCert(d.dir, st.Name, hosts, clock())
-		if err != nil {
-			return err
-		}
-		if made {
-			note(stderr, "this satellite's folder had no TLS certificate: made %s and %s", certPath, keyPath)
-		}
-	}
-	cert, leaf, err := loadTLSCert(certPath, keyPath)
+	cert, now, err := serveCert(stderr, sf, satelliteFolder, d.dir, st.Name)
 	if err != nil {
 		return err
 	}
-	if missing := service.Covers(leaf, hosts); len(missing) > 0 {
-		return withHint(fmt.Errorf("%w: the TLS certificate %s is not valid for %s", authority.ErrInvalid, certPath, strings.Join(missing, ", ")),
-			"to make a new certificate, move tls.crt and tls.key out of the satellite's folder and start serve again with every --tls-host; then give every instance the new tls.crt")
-	}
-	now := clock()
-	if now.After(leaf.NotAfter) {
-		return withHint(fmt.Errorf("%w: the TLS certificate %s expired %s", authority.ErrInvalid, certPath, leaf.NotAfter.UTC().Format(time.RFC3339)),
-			"renew it, or move tls.crt and tls.key out of the satellite's folder to have serve make a new one")
-	}
-
-	ln, err := net.Listen("tcp", listen)
+	ln, err := serveListen(c, sf.listen)
 	if err != nil {
 		return err
 	}
 	defer ln.Close()
-	if p := c.String(flagAddressFile); p != "" {
-		if err := writeFileAtomic(p, []byte(ln.Addr().String()+"\n"), 0o644, false); err != nil {
-			return err
-		}
-	}
 	out := &lineWriter{w: stderr}
-	quiet := c.Bool(flagQuiet)
-	keys := make([]codes.KeyID, len(trust.Keys))
-	for i := range trust.Keys {
-		keys[i] = trust.Keys[i].ID()
-	}
-	opts := service.Options{
-		Keys:          keys,
-		Satellite:     true,
-		Rate:          c.Float64(flagRate),
-		Burst:         c.Int(flagBurst),
-		RegisterRate:  c.Float64(flagRegisterRate),
-		RegisterBurst: c.Int(flagRegisterBurst),
-		MaxConcurrent: c.Int(flagMaxConcurrent),
-		Log:           func(e service.Entry) { logEntry(out, e, quiet) },
-	}
-	if !quiet {
-		opts.ErrorLog = log.New(out, prefix, 0)
-	}
+	opts := serviceOptions(c, trust, out)
+	opts.Satellite = true
 	svc := service.New(d.l, opts)
-	keyNote := ""
-	if k := trust.Current(now.Unix()); k != nil {
-		keyNote = " with key " + k.ID().String()
-	}
-	note(stderr, "serving satellite %q on https://%s%s", st.Name, ln.Addr(), keyNote)
-	note(stderr, "TLS certificate %s, SHA-256 %s, valid until %s", certPath, service.Fingerprint(leaf.Raw), leaf.NotAfter.UTC().Format(time.DateOnly))
-	note(stderr, "instances pin it: airlock instance transport --satellite https://%s --ca %s", publicAddr(ln.Addr(), leaf), filepath.Base(certPath))
+	noteServing(stderr, fmt.Sprintf("satellite %q", st.Name), "satellite", ln.Addr(), trust, now, sf.certPath, cert.Leaf)
+	var syncs func(context.Context)
 	if vendor == nil {
 		note(stderr, "no --vendor: sync by files ('airlock satellite sync export', then 'import')")
 	} else {
 		note(stderr, "syncing with %s every %s", vendor.base, interval)
+		syncs = func(ctx context.Context) { syncLoop(ctx, d.l, vendor, interval, out) }
 	}
-
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
-	served := make(chan error, 1)
-	go func() { served <- svc.ServeTLS(ln, service.TLSConfig(cert)) }()
-	syncCtx, stopSync := context.WithCancel(ctx)
-	synced := make(chan struct{})
-	go func() {
-		defer close(synced)
-		if vendor != nil {
-			syncLoop(syncCtx, d.l, vendor, interval, out)
-		}
-	}()
-	var serveErr error
-	select {
-	case serveErr = <-served:
-	case <-ctx.Done():
-	}
-	stop()
-	stopSync()
-	<-synced
-	if serveErr != nil {
-		return fmt.Errorf("serving: %w", serveErr)
-	}
-	out.note("stopping: finishing the requests in flight")
-	sctx, cancel := context.WithTimeout(context.Background(), shutdownWait)
-	defer cancel()
-	if err := svc.Shutdown(sctx); err != nil {
-		out.warn("requests still in flight after %s were cut off", shutdownWait)
-	}
-	if err := <-served; err != nil {
-		return fmt.Errorf("serving: %w", err)
-	}
-	out.note("stopped")
-	return nil
+	return runService(svc, ln, cert, out, syncs)
 }
 
 // syncLoop syncs with the vendor at once, then every interval, until ctx
