@@ -437,18 +437,7 @@ again); 2 for a wrong command line.`,
 }
 
 func authorityActivationProcess(c *cli.Context) error {
-	if err := checkArgs(c, 1, 1, "FILE|-"); err != nil {
-		return err
-	}
-	ids, err := identities(c)
-	if err != nil {
-		return err
-	}
-	recipients, err := parseRecipientsFlag(c.Command.HelpName, flagTo, c.StringSlice(flagTo))
-	if err != nil {
-		return err
-	}
-	code, err := readCode(c, c.Args().First(), codes.KindActivationRequest, ids)
+	code, recipients, err := readRequestFile(c, codes.KindActivationRequest)
 	if err != nil {
 		return err
 	}
@@ -464,12 +453,8 @@ func authorityActivationProcess(c *cli.Context) error {
 		}
 		return err
 	}
-	data, err := armoredKind(codes.KindActivation, a.Code, recipients)
-	if err != nil {
+	if err := writeArmoredOut(c, codes.KindActivation, a.Code, recipients, "the answer is recorded: run the same command again to write it"); err != nil {
 		return err
-	}
-	if err := writeOutFile(c, c.String(flagOut), data); err != nil {
-		return withHint(err, "the answer is recorded: run the same command again to write it")
 	}
 	reportActivation(c, a)
 	return nil

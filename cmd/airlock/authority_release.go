@@ -340,12 +340,8 @@ func authorityManifest(c *cli.Context) error {
 	if err != nil {
 		return err
 	}
-	data, err := armoredKind(codes.KindManifest, code, recipients)
-	if err != nil {
+	if err := writeArmoredOut(c, codes.KindManifest, code, recipients, "nothing is lost: run the same command again for a new manifest"); err != nil {
 		return err
-	}
-	if err := writeOutFile(c, c.String(flagOut), data); err != nil {
-		return withHint(err, "nothing is lost: run the same command again for a new manifest")
 	}
 	var releases []string
 	for _, f := range m.Files {

@@ -333,6 +333,42 @@ func writeOutFile(c *cli.Context, path string, data []byte) error {
 	return nil
 }
 
+// readRequestFile reads the argument FILE|- of a command that answers a
+// request file with a file: the request, a code of kind k decrypted with
+// --identity, and the recipients of the answer, from --to.
+func readRequestFile(c *cli.Context, k codes.Kind) ([]byte, []age.Recipient, error) {
+	if err := checkArgs(c, 1, 1, "FILE|-"); err != nil {
+		return nil, nil, err
+	}
+	ids, err := identities(c)
+	if err != nil {
+		return nil, nil, err
+	}
+	recipients, err := parseRecipientsFlag(c.Command.HelpName, flagTo, c.StringSlice(flagTo))
+	if err != nil {
+		return nil, nil, err
+	}
+	code, err := readCode(c, c.Args().First(), k, ids)
+	if err != nil {
+		return nil, nil, err
+	}
+	return code, recipients, nil
+}
+
+// writeArmoredOut writes a code of kind k, armored and age-encrypted to
+// recipients if any, to --out as writeOutFile does. The ledger recorded
+// it already: again is the hint when it cannot be written.
+func writeArmoredOut(c *cli.Context, k codes.Kind, code []byte, recipients []age.Recipient, again string) error {
+	data, err := armoredKind(k, code, recipients)
+	if err != nil {
+		return err
+	}
+	if err := writeOutFile(c, c.String(flagOut), data); err != nil {
+		return withHint(err, again)
+	}
+	return nil
+}
+
 // writeAnswer writes data to path atomically (a temporary file in the same
 // folder, renamed), synced when sync is set. A file that exists is left
 // alone: it is fine if it holds data already (it reports true), an error

@@ -451,18 +451,7 @@ func authoritySyncCommand() *cli.Command {
 }
 
 func authoritySyncAnswer(c *cli.Context) error {
-	if err := checkArgs(c, 1, 1, "FILE|-"); err != nil {
-		return err
-	}
-	ids, err := identities(c)
-	if err != nil {
-		return err
-	}
-	recipients, err := parseRecipientsFlag(c.Command.HelpName, flagTo, c.StringSlice(flagTo))
-	if err != nil {
-		return err
-	}
-	code, err := readCode(c, c.Args().First(), codes.KindSyncRequest, ids)
+	code, recipients, err := readRequestFile(c, codes.KindSyncRequest)
 	if err != nil {
 		return err
 	}
@@ -478,12 +467,8 @@ func authoritySyncAnswer(c *cli.Context) error {
 		}
 		return err
 	}
-	data, err := armoredKind(codes.KindSyncAnswer, a.Code, recipients)
-	if err != nil {
+	if err := writeArmoredOut(c, codes.KindSyncAnswer, a.Code, recipients, "the answer is recorded but not written: have the satellite export a new sync request, and answer that one"); err != nil {
 		return err
-	}
-	if err := writeOutFile(c, c.String(flagOut), data); err != nil {
-		return withHint(err, "the answer is recorded but not written: have the satellite export a new sync request, and answer that one")
 	}
 	stderr := c.App.ErrWriter
 	note(stderr, "answered sync request %d of satellite %q: %s, %s", a.Answer.Sequence, a.Satellite,

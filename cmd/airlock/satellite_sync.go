@@ -140,14 +140,10 @@ func satelliteSyncExport(c *cli.Context) error {
 	if err != nil {
 		return err
 	}
-	data, err := armoredKind(codes.KindSyncRequest, ex.Code, recipients)
-	if err != nil {
+	if err := writeArmoredOut(c, codes.KindSyncRequest, ex.Code, recipients, "the request is recorded but not written: export again (a new request supersedes it)"); err != nil {
 		return err
 	}
 	out := c.String(flagOut)
-	if err := writeOutFile(c, out, data); err != nil {
-		return withHint(err, "the request is recorded but not written: export again (a new request supersedes it)")
-	}
 	stderr := c.App.ErrWriter
 	reportExport(stderr, ex)
 	name := "FILE"
