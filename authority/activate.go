@@ -60,11 +60,7 @@ func (l *Ledger) ProcessActivation(ctx context.Context, code []byte) (*Activated
 		} else if prev != nil {
 			return replayedActivation(tx, prev, out)
 		}
-		now := l.now()
-		if err := l.checkClock(c, now); err != nil {
-			return err
-		}
-		key, err := l.signingKey(now)
+		now, key, err := l.signingClock(c)
 		if err != nil {
 			return err
 		}

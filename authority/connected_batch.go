@@ -114,11 +114,7 @@ func (l *Ledger) renewBatch(calls []*renewCall) {
 		for _, call := range calls {
 			call.out, call.err, call.plan = nil, nil, nil
 		}
-		now := l.now()
-		if err := l.checkClock(c, now); err != nil {
-			return err
-		}
-		key, err := l.signingKey(now)
+		now, key, err := l.signingClock(c)
 		if err != nil {
 			return err
 		}

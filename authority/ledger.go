@@ -270,6 +270,20 @@ func (l *Ledger) checkClock(c *chain, now int64) error {
 	return nil
 }
 
+// signingClock returns the time a code is signed at, refused by checkClock
+// when before the codes the ledger issued, and the key that signs then.
+func (l *Ledger) signingClock(c *chain) (int64, *codes.AuthorityKey, error) {
+	now := l.now()
+	if err := l.checkClock(c, now); err != nil {
+		return 0, nil, err
+	}
+	key, err := l.signingKey(now)
+	if err != nil {
+		return 0, nil, err
+	}
+	return now, key, nil
+}
+
 func checkText(what, s string, max int) error {
 	if s == "" || len(s) > max {
 		return fmt.Errorf("%w: %s must have 1 to %d characters, has %d", ErrInvalid, what, max, len(s))

@@ -294,11 +294,7 @@ func (l *Ledger) reserveChunk(ctx context.Context, ref string, asks []*ask, over
 		for _, a := range asks {
 			a.plan, a.out, a.dupOf = nil, nil, nil
 		}
-		now := l.now()
-		if err := l.checkClock(c, now); err != nil {
-			return err
-		}
-		key, err := l.signingKey(now)
+		now, key, err := l.signingClock(c)
 		if err != nil {
 			return err
 		}

@@ -253,11 +253,7 @@ type Delivered struct {
 func (l *Ledger) Deliver(ctx context.Context, org, name, system string) (*Delivered, error) {
 	var out *Delivered
 	err := l.update(ctx, func(tx Tx, c *chain) error {
-		now := l.now()
-		if err := l.checkClock(c, now); err != nil {
-			return err
-		}
-		key, err := l.signingKey(now)
+		now, key, err := l.signingClock(c)
 		if err != nil {
 			return err
 		}

@@ -116,19 +116,11 @@ func (l *Ledger) ExportSync(ctx context.Context) (*SyncExported, error) {
 		if err != nil {
 			return err
 		}
-		now := l.now()
-		if err := l.checkClock(c, now); err != nil {
-			return err
-		}
-		key, err := l.signingKey(now)
+		now, key, err := l.signingClock(c)
 		if err != nil {
 			return err
 		}
-		exports, err := tx.SyncExports()
-		if err != nil {
-			return err
-		}
-		imports, err := tx.SyncImports()
+		exports, imports, err := syncFiles(tx)
 		if err != nil {
 			return err
 		}
@@ -193,6 +185,48 @@ func satelliteSelf(tx ReadTx) (*SatelliteSelf, error) {
 	return self, nil
 }
 
+// vendorTrust opens the vendor's trust file a satellite stores.
+func vendorTrust(self *SatelliteSelf) (*codes.TrustSet, error) {
+	trust, err := codes.OpenTrustFile(self.VendorTrust)
+	if err != nil {
+		return nil, fmt.Errorf("%w: the stored trust file of the vendor: %v", ErrCorrupt, err)
+	}
+	return trust, nil
+}
+
+// syncFiles returns the sync requests the satellite made and the answers
+// it imported, in the order of their sequence.
+func syncFiles(tx ReadTx) ([]SyncExport, []SyncImport, error) {
+	exports, err := tx.SyncExports()
+	if err != nil {
+		return nil, nil, err
+	}
+	imports, err := tx.SyncImports()
+	if err != nil {
+		return nil, nil, err
+	}
+	return exports, imports, nil
+}
+
+// mirroredLots returns the mirrored lots of a satellite, and every lot of
+// the ledger by id. The caller checks that the lot of each mirrored one
+// exists.
+func mirroredLots(tx ReadTx) ([]SyncedLot, map[int64]*Lot, error) {
+	synced, err := tx.SyncedLots(0, "")
+	if err != nil {
+		return nil, nil, err
+	}
+	lots, err := tx.Lots(0, "")
+	if err != nil {
+		return nil, nil, err
+	}
+	byID := make(map[int64]*Lot, len(lots))
+	for i := range lots {
+		byID[lots[i].ID] = &lots[i]
+	}
+	return synced, byID, nil
+}
+
 // describeReport says what a sync request reports, in a line.
 func describeReport(as []codes.SyncAccount) string {
 	if len(as) == 0 {
@@ -228,15 +262,7 @@ func syncReport(tx ReadTx, from, fromEvent, to int64) ([]codes.SyncAccount, erro
 	if err != nil {
 		return nil, err
 	}
-	lots, err := tx.Lots(0, "")
-	if err != nil {
-		return nil, err
-	}
-	lotByID := make(map[int64]*Lot, len(lots))
-	for i := range lots {
-		lotByID[lots[i].ID] = &lots[i]
-	}
-	synced, err := tx.SyncedLots(0, "")
+	synced, lotByID, err := mirroredLots(tx)
 	if err != nil {
 		return nil, err
 	}
@@ -524,11 +550,7 @@ func (l *Ledger) AnswerSync(ctx context.Context, request []byte) (*SyncAnswered,
 				return fmt.Errorf("%w: sync request %d of satellite %q names answer %x as its last, which this authority never gave it", ErrSyncMismatch, r.Sequence, s.Name, r.LastAnswer[:8])
 			}
 		}
-		now := l.now()
-		if err := l.checkClock(c, now); err != nil {
-			return err
-		}
-		key, err := l.signingKey(now)
+		now, key, err := l.signingClock(c)
 		if err != nil {
 			return err
 		}
@@ -643,9 +665,9 @@ func (l *Ledger) ImportSync(ctx context.Context, answer []byte) (*SyncImported, 
 		if err != nil {
 			return err
 		}
-		trust, err := codes.OpenTrustFile(self.VendorTrust)
+		trust, err := vendorTrust(self)
 		if err != nil {
-			return fmt.Errorf("%w: the stored trust file of the vendor: %v", ErrCorrupt, err)
+			return err
 		}
 		a, err := codes.OpenSyncAnswer(answer, trust)
 		if err != nil {
@@ -659,11 +681,7 @@ func (l *Ledger) ImportSync(ctx context.Context, answer []byte) (*SyncImported, 
 		if a.Satellite != m.Name {
 			return fmt.Errorf("%w: the sync answer is for satellite %q, this is satellite %q", ErrSyncMismatch, a.Satellite, m.Name)
 		}
-		exports, err := tx.SyncExports()
-		if err != nil {
-			return err
-		}
-		imports, err := tx.SyncImports()
+		exports, imports, err := syncFiles(tx)
 		if err != nil {
 			return err
 		}
@@ -709,17 +727,9 @@ func (l *Ledger) ImportSync(ctx context.Context, answer []byte) (*SyncImported, 
 
 // applySnapshot mirrors a sync answer in the satellite's ledger.
 func (l *Ledger) applySnapshot(tx Tx, c *chain, a *codes.SyncAnswer, out *SyncImported, now int64) error {
-	synced, err := tx.SyncedLots(0, "")
+	synced, byLot, err := mirroredLots(tx)
 	if err != nil {
 		return err
-	}
-	lots, err := tx.Lots(0, "")
-	if err != nil {
-		return err
-	}
-	byLot := make(map[int64]*Lot, len(lots))
-	for i := range lots {
-		byLot[lots[i].ID] = &lots[i]
 	}
 	byVendor := make(map[int64]*SyncedLot, len(synced))
 	for i := range synced {
@@ -858,19 +868,15 @@ func (l *Ledger) SatelliteStatus(ctx context.Context) (*SatelliteStatus, error) 
 		if err != nil {
 			return err
 		}
-		trust, err := codes.OpenTrustFile(self.VendorTrust)
+		trust, err := vendorTrust(self)
 		if err != nil {
-			return fmt.Errorf("%w: the stored trust file of the vendor: %v", ErrCorrupt, err)
+			return err
 		}
 		st := &SatelliteStatus{Name: m.Name, Vendor: self.Vendor, CreatedAt: self.CreatedAt, VendorTrust: self.VendorTrust}
 		for i := range trust.Keys {
 			st.VendorKeys = append(st.VendorKeys, trust.Keys[i].ID().String())
 		}
-		exports, err := tx.SyncExports()
-		if err != nil {
-			return err
-		}
-		imports, err := tx.SyncImports()
+		exports, imports, err := syncFiles(tx)
 		if err != nil {
 			return err
 		}
@@ -881,17 +887,9 @@ func (l *Ledger) SatelliteStatus(ctx context.Context) (*SatelliteStatus, error) 
 			st.LastImport = &imports[n-1]
 		}
 		st.Pending = st.LastExport != nil && (st.LastImport == nil || st.LastImport.Sequence != st.LastExport.Sequence)
-		synced, err := tx.SyncedLots(0, "")
+		synced, byLot, err := mirroredLots(tx)
 		if err != nil {
 			return err
-		}
-		lots, err := tx.Lots(0, "")
-		if err != nil {
-			return err
-		}
-		byLot := make(map[int64]*Lot, len(lots))
-		for i := range lots {
-			byLot[lots[i].ID] = &lots[i]
 		}
 		refs, err := accountRefs(tx)
 		if err != nil {

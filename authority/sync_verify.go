@@ -97,11 +97,7 @@ func verifySync(tx ReadTx, hashes map[string]bool) error {
 	if err != nil {
 		return err
 	}
-	exports, err := tx.SyncExports()
-	if err != nil {
-		return err
-	}
-	imports, err := tx.SyncImports()
+	exports, imports, err := syncFiles(tx)
 	if err != nil {
 		return err
 	}

@@ -27,11 +27,7 @@ func (l *Ledger) Update(ctx context.Context, instanceRef string, changes []codes
 	}
 	var out *Authorized
 	err := l.update(ctx, func(tx Tx, c *chain) error {
-		now := l.now()
-		if err := l.checkClock(c, now); err != nil {
-			return err
-		}
-		key, err := l.signingKey(now)
+		now, key, err := l.signingClock(c)
 		if err != nil {
 			return err
 		}
