@@ -156,7 +156,7 @@ func (l *Ledger) ExportSync(ctx context.Context) (*SyncExported, error) {
 		h := codeHash(code)
 		e := l.event(now, "sync export", m.Name)
 		e.CodeHash = h
-		e.Detail = fmt.Sprintf("sync request %d for the period from %s: %s", r.Sequence, codes.FormatTime(r.From), describeReport(r.Accounts))
+		e.Detail = fmt.Sprintf("sync request %d for the period from %s: %s", r.Sequence, codes.FormatTime(r.From), FormatSyncReport(r.Accounts))
 		if err := c.add(e); err != nil {
 			return err
 		}
@@ -227,8 +227,9 @@ func mirroredLots(tx ReadTx) ([]SyncedLot, map[int64]*Lot, error) {
 	return synced, byID, nil
 }
 
-// describeReport says what a sync request reports, in a line.
-func describeReport(as []codes.SyncAccount) string {
+// FormatSyncReport says what a sync request reports, in a line: for each
+// account its counts, then the use of each tag.
+func FormatSyncReport(as []codes.SyncAccount) string {
 	if len(as) == 0 {
 		return "nothing to report"
 	}
@@ -603,14 +604,14 @@ func (l *Ledger) AnswerSync(ctx context.Context, request []byte) (*SyncAnswered,
 		}
 		e := l.event(now, "sync request", s.Name)
 		e.CodeHash = h
-		e.Detail = fmt.Sprintf("sync request %d of satellite %q for %s to %s: %s", r.Sequence, s.Name, codes.FormatTime(r.From), codes.FormatTime(r.IssuedAt), describeReport(r.Accounts))
+		e.Detail = fmt.Sprintf("sync request %d of satellite %q for %s to %s: %s", r.Sequence, s.Name, codes.FormatTime(r.From), codes.FormatTime(r.IssuedAt), FormatSyncReport(r.Accounts))
 		if err := c.add(e); err != nil {
 			return err
 		}
 		for _, sa := range r.Accounts {
 			e := l.event(now, "sync usage", s.Name)
 			e.Account = sa.Org + "/" + sa.Account
-			e.Detail = fmt.Sprintf("satellite %q reports %s", s.Name, describeReport([]codes.SyncAccount{sa}))
+			e.Detail = fmt.Sprintf("satellite %q reports %s", s.Name, FormatSyncReport([]codes.SyncAccount{sa}))
 			if err := c.add(e); err != nil {
 				return err
 			}

@@ -474,7 +474,7 @@ func authoritySyncAnswer(c *cli.Context) error {
 	note(stderr, "answered sync request %d of satellite %q: %s, %s", a.Answer.Sequence, a.Satellite,
 		plural(len(a.Answer.Accounts), "account", "accounts"), plural(a.Answer.Lots(), "lot", "lots"))
 	for _, r := range a.Request.Accounts {
-		note(stderr, "%s reports %s", a.Satellite, reportLine([]codes.SyncAccount{r}))
+		note(stderr, "%s reports %s", a.Satellite, authority.FormatSyncReport([]codes.SyncAccount{r}))
 	}
 	return nil
 }

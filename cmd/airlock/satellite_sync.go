@@ -157,32 +157,13 @@ func satelliteSyncExport(c *cli.Context) error {
 // reportExport says what a sync request reports, on standard error.
 func reportExport(w io.Writer, ex *authority.SyncExported) {
 	r := ex.Request
-	note(w, "sync request %d for the period from %s: %s", r.Sequence, unixRFC(r.From), reportLine(r.Accounts))
+	note(w, "sync request %d for the period from %s: %s", r.Sequence, unixRFC(r.From), authority.FormatSyncReport(r.Accounts))
 	for _, ch := range ex.Settled {
 		note(w, "lot %d (the vendor's lot %d) of %s: %s %d → %d", ch.LotID, ch.VendorLot, ch.Account, ch.Tag, ch.From, ch.To)
 	}
 	for _, o := range ex.Over {
 		warn(w, "over-use: %s: no more are granted until returns bring it within the count", o)
 	}
-}
-
-// reportLine says what a sync request reports, in a line.
-func reportLine(as []codes.SyncAccount) string {
-	if len(as) == 0 {
-		return "nothing to report"
-	}
-	parts := make([]string, 0, len(as))
-	for _, a := range as {
-		s := fmt.Sprintf("%s/%s: %d instances, %d reserved, %d returned, %d removed", a.Org, a.Account, a.Instances, a.Reserved, a.Returned, a.Removed)
-		for _, u := range a.Usage {
-			s += fmt.Sprintf("; %s peak %d now %d", u.Tag, u.Peak, u.Current)
-			if u.Over > 0 {
-				s += fmt.Sprintf(" (%d over)", u.Over)
-			}
-		}
-		parts = append(parts, s)
-	}
-	return strings.Join(parts, " | ")
 }
 
 func satelliteSyncImport(c *cli.Context) error {
