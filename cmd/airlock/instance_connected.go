@@ -84,6 +84,20 @@ func serviceHint(err error) error {
 	return err
 }
 
+// openConnected checks that a connected-mode command has no argument,
+// then opens the instance and its client of the service, which the
+// caller closes.
+func openConnected(c *cli.Context) (*instance.Instance, *instance.Client, error) {
+	if err := checkArgs(c, 0, 0, ""); err != nil {
+		return nil, nil, err
+	}
+	in, err := openInstance(c)
+	if err != nil {
+		return nil, nil, err
+	}
+	return in, connectedClient(c), nil
+}
+
 // connectedClient is the client of the connected-mode calls: the proxy's
 // password comes from AIRLOCK_PROXY_PASSWORD or, on a terminal, a prompt
 // without echo, asked at most once per command.
@@ -540,14 +554,10 @@ func instanceRenewCommand() *cli.Command {
 }
 
 func instanceRenew(c *cli.Context, registration bool) error {
-	if err := checkArgs(c, 0, 0, ""); err != nil {
-		return err
-	}
-	in, err := openInstance(c)
+	in, cl, err := openConnected(c)
 	if err != nil {
 		return err
 	}
-	cl := connectedClient(c)
 	defer cl.Close()
 	var ans *instance.Answer
 	if registration {
@@ -600,14 +610,10 @@ func instanceUsageCommand() *cli.Command {
 }
 
 func instanceUsageUpdate(c *cli.Context) error {
-	if err := checkArgs(c, 0, 0, ""); err != nil {
-		return err
-	}
-	in, err := openInstance(c)
+	in, cl, err := openConnected(c)
 	if err != nil {
 		return err
 	}
-	cl := connectedClient(c)
 	defer cl.Close()
 	if err := in.UpdateUsage(contextOf(c), cl); err != nil {
 		return serviceHint(err)
@@ -652,14 +658,10 @@ func instanceDeregisterCommand() *cli.Command {
 }
 
 func instanceDeregister(c *cli.Context) error {
-	if err := checkArgs(c, 0, 0, ""); err != nil {
-		return err
-	}
-	in, err := openInstance(c)
+	in, cl, err := openConnected(c)
 	if err != nil {
 		return err
 	}
-	cl := connectedClient(c)
 	defer cl.Close()
 	d, err := in.Deregister(contextOf(c), cl)
 	if err != nil {
@@ -725,14 +727,10 @@ func instanceAgentCommand() *cli.Command {
 }
 
 func instanceAgent(c *cli.Context) error {
-	if err := checkArgs(c, 0, 0, ""); err != nil {
-		return err
-	}
-	in, err := openInstance(c)
+	in, cl, err := openConnected(c)
 	if err != nil {
 		return err
 	}
-	cl := connectedClient(c)
 	defer cl.Close()
 	// The agent never prompts: it runs unattended.
 	cl.ProxyPassword = func(user string) (string, error) {
