@@ -245,6 +245,43 @@ func writeCodeFile(c *cli.Context, path string, kind codes.Kind, code []byte, re
 	return nil
 }
 
+// outRecipients reads --to, which encrypts the --out file and so goes
+// with --out; file names one in the hint when --out is missing.
+func outRecipients(c *cli.Context, file string) ([]age.Recipient, error) {
+	recipients, err := recipientsFlag(c)
+	if err != nil {
+		return nil, err
+	}
+	if len(recipients) > 0 && c.String(flagOut) == "" {
+		return nil, usagef(c.Command.HelpName, "for example: --out "+file+" --to age1…", "--%s encrypts the --%s file: give --%s FILE", flagTo, flagOut, flagOut)
+	}
+	return recipients, nil
+}
+
+// prepareCopyOut is prepareNewOut for the --out of a command that prints
+// a new code and writes a copy to --out when given: nil without it.
+func prepareCopyOut(c *cli.Context) (*codeOut, error) {
+	if out := c.String(flagOut); out != "" {
+		return prepareNewOut(c, out)
+	}
+	return nil, nil
+}
+
+// printNewCode prints a new code typed on standard output and writes it
+// to dest too, unless nil (prepareCopyOut). The instance recorded it
+// already: again says how to get it once more when either fails.
+func printNewCode(c *cli.Context, dest *codeOut, kind codes.Kind, code []byte, recipients []age.Recipient, again string) error {
+	if err := writeResult(c.App.Writer, []byte(codes.EncodeText(kind, code)+"\n")); err != nil {
+		return withHint(err, again)
+	}
+	if dest != nil {
+		if err := writeCodeOut(c, dest, kind, code, recipients); err != nil {
+			return withHint(err, again)
+		}
+	}
+	return nil
+}
+
 // writeCodeOut is writeCodeFile for a destination prepareOut made: to an
 // sftp:// URL it writes the same bytes, as a whole file that never
 // replaces another.

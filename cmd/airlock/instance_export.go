@@ -121,25 +121,19 @@ func instanceExport(c *cli.Context, ret bool) error {
 			return usagef(cmd, "", "--%s must be from 1 to %d", flagCount, 1<<31)
 		}
 	}
-	recipients, err := recipientsFlag(c)
+	recipients, err := outRecipients(c, "export.age")
 	if err != nil {
 		return err
-	}
-	out := c.String(flagOut)
-	if len(recipients) > 0 && out == "" {
-		return usagef(cmd, "for example: --out export.age --to age1…", "--%s encrypts the --%s file: give --%s FILE", flagTo, flagOut, flagOut)
 	}
 	in, err := openInstance(c)
 	if err != nil {
 		return err
 	}
-	var dest *codeOut
-	if out != "" {
-		if dest, err = prepareNewOut(c, out); err != nil {
-			return err
-		}
-		defer dest.close()
+	dest, err := prepareCopyOut(c)
+	if err != nil {
+		return err
 	}
+	defer dest.close()
 	cl := connectedClient(c)
 	defer cl.Close()
 	w := c.App.ErrWriter
@@ -169,14 +163,8 @@ func instanceExport(c *cli.Context, ret bool) error {
 		}
 		return nil
 	}
-	again := "'airlock instance export status' prints the code again"
-	if err := writeResult(c.App.Writer, []byte(codes.EncodeText(codes.KindExportRequest, res.Code)+"\n")); err != nil {
-		return withHint(err, again)
-	}
-	if dest != nil {
-		if err := writeCodeOut(c, dest, codes.KindExportRequest, res.Code, recipients); err != nil {
-			return withHint(err, again)
-		}
+	if err := printNewCode(c, dest, codes.KindExportRequest, res.Code, recipients, "'airlock instance export status' prints the code again"); err != nil {
+		return err
 	}
 	note(w, "export %s of %d %s for the licensing desk", verbOf(ret), res.Count, tag)
 	note(w, "take the export request code to the licensing desk, then install the authorization code it answers with")

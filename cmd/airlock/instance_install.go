@@ -235,7 +235,7 @@ func instanceReturn(c *cli.Context) error {
 	if err := checkArgs(c, 0, 0, ""); err != nil {
 		return err
 	}
-	recipients, err := returnOut(c)
+	recipients, err := outRecipients(c, "return.age")
 	if err != nil {
 		return err
 	}
@@ -267,18 +267,6 @@ func instanceReturn(c *cli.Context) error {
 
 // returnOutUsage is the --out of the commands that print a return code.
 const returnOutUsage = "write the return code as an armored `FILE` (or to an sftp:// URL) instead of typed on standard output"
-
-// returnOut checks --out and --to.
-func returnOut(c *cli.Context) ([]age.Recipient, error) {
-	recipients, err := recipientsFlag(c)
-	if err != nil {
-		return nil, err
-	}
-	if len(recipients) > 0 && c.String(flagOut) == "" {
-		return nil, usagef(c.Command.HelpName, "for example: --out return.age --to age1…", "--%s encrypts the --%s file: give --%s FILE", flagTo, flagOut, flagOut)
-	}
-	return recipients, nil
-}
 
 // emitReturn prints a return code typed, or writes it to --out. The
 // return is recorded already: a failure here loses nothing, and again
@@ -348,7 +336,7 @@ func instanceReturnAuthorization(c *cli.Context) error {
 	if err := checkArgs(c, 1, 1, "CODE|FILE|URL|-"); err != nil {
 		return err
 	}
-	recipients, err := returnOut(c)
+	recipients, err := outRecipients(c, "return.age")
 	if err != nil {
 		return err
 	}

@@ -278,7 +278,6 @@ func instanceRequestCommand() *cli.Command {
 }
 
 func instanceRequest(c *cli.Context) error {
-	cmd := c.Command.HelpName
 	if err := checkArgs(c, 0, 0, ""); err != nil {
 		return err
 	}
@@ -286,37 +285,25 @@ func instanceRequest(c *cli.Context) error {
 	if err != nil {
 		return err
 	}
-	recipients, err := recipientsFlag(c)
+	recipients, err := outRecipients(c, "request.age")
 	if err != nil {
 		return err
-	}
-	out := c.String(flagOut)
-	if len(recipients) > 0 && out == "" {
-		return usagef(cmd, "for example: --out request.age --to age1…", "--%s encrypts the --%s file: give --%s FILE", flagTo, flagOut, flagOut)
 	}
 	in, err := openInstance(c)
 	if err != nil {
 		return err
 	}
-	var dest *codeOut
-	if out != "" {
-		if dest, err = prepareNewOut(c, out); err != nil {
-			return err
-		}
-		defer dest.close()
+	dest, err := prepareCopyOut(c)
+	if err != nil {
+		return err
 	}
+	defer dest.close()
 	code, err := in.Request(wanted)
 	if err != nil {
 		return err
 	}
-	again := "the request is recorded but its code is lost: run 'airlock instance request' again for a new one"
-	if err := writeResult(c.App.Writer, []byte(codes.EncodeText(codes.KindRequest, code)+"\n")); err != nil {
-		return withHint(err, again)
-	}
-	if dest != nil {
-		if err := writeCodeOut(c, dest, codes.KindRequest, code, recipients); err != nil {
-			return withHint(err, again)
-		}
+	if err := printNewCode(c, dest, codes.KindRequest, code, recipients, "the request is recorded but its code is lost: run 'airlock instance request' again for a new one"); err != nil {
+		return err
 	}
 	st, err := in.Status()
 	if err != nil {
