@@ -258,19 +258,9 @@ func (l *Ledger) returnCode(ctx context.Context, code []byte, hook codeHook) (*A
 			return fmt.Errorf("%w: stale return of serial %d: the instance confirmed serial %d of reservation %s since", ErrStale, rt.Serial, res.Confirmed, res.IDString())
 		}
 		now := l.now()
-		grants, err := tx.Grants(res.ID, false)
-		if err != nil {
+		if out.Released, err = releaseHeld(tx, res); err != nil {
 			return err
 		}
-		held := holdings(res, grants)
-		deltas := map[int64]int64{}
-		for lot, n := range held {
-			deltas[lot] = -n
-		}
-		if err := adjust(tx, deltas); err != nil {
-			return err
-		}
-		out.Released = perTag(held, lotTags(grants))
 		res.Status, res.ClosedAt, res.CloseHash, res.UpdatedAt = StatusReturned, now, h, now
 		if err := tx.UpdateReservation(res); err != nil {
 			return err
@@ -395,23 +385,15 @@ func (l *Ledger) Remove(ctx context.Context, instanceRef, reason string) (*Remov
 			if n >= acct.RemovalLimit {
 				return fmt.Errorf("%w: %q removed %d instances without a return in the last 365 days, the limit is %d: have the instance make a return code, or raise the limit", ErrRemovalLimit, acct.Ref(), n, acct.RemovalLimit)
 			}
-			grants, err := tx.Grants(res.ID, false)
+			released, err := releaseHeld(tx, res)
 			if err != nil {
-				return err
-			}
-			held := holdings(res, grants)
-			deltas := map[int64]int64{}
-			for lot, n := range held {
-				deltas[lot] = -n
-			}
-			if err := adjust(tx, deltas); err != nil {
 				return err
 			}
 			res.Status, res.ClosedAt, res.UpdatedAt = StatusRemoved, now, now
 			if err := tx.UpdateReservation(res); err != nil {
 				return err
 			}
-			out.Reservation, out.Released, out.Removals = res.IDString(), perTag(held, lotTags(grants)), n+1
+			out.Reservation, out.Released, out.Removals = res.IDString(), released, n+1
 		}
 		inst.State, inst.RemovedAt, inst.RemovalReason = InstanceRemoved, now, reason
 		if err := tx.UpdateInstance(inst); err != nil {
@@ -433,4 +415,22 @@ func (l *Ledger) Remove(ctx context.Context, instanceRef, reason string) (*Remov
 		return nil, err
 	}
 	return out, nil
+}
+
+// releaseHeld gives what res holds back to its lots, as a return or a
+// removal does, and returns it, per tag. The caller closes res.
+func releaseHeld(tx Tx, res *Reservation) ([]codes.License, error) {
+	grants, err := tx.Grants(res.ID, false)
+	if err != nil {
+		return nil, err
+	}
+	held := holdings(res, grants)
+	deltas := map[int64]int64{}
+	for lot, n := range held {
+		deltas[lot] = -n
+	}
+	if err := adjust(tx, deltas); err != nil {
+		return nil, err
+	}
+	return perTag(held, lotTags(grants)), nil
 }

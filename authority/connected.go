@@ -525,16 +525,8 @@ func nonceUnused(tx ReadTx, inst *Instance, nonce []byte) error {
 func (l *Ledger) endConnected(tx Tx, c *chain, reg *ConnectedInstance, inst *Instance, acct *Account, res *Reservation, now int64, action, why string) error {
 	detail := why
 	if res != nil {
-		grants, err := tx.Grants(res.ID, false)
+		released, err := releaseHeld(tx, res)
 		if err != nil {
-			return err
-		}
-		held := holdings(res, grants)
-		deltas := map[int64]int64{}
-		for lot, n := range held {
-			deltas[lot] = -n
-		}
-		if err := adjust(tx, deltas); err != nil {
 			return err
 		}
 		res.Status, res.ClosedAt, res.UpdatedAt = StatusReturned, now, now
@@ -545,7 +537,7 @@ func (l *Ledger) endConnected(tx Tx, c *chain, reg *ConnectedInstance, inst *Ins
 		if err := tx.UpdateInstance(inst); err != nil {
 			return err
 		}
-		detail = fmt.Sprintf("%s; reservation %s serial %d released: %s", why, res.IDString(), res.Serial, FormatLicenses(perTag(held, lotTags(grants))))
+		detail = fmt.Sprintf("%s; reservation %s serial %d released: %s", why, res.IDString(), res.Serial, FormatLicenses(released))
 	}
 	gs, err := tx.ExportGrants(inst.ID)
 	if err != nil {
