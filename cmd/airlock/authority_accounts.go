@@ -460,6 +460,21 @@ func writeJSON(c *cli.Context, v any) error {
 	return writeResult(c.App.Writer, append(escapeNonGraphic(b), '\n'))
 }
 
+// writeListing prints what a list command lists: j as JSON with --json;
+// else the table rows (a header, then one row per item, with the columns
+// in right aligned right), or none on standard error when there is no
+// item.
+func writeListing(c *cli.Context, j any, rows [][]string, right map[int]bool, none string) error {
+	if c.Bool(flagJSON) {
+		return writeJSON(c, j)
+	}
+	if len(rows) <= 1 {
+		note(c.App.ErrWriter, "%s", none)
+		return nil
+	}
+	return writeResult(c.App.Writer, tableCols(rows, right))
+}
+
 const authorityTransferDescription = `transfer moves licenses between two virtual accounts of one
 organization: --count licenses of --tag, taken from the available part of
 the source account's lots, oldest first. Each lot they come from becomes

@@ -374,12 +374,5 @@ func authorityAgreementList(c *cli.Context) error {
 		out[i] = j
 		rows = append(rows, []string{a.Name, a.Term(), j.State, strings.Join(drawn, ", ")})
 	}
-	if c.Bool(flagJSON) {
-		return writeJSON(c, out)
-	}
-	if len(as) == 0 {
-		note(c.App.ErrWriter, "%q has no agreement: the vendor makes one with 'airlock authority agreement create'", org)
-		return nil
-	}
-	return writeResult(c.App.Writer, tableCols(rows, nil))
+	return writeListing(c, out, rows, nil, fmt.Sprintf("%q has no agreement: the vendor makes one with 'airlock authority agreement create'", org))
 }

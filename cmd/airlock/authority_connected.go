@@ -183,24 +183,15 @@ func authorityConnectedList(c *cli.Context) error {
 	if err != nil {
 		return err
 	}
-	if c.Bool(flagJSON) {
-		out := make([]connectedInfoJSON, len(list))
-		for i := range list {
-			out[i] = newConnectedInfoJSON(&list[i])
-		}
-		return writeJSON(c, out)
-	}
-	if len(list) == 0 {
-		note(c.App.ErrWriter, "no instance registered in connected mode yet")
-		return nil
-	}
+	out := make([]connectedInfoJSON, len(list))
 	rows := [][]string{{"UDI", "ACCOUNT", "STATE", "REGISTERED", "EXPIRES", "LAST CONTACT", "LAPSES", "EXPORT", "HOST"}}
 	for i := range list {
 		r := &list[i]
+		out[i] = newConnectedInfoJSON(r)
 		rows = append(rows, []string{shortUDI(r.UDI), r.Account, r.State, dayOrDash(r.RegisteredAt), dayOrDash(r.ExpiresAt), unixRFC(r.LastContact),
 			dayOrDash(r.Lapses), yesNo(r.ExportAllowed), connectedHost(r)})
 	}
-	return writeResult(c.App.Writer, tableCols(rows, nil))
+	return writeListing(c, out, rows, nil, "no instance registered in connected mode yet")
 }
 
 func authorityConnectedShow(c *cli.Context) error {

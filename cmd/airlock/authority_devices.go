@@ -571,14 +571,7 @@ func authorityGatewayList(c *cli.Context) error {
 		}
 		rows = append(rows, []string{g.UDI, out[i].Pinned, key, fmt.Sprint(g.Devices)})
 	}
-	if c.Bool(flagJSON) {
-		return writeJSON(c, out)
-	}
-	if len(gws) == 0 {
-		note(c.App.ErrWriter, "%q has no gateway yet: the first activation request of one pins it", org)
-		return nil
-	}
-	return writeResult(c.App.Writer, tableCols(rows, map[int]bool{3: true}))
+	return writeListing(c, out, rows, map[int]bool{3: true}, fmt.Sprintf("%q has no gateway yet: the first activation request of one pins it", org))
 }
 
 func authorityGatewayRetire(c *cli.Context) error {

@@ -143,14 +143,7 @@ func authorityPersonList(c *cli.Context) error {
 		out[i] = personJSON{Email: p.Email, Name: p.Name, Role: p.Role, Org: p.Org, Partner: p.Partner}
 		rows = append(rows, []string{p.Email, p.Name, p.Role, dashIfEmpty(p.Org), dashIfEmpty(p.Partner)})
 	}
-	if c.Bool(flagJSON) {
-		return writeJSON(c, out)
-	}
-	if len(ps) == 0 {
-		note(c.App.ErrWriter, "nobody yet: the desk acts as the vendor until 'airlock authority person add --role vendor' adds someone")
-		return nil
-	}
-	return writeResult(c.App.Writer, tableCols(rows, nil))
+	return writeListing(c, out, rows, nil, "nobody yet: the desk acts as the vendor until 'airlock authority person add --role vendor' adds someone")
 }
 
 func dashIfEmpty(s string) string {
@@ -368,14 +361,7 @@ func authorityOrgLicenses(c *cli.Context, d *desk) error {
 		}
 		rows = append(rows, []string{j.Key, j.Software, j.Licenses, product, support, strings.Join(fs, " ")})
 	}
-	if c.Bool(flagJSON) {
-		return writeJSON(c, out)
-	}
-	if len(out) == 0 {
-		note(c.App.ErrWriter, "no license matches: 'airlock authority register' registers a serial number")
-		return nil
-	}
-	return writeResult(c.App.Writer, tableCols(rows, nil))
+	return writeListing(c, out, rows, nil, "no license matches: 'airlock authority register' registers a serial number")
 }
 
 func authorityLicenseCommand() *cli.Command {

@@ -345,14 +345,7 @@ func authoritySatelliteList(c *cli.Context) error {
 		}
 		rows = append(rows, []string{out[i].Name, out[i].State, accts, fmt.Sprint(out[i].Syncs), last})
 	}
-	if c.Bool(flagJSON) {
-		return writeJSON(c, out)
-	}
-	if len(out) == 0 {
-		note(c.App.ErrWriter, "no satellite yet: 'airlock authority satellite add' registers one")
-		return nil
-	}
-	return writeResult(c.App.Writer, tableCols(rows, map[int]bool{3: true}))
+	return writeListing(c, out, rows, map[int]bool{3: true}, "no satellite yet: 'airlock authority satellite add' registers one")
 }
 
 func authoritySatelliteShow(c *cli.Context) error {

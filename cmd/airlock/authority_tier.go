@@ -138,14 +138,7 @@ func authorityTierList(c *cli.Context) error {
 		out[i] = ladderJSON{Name: l.Name, Tags: l.Tags, Created: unixRFC(l.CreatedAt), CreatedBy: l.CreatedBy}
 		rows = append(rows, []string{l.Name, strings.Join(l.Tags, " < ")})
 	}
-	if c.Bool(flagJSON) {
-		return writeJSON(c, out)
-	}
-	if len(ls) == 0 {
-		note(c.App.ErrWriter, "no tier ladder yet: 'airlock authority tier set NAME TAG TAG' makes one")
-		return nil
-	}
-	return writeResult(c.App.Writer, tableCols(rows, nil))
+	return writeListing(c, out, rows, nil, "no tier ladder yet: 'airlock authority tier set NAME TAG TAG' makes one")
 }
 
 func authorityTierDelete(c *cli.Context) error {

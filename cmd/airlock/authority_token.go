@@ -189,14 +189,7 @@ func authorityTokenList(c *cli.Context) error {
 		out[i] = j
 		rows = append(rows, []string{j.ID, j.Account, j.State, uses, exp, yesNo(j.ExportAllowed)})
 	}
-	if c.Bool(flagJSON) {
-		return writeJSON(c, out)
-	}
-	if len(out) == 0 {
-		note(c.App.ErrWriter, "no registration token yet: 'airlock authority token create' makes one")
-		return nil
-	}
-	return writeResult(c.App.Writer, tableCols(rows, nil))
+	return writeListing(c, out, rows, nil, "no registration token yet: 'airlock authority token create' makes one")
 }
 
 func authorityTokenRevoke(c *cli.Context) error {

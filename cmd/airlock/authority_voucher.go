@@ -259,14 +259,7 @@ func authorityVoucherList(c *cli.Context) error {
 		out[i] = j
 		rows = append(rows, row)
 	}
-	if c.Bool(flagJSON) {
-		return writeJSON(c, out)
-	}
-	if len(vs) == 0 {
-		note(c.App.ErrWriter, "no vouchers for OEM partner %q: 'airlock authority voucher issue --oem %s' issues one", oem, oem)
-		return nil
-	}
-	return writeResult(c.App.Writer, tableCols(rows, nil))
+	return writeListing(c, out, rows, nil, fmt.Sprintf("no vouchers for OEM partner %q: 'airlock authority voucher issue --oem %s' issues one", oem, oem))
 }
 
 func authorityPartnerCommand() *cli.Command {
@@ -349,12 +342,5 @@ func authorityPartnerKeys(c *cli.Context) error {
 			Issued: unixRFC(k.Registration.At), By: k.By, Contact: k.Registration.Contact, Email: k.Registration.Email}
 		rows = append(rows, []string{out[i].Key, k.Org, k.Key.Software, out[i].Licenses, authority.FormatDay(k.Registration.At), k.By})
 	}
-	if c.Bool(flagJSON) {
-		return writeJSON(c, out)
-	}
-	if len(ks) == 0 {
-		note(c.App.ErrWriter, "the people of partner %q issued no license key yet", partner)
-		return nil
-	}
-	return writeResult(c.App.Writer, tableCols(rows, nil))
+	return writeListing(c, out, rows, nil, fmt.Sprintf("the people of partner %q issued no license key yet", partner))
 }
