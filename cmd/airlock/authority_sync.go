@@ -250,29 +250,13 @@ func authoritySatelliteRemove(c *cli.Context) error {
 	return nil
 }
 
-type satelliteUsageJSON struct {
-	Tag     string `json:"tag"`
-	Peak    uint32 `json:"peak"`
-	Current uint32 `json:"current"`
-	Over    uint32 `json:"over"`
-}
-
-type satelliteReportJSON struct {
-	Account   string               `json:"account"`
-	Instances uint32               `json:"instances"`
-	Reserved  uint32               `json:"reserved"`
-	Returned  uint32               `json:"returned"`
-	Removed   uint32               `json:"removed"`
-	Usage     []satelliteUsageJSON `json:"usage"`
-}
-
 type satelliteSyncJSON struct {
-	Sequence uint64                `json:"sequence"`
-	Answered string                `json:"answered"`
-	From     string                `json:"from"`
-	To       string                `json:"to"`
-	Lots     int64                 `json:"lots"`
-	Reports  []satelliteReportJSON `json:"reports"`
+	Sequence uint64              `json:"sequence"`
+	Answered string              `json:"answered"`
+	From     string              `json:"from"`
+	To       string              `json:"to"`
+	Lots     int64               `json:"lots"`
+	Reports  []syncAccountFields `json:"reports"`
 }
 
 type delegationJSON struct {
@@ -303,17 +287,8 @@ func satelliteOf(info *authority.SatelliteInfo) satelliteJSON {
 		j.Accounts = append(j.Accounts, delegationJSON{d.Account, unixRFC(d.Since)})
 	}
 	if l, r := info.Last, info.Report; l != nil && r != nil {
-		sj := &satelliteSyncJSON{Sequence: l.Sequence, Answered: unixRFC(l.AnsweredAt), From: unixRFC(r.From), To: unixRFC(r.IssuedAt), Lots: l.Lots,
-			Reports: []satelliteReportJSON{}}
-		for _, a := range r.Accounts {
-			rj := satelliteReportJSON{Account: a.Org + "/" + a.Account, Instances: a.Instances, Reserved: a.Reserved, Returned: a.Returned,
-				Removed: a.Removed, Usage: []satelliteUsageJSON{}}
-			for _, u := range a.Usage {
-				rj.Usage = append(rj.Usage, satelliteUsageJSON(u))
-			}
-			sj.Reports = append(sj.Reports, rj)
-		}
-		j.LastSync = sj
+		j.LastSync = &satelliteSyncJSON{Sequence: l.Sequence, Answered: unixRFC(l.AnsweredAt), From: unixRFC(r.From), To: unixRFC(r.IssuedAt), Lots: l.Lots,
+			Reports: syncAccountsFields(r.Accounts)}
 	}
 	return j
 }
@@ -380,16 +355,9 @@ func authoritySatelliteShow(c *cli.Context) error {
 	if l := j.LastSync; l != nil {
 		line("last sync", "request %d, answered %s with %s", l.Sequence, l.Answered, plural(int(l.Lots), "lot", "lots"))
 		line("it reported", "the period %s to %s", l.From, l.To)
-		for _, r := range l.Reports {
-			fmt.Fprintf(&b, "  %s instances=%d reserved=%d returned=%d removed=%d\n", r.Account, r.Instances, r.Reserved, r.Returned, r.Removed)
-			for _, u := range r.Usage {
-				s := fmt.Sprintf("    %s peak=%d current=%d", u.Tag, u.Peak, u.Current)
-				if u.Over > 0 {
-					s += fmt.Sprintf(" over=%d", u.Over)
-				}
-				b.WriteString(s + "\n")
-			}
-		}
+		syncAccountsText(l.Reports, func(format string, args ...any) {
+			fmt.Fprintf(&b, "  %s\n", fmt.Sprintf(format, args...))
+		})
 	}
 	return writeResult(c.App.Writer, []byte(b.String()))
 }

@@ -34,18 +34,39 @@ type syncRequestJSON struct {
 	Accounts   []syncAccountFields `json:"accounts"`
 }
 
-func syncRequestFields(r *codes.SyncRequest) syncRequestJSON {
-	f := syncRequestJSON{Satellite: r.Satellite, Sequence: r.Sequence, LastAnswer: optHex(r.LastAnswer),
-		From: codes.FormatTime(r.From), IssuedAt: codes.FormatTime(r.IssuedAt), Accounts: []syncAccountFields{}}
-	for _, a := range r.Accounts {
+// syncAccountsFields are the fields of what a sync request reports, as
+// code inspect and authority satellite show give them.
+func syncAccountsFields(as []codes.SyncAccount) []syncAccountFields {
+	out := []syncAccountFields{}
+	for _, a := range as {
 		af := syncAccountFields{Account: a.Org + "/" + a.Account, Instances: a.Instances, Reserved: a.Reserved, Returned: a.Returned,
 			Removed: a.Removed, Usage: []syncUsageFields{}}
 		for _, u := range a.Usage {
 			af.Usage = append(af.Usage, syncUsageFields(u))
 		}
-		f.Accounts = append(f.Accounts, af)
+		out = append(out, af)
 	}
-	return f
+	return out
+}
+
+// syncAccountsText writes what a sync request reports for a person, an
+// item an account, then one a tag it uses.
+func syncAccountsText(as []syncAccountFields, item func(string, ...any)) {
+	for _, a := range as {
+		item("%s instances=%d reserved=%d returned=%d removed=%d", a.Account, a.Instances, a.Reserved, a.Returned, a.Removed)
+		for _, u := range a.Usage {
+			s := fmt.Sprintf("  %s peak=%d current=%d", u.Tag, u.Peak, u.Current)
+			if u.Over > 0 {
+				s += fmt.Sprintf(" over=%d", u.Over)
+			}
+			item("%s", s)
+		}
+	}
+}
+
+func syncRequestFields(r *codes.SyncRequest) syncRequestJSON {
+	return syncRequestJSON{Satellite: r.Satellite, Sequence: r.Sequence, LastAnswer: optHex(r.LastAnswer),
+		From: codes.FormatTime(r.From), IssuedAt: codes.FormatTime(r.IssuedAt), Accounts: syncAccountsFields(r.Accounts)}
 }
 
 type syncLotFields struct {
@@ -95,16 +116,7 @@ func syncText(fields any, line func(string, string, ...any), item func(string, .
 		line("last answer", "%s", orNone(f.LastAnswer, "none (the satellite imported no answer yet)"))
 		line("period", "%s to %s", f.From, f.IssuedAt)
 		line("accounts", "%d", len(f.Accounts))
-		for _, a := range f.Accounts {
-			item("%s instances=%d reserved=%d returned=%d removed=%d", a.Account, a.Instances, a.Reserved, a.Returned, a.Removed)
-			for _, u := range a.Usage {
-				s := fmt.Sprintf("  %s peak=%d current=%d", u.Tag, u.Peak, u.Current)
-				if u.Over > 0 {
-					s += fmt.Sprintf(" over=%d", u.Over)
-				}
-				item("%s", s)
-			}
-		}
+		syncAccountsText(f.Accounts, item)
 	case syncAnswerJSON:
 		line("satellite", "%s", f.Satellite)
 		line("sequence", "%d", f.Sequence)
