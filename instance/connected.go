@@ -754,25 +754,13 @@ func (in *Instance) retire(res []byte) (*Returned, error) {
 		if st.auth == nil || !bytes.Equal(st.auth.Reservation, res) {
 			return errNoChange
 		}
-		a := st.auth
-		mac, err := st.macKey(a.KeyID)
-		if err != nil {
+		var err error
+		if out, err = st.returnInstalled(now.Unix(), "retired: the service took its licenses back at re-registration"); err != nil {
 			return err
 		}
-		code, err := sealReturn(&codes.Return{Reservation: a.Reservation, Serial: a.Serial}, st.journalTag(), mac)
-		if err != nil {
-			return err
-		}
-		t := now.Unix()
-		st.returned = append(st.returned, returnedRecord{Reservation: a.Reservation, Serial: a.Serial, Code: code, At: t})
-		st.core.LastReturn = a.Reservation
-		st.core.Installed, st.core.Confirmation, st.core.PrevSerial = nil, nil, 0
-		st.auth = nil
 		if st.conn != nil {
 			st.conn.Confirm = 0
 		}
-		st.journalAdd(t, "return", fmt.Sprintf("reservation %x serial %d retired: the service took its licenses back at re-registration", a.Reservation, a.Serial))
-		out = st.returned[len(st.returned)-1].result(false)
 		return nil
 	})
 	return out, err

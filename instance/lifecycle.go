@@ -428,28 +428,35 @@ func (in *Instance) Return() (*Returned, error) {
 			}
 			return fmt.Errorf("%w: nothing to return", ErrNotReserved)
 		}
-		a := st.auth
-		mac, err := st.macKey(a.KeyID)
-		if err != nil {
-			return err
-		}
-		code, err := sealReturn(&codes.Return{Reservation: a.Reservation, Serial: a.Serial}, st.journalTag(), mac)
-		if err != nil {
-			return err
-		}
-		t := now.Unix()
-		st.returned = append(st.returned, returnedRecord{Reservation: a.Reservation, Serial: a.Serial, Code: code, At: t})
-		st.core.LastReturn = a.Reservation
-		st.core.Installed, st.core.Confirmation, st.core.PrevSerial = nil, nil, 0
-		st.auth = nil
-		st.journalAdd(t, "return", fmt.Sprintf("reservation %x serial %d returned, its code destroyed", a.Reservation, a.Serial))
-		out = st.returned[len(st.returned)-1].result(false)
-		return nil
+		var err error
+		out, err = st.returnInstalled(now.Unix(), "returned, its code destroyed")
+		return err
 	})
 	if err != nil {
 		return nil, err
 	}
 	return out, nil
+}
+
+// returnInstalled destroys the installed authorization code at t, and
+// records its return code with the reservation, now returned; why says
+// how in the journal. The caller checked that a code is installed.
+func (st *state) returnInstalled(t int64, why string) (*Returned, error) {
+	a := st.auth
+	mac, err := st.macKey(a.KeyID)
+	if err != nil {
+		return nil, err
+	}
+	code, err := sealReturn(&codes.Return{Reservation: a.Reservation, Serial: a.Serial}, st.journalTag(), mac)
+	if err != nil {
+		return nil, err
+	}
+	st.returned = append(st.returned, returnedRecord{Reservation: a.Reservation, Serial: a.Serial, Code: code, At: t})
+	st.core.LastReturn = a.Reservation
+	st.core.Installed, st.core.Confirmation, st.core.PrevSerial = nil, nil, 0
+	st.auth = nil
+	st.journalAdd(t, "return", fmt.Sprintf("reservation %x serial %d %s", a.Reservation, a.Serial, why))
+	return st.returned[len(st.returned)-1].result(false), nil
 }
 
 // ReturnAuthorization promises never to install an authorization code
