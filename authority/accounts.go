@@ -88,11 +88,8 @@ func (l *Ledger) SetExportAllowed(ctx context.Context, ref string, allowed bool)
 		if err != nil {
 			return err
 		}
-		who, err := l.actingAs(tx)
+		who, err := l.actingVendor(tx, "set the export control of an account")
 		if err != nil {
-			return err
-		}
-		if err := who.vendorOnly("set the export control of an account"); err != nil {
 			return err
 		}
 		actor := who.name

@@ -174,11 +174,8 @@ func (l *Ledger) CreateAgreement(ctx context.Context, s AgreementSpec) (*Agreeme
 	}
 	var out *Agreement
 	err := l.update(ctx, func(tx Tx, c *chain) error {
-		a, err := l.actingAs(tx)
+		a, err := l.actingVendor(tx, "make agreements")
 		if err != nil {
-			return err
-		}
-		if err := a.vendorOnly("make agreements"); err != nil {
 			return err
 		}
 		o, err := orgNamed(tx, s.Org)

@@ -120,6 +120,19 @@ func (a *acting) vendorOnly(what string) error {
 	return fmt.Errorf("%w: %s is not the vendor's: only the vendor's staff %s", ErrDenied, a.person.Email, what)
 }
 
+// actingVendor is actingAs for what only the vendor's staff may do: what
+// names it in the refusal.
+func (l *Ledger) actingVendor(tx ReadTx, what string) (*acting, error) {
+	a, err := l.actingAs(tx)
+	if err != nil {
+		return nil, err
+	}
+	if err := a.vendorOnly(what); err != nil {
+		return nil, err
+	}
+	return a, nil
+}
+
 // authorize resolves the actor and checks n on the organization named.
 func (l *Ledger) authorize(tx ReadTx, org string, n need) (*Org, string, error) {
 	a, err := l.actingAs(tx)
@@ -356,11 +369,8 @@ func (l *Ledger) IssueSerial(ctx context.Context, s SerialSpec) (string, error) 
 		return "", fmt.Errorf("drawing a serial number: %w", err)
 	}
 	err := l.update(ctx, func(tx Tx, c *chain) error {
-		a, err := l.actingAs(tx)
+		a, err := l.actingVendor(tx, "issue serial numbers")
 		if err != nil {
-			return err
-		}
-		if err := a.vendorOnly("issue serial numbers"); err != nil {
 			return err
 		}
 		now := l.now()

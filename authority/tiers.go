@@ -86,11 +86,8 @@ func (l *Ledger) SetLadder(ctx context.Context, name string, tags []string) (*La
 	}
 	var out *Ladder
 	err := l.update(ctx, func(tx Tx, c *chain) error {
-		a, err := l.actingAs(tx)
+		a, err := l.actingVendor(tx, "set tier ladders")
 		if err != nil {
-			return err
-		}
-		if err := a.vendorOnly("set tier ladders"); err != nil {
 			return err
 		}
 		ls, err := tx.Ladders()
@@ -144,11 +141,8 @@ func (l *Ledger) Ladders(ctx context.Context) ([]Ladder, error) {
 // next renewal.
 func (l *Ledger) DeleteLadder(ctx context.Context, name string) error {
 	return l.update(ctx, func(tx Tx, c *chain) error {
-		a, err := l.actingAs(tx)
+		a, err := l.actingVendor(tx, "delete tier ladders")
 		if err != nil {
-			return err
-		}
-		if err := a.vendorOnly("delete tier ladders"); err != nil {
 			return err
 		}
 		ls, err := tx.Ladders()

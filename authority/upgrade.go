@@ -89,11 +89,8 @@ func (l *Ledger) IssueUpgradeNotice(ctx context.Context, n UpgradeNotice, org st
 		return "", fmt.Errorf("drawing a notification id: %w", err)
 	}
 	err := l.update(ctx, func(tx Tx, c *chain) error {
-		a, err := l.actingAs(tx)
+		a, err := l.actingVendor(tx, "issue upgrade notifications")
 		if err != nil {
-			return err
-		}
-		if err := a.vendorOnly("issue upgrade notifications"); err != nil {
 			return err
 		}
 		if org != "" {

@@ -102,11 +102,8 @@ func (l *Ledger) IssueVoucher(ctx context.Context, s VoucherSpec) (*IssuedVouche
 	}
 	out := &IssuedVoucher{Code: groups.Encode(VoucherPrefix, b)}
 	err := l.update(ctx, func(tx Tx, c *chain) error {
-		a, err := l.actingAs(tx)
+		a, err := l.actingVendor(tx, "issue vouchers")
 		if err != nil {
-			return err
-		}
-		if err := a.vendorOnly("issue vouchers"); err != nil {
 			return err
 		}
 		ps, err := tx.PartnerPeople(s.OEM)
