@@ -340,10 +340,6 @@ func authorityExport(c *cli.Context) error {
 	if err := emitCode(c, out, a.Code, recipients, fmt.Sprintf("serial %d is recorded: 'airlock authority show --instance %s --code' gives the same code again", a.Authorization.Serial, a.UDI)); err != nil {
 		return err
 	}
-	stderr := c.App.ErrWriter
-	note(stderr, "reservation %s serial %d for %s: %s", a.Reservation(), a.Authorization.Serial, a.Authorization.UDI.Short(), authority.FormatLicenses(a.Licenses()))
-	if len(a.InTransition) > 0 {
-		note(stderr, "in transition until the instance confirms serial %d: %s", a.Authorization.Serial, authority.FormatLicenses(a.InTransition))
-	}
+	noteSerial(c.App.ErrWriter, a)
 	return nil
 }

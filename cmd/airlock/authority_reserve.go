@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -239,6 +240,15 @@ func authorityReserve(c *cli.Context) error {
 	}
 	note(stderr, "%s", reservedNote(a))
 	return nil
+}
+
+// noteSerial says what the new serial of a reservation grants, and what
+// stays in transition until the instance confirms it.
+func noteSerial(w io.Writer, a *authority.Authorized) {
+	note(w, "reservation %s serial %d for %s: %s", a.Reservation(), a.Authorization.Serial, a.Authorization.UDI.Short(), authority.FormatLicenses(a.Licenses()))
+	if len(a.InTransition) > 0 {
+		note(w, "in transition until the instance confirms serial %d: %s", a.Authorization.Serial, authority.FormatLicenses(a.InTransition))
+	}
 }
 
 // readCode reads a code of kind want from a typed code, a file or
@@ -567,11 +577,7 @@ func authorityUpdateCommand() *cli.Command {
 			if err := emitCode(c, out, a.Code, recipients, fmt.Sprintf("serial %d is recorded: 'airlock authority show --instance %s --code' gives the same code again", a.Authorization.Serial, inst)); err != nil {
 				return err
 			}
-			stderr := c.App.ErrWriter
-			note(stderr, "reservation %s serial %d for %s: %s", a.Reservation(), a.Authorization.Serial, a.Authorization.UDI.Short(), authority.FormatLicenses(a.Licenses()))
-			if len(a.InTransition) > 0 {
-				note(stderr, "in transition until the instance confirms serial %d: %s", a.Authorization.Serial, authority.FormatLicenses(a.InTransition))
-			}
+			noteSerial(c.App.ErrWriter, a)
 			return nil
 		},
 	}
