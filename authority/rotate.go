@@ -59,9 +59,10 @@ func RotateKey(current *codes.TrustSet, old, key *codes.AuthorityKey, now time.T
 		if k.NotAfter == 0 || k.NotAfter > at+1 {
 			k.NotAfter = at + 1
 		}
-		if k.NotBefore >= at {
+		if k.NotBefore > at {
 			// A key whose window had not begun would end up with an empty
-			// one, which the set refuses.
+			// one, which the set refuses. A key made in this very second
+			// keeps [NotBefore, at+1): one second, not empty.
 			return nil, fmt.Errorf("%w: key %s of the trust set is not valid before %s: rotate after that", ErrInvalid, k.ID(), codes.FormatTime(k.NotBefore))
 		}
 		set.Keys = append(set.Keys, k)

@@ -61,6 +61,37 @@ func TestRotateKey(t *testing.T) {
 	}
 }
 
+// TestRotateKeyInItsFirstSecond: a key rotated in the second it became
+// valid keeps that one second, and one not valid yet is refused.
+func TestRotateKeyInItsFirstSecond(t *testing.T) {
+	born := t0.Add(48 * time.Hour)
+	first := rotKey(t, "first", born)
+	set, err := codes.ParseUnverifiedTrustSet(mustSignTrust(t, first, born))
+	if err != nil {
+		t.Fatal(err)
+	}
+	next := rotKey(t, "next", born)
+	r, err := authority.RotateKey(set, first, next, born)
+	if err != nil {
+		t.Fatalf("rotating in the key's first second: %v", err)
+	}
+	if k := r.Set.Key(first.ID()); k == nil || k.NotBefore != born.Unix() || k.NotAfter != born.Unix()+1 {
+		t.Fatalf("old key window %+v, want the one second %d", k, born.Unix())
+	}
+	if _, err := authority.RotateKey(set, first, next, born.Add(-time.Second)); !errors.Is(err, authority.ErrInvalid) {
+		t.Fatalf("rotating before the key is valid: %v", err)
+	}
+}
+
+func mustSignTrust(t *testing.T, k *codes.AuthorityKey, at time.Time) []byte {
+	t.Helper()
+	b, err := codes.SignTrustSet(&codes.TrustSet{Sequence: 1, Keys: []codes.AuthorityPublicKey{k.Public}, IssuedAt: at.Unix()}, k)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
 // TestRetiredKeysOpenLazily: after a rotation the ledger signs with the
 // new key, opens a request MACed for the retired key by opening that key
 // once, and never opens it for codes MACed for the new key.
