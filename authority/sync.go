@@ -574,7 +574,7 @@ func (l *Ledger) AnswerSync(ctx context.Context, request []byte) (*SyncAnswered,
 				return err
 			}
 			sort.Slice(lots, func(i, j int) bool { return lots[i].ID < lots[j].ID })
-			sd := codes.SyncDelegation{Org: acct.Org, Account: acct.Name}
+			sd := codes.SyncDelegation{Org: acct.Org, Account: acct.Name, ExportDenied: !acct.ExportAllowed}
 			for _, lot := range lots {
 				if lot.Held != 0 {
 					return fmt.Errorf("%w: lot %d of delegated account %q holds %d here", ErrCorrupt, lot.ID, acct.Ref(), lot.Held)
@@ -746,6 +746,19 @@ func (l *Ledger) applySnapshot(tx Tx, c *chain, a *codes.SyncAnswer, out *SyncIm
 			return err
 		}
 		out.Accounts = append(out.Accounts, acct.Ref())
+		if acct.ExportAllowed == d.ExportDenied {
+			// The vendor's export control of the account, mirrored.
+			if err := tx.SetExportAllowed(acct.ID, !d.ExportDenied); err != nil {
+				return err
+			}
+			acct.ExportAllowed = !d.ExportDenied
+			e := l.event(now, "account set", acct.Ref())
+			e.Account = acct.Ref()
+			e.Detail = fmt.Sprintf("export-controlled licenses of %q %s, as the vendor's answer to sync request %d says", acct.Ref(), allowedWord(acct.ExportAllowed), a.Sequence)
+			if err := c.add(e); err != nil {
+				return err
+			}
+		}
 		for _, sl := range d.Lots {
 			out.Lots++
 			vid := int64(sl.ID)

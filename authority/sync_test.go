@@ -5,6 +5,7 @@ import (
 	"crypto/sha256"
 	"fmt"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -677,4 +678,43 @@ func BenchmarkSyncByFiles(b *testing.B) {
 	}
 	b.ReportMetric(float64(reqSize), "request-bytes")
 	b.ReportMetric(float64(ansSize), "answer-bytes")
+}
+
+// TestSatelliteMirrorsExportControl: an account the vendor denies
+// export-controlled licenses is denied them on the satellite from the next
+// sync on, and allowed again by the sync after the vendor allows it.
+func TestSatelliteMirrorsExportControl(t *testing.T) {
+	v := newEnv(t)
+	v.setup()
+	s := newSite(t, v, "plant-sat")
+	if _, err := v.l.AddSatellite(ctx, "plant-sat", s.trust, []string{"acme/plant"}); err != nil {
+		t.Fatal(err)
+	}
+	v.must(v.l.SetExportAllowed(ctx, "acme/plant", false))
+	v.clk.add(time.Hour)
+	_, ans, _ := syncByFiles(t, v, s)
+	if len(ans.Answer.Accounts) != 1 || !ans.Answer.Accounts[0].ExportDenied {
+		t.Fatalf("the answer does not carry the denial: %+v", ans.Answer.Accounts)
+	}
+	d := s.device("cam-1")
+	_, err := s.l.Reserve(ctx, "acme/plant", d.request(lic(analytics, 1)), nil)
+	wantErr(t, err, authority.ErrUnavailable)
+	if !strings.Contains(err.Error(), "export-controlled lots, which it may not hold") {
+		t.Fatalf("the satellite reserved, or did not say why: %v", err)
+	}
+	h, err := s.l.History(ctx, authority.HistoryFilter{})
+	s.must(err)
+	if !slices.ContainsFunc(h, func(e authority.Event) bool { return strings.Contains(e.Detail, "denied, as the vendor's answer to sync request 1 says") }) {
+		t.Fatal("the satellite's history does not record the mirrored denial")
+	}
+
+	v.must(v.l.SetExportAllowed(ctx, "acme/plant", true))
+	v.clk.add(time.Hour)
+	syncByFiles(t, v, s)
+	a, err := s.l.Reserve(ctx, "acme/plant", d.request(lic(analytics, 1)), nil)
+	s.must(err)
+	if len(a.Licenses()) != 1 {
+		t.Fatalf("reserved %v", a.Licenses())
+	}
+	s.verify()
 }

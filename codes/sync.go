@@ -106,6 +106,10 @@ type SyncDelegation struct {
 	Org     string    `cbor:"1,keyasint"`
 	Account string    `cbor:"2,keyasint"`
 	Lots    []SyncLot `cbor:"3,keyasint,omitempty"`
+	// ExportDenied: the vendor denies the account export-controlled
+	// licenses; the satellite then grants none of its export-controlled
+	// lots. Absent, they are allowed.
+	ExportDenied bool `cbor:"4,keyasint,omitempty"`
 }
 
 // A SyncLot is one lot of a delegated account: the vendor's lot id, which
