@@ -704,7 +704,9 @@ func TestSatelliteMirrorsExportControl(t *testing.T) {
 	}
 	h, err := s.l.History(ctx, authority.HistoryFilter{})
 	s.must(err)
-	if !slices.ContainsFunc(h, func(e authority.Event) bool { return strings.Contains(e.Detail, "denied, as the vendor's answer to sync request 1 says") }) {
+	if !slices.ContainsFunc(h, func(e authority.Event) bool {
+		return strings.Contains(e.Detail, "denied, as the vendor's answer to sync request 1 says")
+	}) {
 		t.Fatal("the satellite's history does not record the mirrored denial")
 	}
 
