@@ -179,15 +179,11 @@ type serveFolder struct {
 	name        string // in messages: "the tls.crt in the authority folder"
 	hostExample string // a --tls-host NAME, for the hint of a bad one
 	madeWhy     string // said after "had no TLS certificate" when serve makes one
-	// warnExpiry warns of a certificate that expires within 30 days, and
-	// has the hint of an expired one say to give every instance the new
-	// tls.crt. Only authority serve does.
-	warnExpiry bool
 }
 
 var (
 	authorityFolder = serveFolder{name: "authority folder", hostExample: "licensing.example.com",
-		madeWhy: " (it was made before airlock served HTTPS)", warnExpiry: true}
+		madeWhy: " (it was made before airlock served HTTPS)"}
 	satelliteFolder = serveFolder{name: "satellite's folder", hostExample: "sat.plant.example.com"}
 )
 
@@ -259,12 +255,9 @@ func serveCert(stderr io.Writer, sf *serveFlags, f serveFolder, dir, name string
 	now := clock()
 	switch {
 	case now.After(leaf.NotAfter):
-		hint := "renew it, or move tls.crt and tls.key out of the " + f.name + " to have serve make a new one"
-		if f.warnExpiry {
-			hint += "; then give every instance the new tls.crt"
-		}
+		hint := "renew it, or move tls.crt and tls.key out of the " + f.name + " to have serve make a new one; then give every instance the new tls.crt"
 		return tls.Certificate{}, time.Time{}, withHint(fmt.Errorf("%w: the TLS certificate %s expired %s", authority.ErrInvalid, sf.certPath, leaf.NotAfter.UTC().Format(time.RFC3339)), hint)
-	case f.warnExpiry && leaf.NotAfter.Sub(now) < 30*24*time.Hour:
+	case leaf.NotAfter.Sub(now) < 30*24*time.Hour:
 		warn(stderr, "the TLS certificate %s expires %s: renew it, and give every instance the new one", sf.certPath, leaf.NotAfter.UTC().Format(time.RFC3339))
 	}
 	return cert, now, nil
