@@ -10,6 +10,7 @@ import (
 	"crypto/x509"
 	"crypto/x509/pkix"
 	"encoding/json"
+	"encoding/pem"
 	"fmt"
 	"io"
 	"math/big"
@@ -35,6 +36,7 @@ const camera = "vms.camera.core"
 // certificate for 127.0.0.1 it issued.
 type testCA struct {
 	pool   *x509.CertPool
+	pem    []byte // the CA certificate, for an instance to pin
 	server tls.Certificate
 }
 
@@ -65,6 +67,7 @@ func newTestCA(t testing.TB) testCA {
 		leafDER := must(x509.CreateCertificate(rand.Reader, leafTmpl, caCert, &leafKey.PublicKey, caKey))
 		ca.pool = x509.NewCertPool()
 		ca.pool.AddCert(caCert)
+		ca.pem = pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: caDER})
 		ca.server = tls.Certificate{Certificate: [][]byte{leafDER}, PrivateKey: leafKey}
 	})
 	return ca
