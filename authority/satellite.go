@@ -251,8 +251,8 @@ func delegatedError(tx ReadTx, d *SatelliteAccount) error {
 	if a != nil {
 		ref = a.Ref()
 	}
-	return fmt.Errorf("%w: %q is delegated to satellite %q since %s: its licenses are reserved there; have the instance reserve from the satellite, or take the account back with 'airlock authority satellite remove %s --account %s'",
-		ErrDelegated, ref, name, codes.FormatTime(d.Since), name, ref)
+	return fmt.Errorf("%w: %q is delegated to satellite %q since %s: its licenses are reserved there; have the instance reserve from the satellite, or take the account back with 'airlock authority satellite remove --account %s %s'",
+		ErrDelegated, ref, name, codes.FormatTime(d.Since), ref, name)
 }
 
 // refuseOnSatellite refuses an operation that would put licenses into a

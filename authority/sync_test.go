@@ -139,6 +139,13 @@ func TestSatelliteSyncsThreeTimesByFile(t *testing.T) {
 	// The satellite adds no licenses of its own.
 	_, err = s.l.AddLot(ctx, authority.LotSpec{Account: "acme/plant", Tag: camera, Count: 1})
 	wantErr(t, err, authority.ErrSatellite)
+	// Nor does the vendor make registration tokens for it: its instances
+	// register at the satellite.
+	_, _, err = v.l.CreateToken(ctx, authority.TokenSpec{Account: "acme/plant"})
+	wantErr(t, err, authority.ErrDelegated)
+	if !strings.Contains(err.Error(), "make the token on the satellite") || !strings.Contains(err.Error(), "satellite remove --account acme/plant plant-sat") {
+		t.Fatalf("the refusal does not say what to do: %v", err)
+	}
 
 	// Sync 1: the satellite mirrors acme/plant.
 	v.clk.add(time.Hour)

@@ -114,6 +114,13 @@ func (l *Ledger) CreateToken(ctx context.Context, s TokenSpec) (string, *Token, 
 		if err != nil {
 			return err
 		}
+		if d, err := tx.DelegatedTo(a.ID); err != nil {
+			return err
+		} else if d != nil {
+			// Its instances register at the satellite, with the
+			// satellite's tokens.
+			return fmt.Errorf("%w; make the token on the satellite ('airlock authority token create --dir SATELLITE-DIR --account %s')", delegatedError(tx, d), a.Ref())
+		}
 		now := l.now()
 		if s.ExpiresAt != 0 && s.ExpiresAt <= now {
 			return fmt.Errorf("%w: the token would expire %s, which is not after now", ErrInvalid, FormatDay(s.ExpiresAt))
