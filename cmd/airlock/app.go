@@ -49,6 +49,19 @@ instance. A reservation round trip:
     site$ airlock instance return                             # prints RT-…
     desk$ airlock authority return RT-…
 
+Where the site can reach the desk, connected mode carries the same codes
+over HTTPS: the desk runs airlock authority serve, the instance registers
+once with a token and the agent keeps it licensed:
+
+    desk$ airlock authority serve --listen :8443          # prints the TLS fingerprint
+    desk$ airlock authority token create --account acme/plant   # prints TK-…
+    site$ airlock instance transport --direct https://desk.example:8443 --ca tls.crt
+    site$ airlock instance register --license vms.camera.core=4 TK-…
+    site$ airlock instance agent                          # renews every 30 days
+
+A satellite (airlock satellite) is an authority on the site that syncs
+with the desk over HTTPS or by files.
+
 Look at any code or code file, from either side, with airlock code inspect.
 Each command documents itself: airlock COMMAND --help, or the manual pages
 airlock-authority(1), airlock-instance(1), airlock-code-inspect(1) and the
@@ -67,7 +80,8 @@ or extra argument, bad flag value).
 Environment: AIRLOCK_PASSPHRASE holds the passphrase of the authority key
 (instead of asking on the terminal); AIRLOCK_AUTHORITY_DIR is the authority
 folder; AIRLOCK_STATE is the instance's state folder; AIRLOCK_ACTOR names
-who acts in the ledger's history.`
+who acts in the ledger's history; AIRLOCK_PROXY_PASSWORD is the HTTP
+proxy's password in connected mode.`
 
 // newApp builds the command tree. stdin, stdout and stderr replace the
 // process's streams, so that tests run commands in process.
