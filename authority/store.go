@@ -8,13 +8,15 @@ import (
 
 // A Store keeps the ledger's records. The ledger's rules live in this
 // package; a Store only reads and writes rows, in transactions. The
-// embedded default is package store (SQLite); a PostgreSQL store
-// implements the same interface.
+// embedded default is package store (SQLite); the same package runs it
+// on PostgreSQL for several servers on one ledger.
 //
 // Update runs fn in one write transaction that excludes every other writer
-// from its start (BEGIN IMMEDIATE in SQLite, SELECT … FOR UPDATE on the
-// meta row in PostgreSQL), commits durably when fn returns nil and rolls
-// back otherwise. It returns only after the commit is on disk, so a caller
+// from its start (BEGIN IMMEDIATE in SQLite, a transaction-level advisory
+// lock in PostgreSQL), commits durably when fn returns nil and rolls back
+// otherwise. A store may run fn again when the database rolled the
+// transaction back as a conflict (PostgreSQL's serialization failures and
+// deadlocks): fn must reset what it leaves outside the transaction. It returns only after the commit is on disk, so a caller
 // may then print what fn produced. A Store must map a lock held longer
 // than its busy timeout to ErrBusy.
 type Store interface {

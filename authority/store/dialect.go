@@ -1,6 +1,7 @@
 package store
 
 import (
+	"database/sql"
 	"errors"
 	"fmt"
 	"strings"
@@ -34,6 +35,16 @@ type dialect struct {
 	tableExists string
 	// classify maps a driver error to the authority sentinels.
 	classify func(error) error
+	// lock, when not empty, is the first statement of every write
+	// transaction: it waits until no other writer runs (SQLite has
+	// BEGIN IMMEDIATE for that).
+	lock string
+	// writeTx and readTx are the options of write and read
+	// transactions; nil for the driver's default.
+	writeTx, readTx *sql.TxOptions
+	// retryable reports whether a write transaction that failed with
+	// err may be run again; nil when none may.
+	retryable func(error) bool
 }
 
 var sqliteDialect = &dialect{
@@ -56,6 +67,7 @@ var sqliteDialect = &dialect{
 	rebind:      func(q string) string { return q },
 	tableExists: `SELECT COUNT(*) FROM sqlite_master WHERE type = 'table' AND name = ?`,
 	classify:    classifySQLite,
+	readTx:      &sql.TxOptions{ReadOnly: true},
 }
 
 // SQLite result codes (https://sqlite.org/rescode.html).

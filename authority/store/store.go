@@ -1,13 +1,24 @@
-// Package store is the embedded authority.Store: one SQLite file, through
-// modernc.org/sqlite (no cgo).
+// Package store is the authority.Store: the embedded default, one SQLite
+// file through modernc.org/sqlite (no cgo), or a PostgreSQL database
+// through github.com/jackc/pgx/v5, for several authority servers on one
+// ledger. Both run the same schema and queries (see dialect).
 //
-// Open it with Open (or OpenLedger for a ledger on an authority folder).
-// The file runs in WAL mode with synchronous=FULL, so that a commit is on
-// disk when Update returns, and every write transaction starts with BEGIN
-// IMMEDIATE, so that it holds the write lock from its first read and no
-// two writers ever act on the same snapshot. Other processes wait for the
-// lock up to the busy timeout. Every connection is checked for these
-// settings when it opens, and the schema migrations are applied at open.
+// Open it with Open (or OpenLedger for a ledger on an authority folder),
+// with a file name or a postgres:// URL.
+//
+// A SQLite file runs in WAL mode with synchronous=FULL, so that a commit
+// is on disk when Update returns, and every write transaction starts with
+// BEGIN IMMEDIATE, so that it holds the write lock from its first read
+// and no two writers ever act on the same snapshot. Other processes wait
+// for the lock up to the busy timeout. Every connection is checked for
+// these settings when it opens, and the schema migrations are applied at
+// open.
+//
+// On PostgreSQL, every write transaction runs at READ COMMITTED and takes
+// one transaction-level advisory lock first (pg_advisory_xact_lock), so
+// that writers run one at a time across processes and hosts, as SQLite's
+// do; readers run at REPEATABLE READ and never wait. Every connection
+// commits synchronously and is refused on a server without fsync.
 //
 // Never copy ledger.db alone while ledger.db-wal exists: back up with
 // `sqlite3 ledger.db "VACUUM INTO 'backup.db'"`, or stop every writer
@@ -21,6 +32,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math/rand/v2"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -54,14 +66,16 @@ var pragmas = []string{
 
 // Options configure Open.
 type Options struct {
-	// Create makes a new, empty ledger file if path does not exist.
+	// Create makes a new, empty ledger file if path does not exist, or
+	// the ledger's tables in a PostgreSQL database that has none.
 	// Without it, Open fails with authority.ErrNotInitialized.
 	Create bool
 }
 
-// A Store is the SQLite store. It is safe for concurrent use.
+// A Store is the SQLite or PostgreSQL store. It is safe for concurrent
+// use.
 type Store struct {
-	path string
+	path string // the file, or the URL without its password
 	d    *dialect
 	w    *sql.DB // writers: BEGIN IMMEDIATE
 	r    *sql.DB // readers, deferred transactions (WAL snapshots)
@@ -77,9 +91,17 @@ type Store struct {
 var _ authority.Store = (*Store)(nil)
 var _ authority.Checker = (*Store)(nil)
 
-// Open opens the ledger file at path, applies the schema migrations the
-// file lacks, and checks the settings of every connection it opens.
+// Open opens the ledger file at path, or the PostgreSQL database at a
+// postgres:// URL, applies the schema migrations it lacks, and checks the
+// settings of every connection it opens. The URL is pgx's (libpq's):
+// sslmode and the other parameters apply as documented there, the
+// password may come from PGPASSWORD or ~/.pgpass, and pool_max_conns,
+// pool_max_conn_lifetime and pool_max_conn_idle_time set the readers'
+// pool.
 func Open(path string, o Options) (*Store, error) {
+	if IsPostgres(path) {
+		return openPostgres(path, o)
+	}
 	abs, err := filepath.Abs(path)
 	if err != nil {
 		return nil, err
@@ -115,7 +137,7 @@ func open(path string, q url.Values) (*Store, error) {
 	s.w.SetConnMaxLifetime(0)
 	s.r.SetMaxOpenConns(4)
 	s.r.SetMaxIdleConns(4)
-	if err := s.migrate(context.Background()); err != nil {
+	if err := s.migrate(context.Background(), true); err != nil {
 		s.Close()
 		return nil, err
 	}
@@ -141,7 +163,8 @@ func (s *Store) Close() error {
 	return errors.Join(s.w.Close(), s.r.Close())
 }
 
-// Path returns the ledger file's path.
+// Path returns the ledger file's path, or the database's URL without its
+// password.
 func (s *Store) Path() string { return s.path }
 
 // A connector opens connections with the modernc driver and checks each
@@ -202,14 +225,20 @@ func checkConn(ctx context.Context, conn driver.Conn) error {
 	return nil
 }
 
-// migrate applies the migrations the file lacks.
-func (s *Store) migrate(ctx context.Context) error {
+// migrate applies the migrations the ledger lacks; without create, a
+// ledger without any is refused (a SQLite file that exists is not).
+// Migrations run in a write transaction, so that two processes opening a
+// new ledger at once apply each once.
+func (s *Store) migrate(ctx context.Context, create bool) error {
 	have, err := s.version(ctx, s.r)
 	if err != nil {
 		return err
 	}
 	if have == len(migrations)-1 {
 		return nil
+	}
+	if have == 0 && !create {
+		return fmt.Errorf("%w: the database %s holds no ledger: run 'airlock authority init --db URL'", authority.ErrNotInitialized, s.path)
 	}
 	return s.update(ctx, func(tx *sql.Tx) error {
 		if _, err := tx.ExecContext(ctx, `CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER NOT NULL PRIMARY KEY, applied_at BIGINT NOT NULL)`); err != nil {
@@ -272,10 +301,26 @@ func splitStatements(script string) []string {
 // SchemaVersion returns the schema version this package writes.
 func SchemaVersion() int { return len(migrations) - 1 }
 
-// Update runs fn in a write transaction: BEGIN IMMEDIATE, then fn, then a
-// durable commit.
+// Update runs fn in a write transaction: BEGIN IMMEDIATE (SQLite) or
+// the ledger's advisory lock (PostgreSQL), then fn, then a durable
+// commit. On PostgreSQL, a transaction the server rolled back as a
+// serialization failure or a deadlock runs again, fn included, up to
+// maxAttempts times: fn must leave nothing behind but what it writes
+// through the transaction, or reset it when it starts.
 func (s *Store) Update(ctx context.Context, fn func(authority.Tx) error) error {
 	return s.update(ctx, nil, fn)
+}
+
+// maxAttempts is how many times a write transaction runs before a
+// serialization failure or deadlock is returned (as authority.ErrBusy).
+const maxAttempts = 8
+
+// retryDelay is the wait before attempt n (from 2): up to 5 ms, doubling
+// with every attempt up to 320 ms, at a uniformly random point of that
+// range so that sessions that conflicted once do not meet again.
+func retryDelay(n int) time.Duration {
+	ceil := 5 * time.Millisecond << min(n-2, 6)
+	return time.Duration(rand.Int64N(int64(ceil))) + time.Millisecond
 }
 
 // update runs raw, when not nil, on the underlying transaction (for
@@ -283,9 +328,23 @@ func (s *Store) Update(ctx context.Context, fn func(authority.Tx) error) error {
 func (s *Store) update(ctx context.Context, raw func(*sql.Tx) error, fn func(authority.Tx) error) error {
 	s.wmu.Lock()
 	defer s.wmu.Unlock()
-	tx, err := s.w.BeginTx(ctx, nil)
+	for n := 1; ; n++ {
+		err := s.updateOnce(ctx, raw, fn)
+		if err == nil || s.d.retryable == nil || !s.d.retryable(err) || n == maxAttempts {
+			return s.d.classify(err)
+		}
+		select {
+		case <-time.After(retryDelay(n + 1)):
+		case <-ctx.Done():
+			return s.d.classify(err)
+		}
+	}
+}
+
+func (s *Store) updateOnce(ctx context.Context, raw func(*sql.Tx) error, fn func(authority.Tx) error) error {
+	tx, err := s.w.BeginTx(ctx, s.d.writeTx)
 	if err != nil {
-		return s.d.classify(err)
+		return err
 	}
 	done := false
 	defer func() {
@@ -293,26 +352,29 @@ func (s *Store) update(ctx context.Context, raw func(*sql.Tx) error, fn func(aut
 			tx.Rollback()
 		}
 	}()
+	if s.d.lock != "" {
+		if _, err := tx.ExecContext(ctx, s.d.lock); err != nil {
+			return err
+		}
+	}
 	if raw != nil {
 		if err := raw(tx); err != nil {
-			return s.d.classify(err)
+			return err
 		}
 	}
 	t := &txn{s: s, prepared: true, tx: tx, ctx: ctx, cache: map[string]*sql.Stmt{}}
 	if err := fn(t); err != nil {
-		return s.d.classify(err)
+		return err
 	}
 	done = true
-	if err := tx.Commit(); err != nil {
-		return s.d.classify(err)
-	}
-	return nil
+	return tx.Commit()
 }
 
-// View runs fn in a read transaction on a WAL snapshot: it never waits
-// for writers, nor they for it.
+// View runs fn in a read transaction on a snapshot (WAL in SQLite,
+// REPEATABLE READ in PostgreSQL): it never waits for writers, nor they for
+// it.
 func (s *Store) View(ctx context.Context, fn func(authority.ReadTx) error) error {
-	tx, err := s.r.BeginTx(ctx, &sql.TxOptions{ReadOnly: true})
+	tx, err := s.r.BeginTx(ctx, s.d.readTx)
 	if err != nil {
 		return s.d.classify(err)
 	}
@@ -321,9 +383,12 @@ func (s *Store) View(ctx context.Context, fn func(authority.ReadTx) error) error
 	return s.d.classify(fn(t))
 }
 
-// Check runs SQLite's integrity check, and the settings check on the
-// writer's connection and a reader's.
+// Check runs the settings check on the writer's connection and a
+// reader's, and, on SQLite, the integrity check.
 func (s *Store) Check(ctx context.Context) error {
+	if s.d != sqliteDialect {
+		return s.checkPostgres(ctx)
+	}
 	for _, db := range []*sql.DB{s.w, s.r} {
 		c, err := db.Conn(ctx)
 		if err != nil {
@@ -371,13 +436,74 @@ func (s *Store) stmt(ctx context.Context, query string) (*sql.Stmt, error) {
 	return st, nil
 }
 
-// OpenLedger opens the ledger of an authority folder (dir/ledger.db) with
-// the options given. create makes the file if it is missing; the caller
-// then runs Ledger.Init. The returned close function closes the store.
+// OpenLedger opens the ledger of an authority folder with the options
+// given: the database the folder's ledger.url names, else the file
+// dir/ledger.db (LedgerName). create makes the file, or the tables, if
+// missing; the caller then runs Ledger.Init. The returned close function
+// closes the store.
 func OpenLedger(dir string, create bool, opts authority.Options) (*authority.Ledger, io.Closer, error) {
-	st, err := Open(filepath.Join(dir, authority.LedgerFile), Options{Create: create})
+	name, err := LedgerName(dir, "")
+	if err != nil {
+		return nil, nil, err
+	}
+	st, err := Open(name, Options{Create: create})
 	if err != nil {
 		return nil, nil, err
 	}
 	return authority.New(st, opts), st, nil
+}
+
+// URLFile is the file of an authority folder whose ledger is in
+// PostgreSQL: one line, the database's URL without its password (which
+// comes from PGPASSWORD or ~/.pgpass), written by init --db.
+const URLFile = "ledger.url"
+
+// maxURLFile bounds URLFile: 4 KiB, far more than any URL.
+const maxURLFile = 4 << 10
+
+// LedgerName returns the ledger an authority folder names: db when it is
+// not empty (a postgres:// URL, or sqlite://FILE), else the URL in
+// dir/ledger.url when that file exists, else the file dir/ledger.db.
+func LedgerName(dir, db string) (string, error) {
+	if db != "" {
+		return parseLedgerName(db)
+	}
+	path := filepath.Join(dir, URLFile)
+	f, err := os.Open(path)
+	if errors.Is(err, os.ErrNotExist) {
+		return filepath.Join(dir, authority.LedgerFile), nil
+	}
+	if err != nil {
+		return "", err
+	}
+	defer f.Close()
+	b, err := io.ReadAll(io.LimitReader(f, maxURLFile+1))
+	if err != nil {
+		return "", fmt.Errorf("%s: %w", path, err)
+	}
+	u := strings.TrimSpace(string(b))
+	if len(b) > maxURLFile || !IsPostgres(u) || strings.ContainsAny(u, "\n\r") {
+		return "", fmt.Errorf("%w: %s does not hold one postgres:// URL", authority.ErrInvalid, path)
+	}
+	return u, nil
+}
+
+// parseLedgerName reads a --db value.
+func parseLedgerName(db string) (string, error) {
+	switch {
+	case IsPostgres(db):
+		return db, nil
+	case strings.HasPrefix(db, "sqlite://"):
+		if p := strings.TrimPrefix(db, "sqlite://"); p != "" {
+			return p, nil
+		}
+	}
+	// Only the scheme: what follows may hold a password.
+	scheme, _, ok := strings.Cut(db, "://")
+	if !ok {
+		scheme = "a file name"
+	} else {
+		scheme += "://…"
+	}
+	return "", fmt.Errorf("%w: the ledger (%s) is neither a postgres://… URL nor sqlite://FILE", authority.ErrInvalid, scheme)
 }
