@@ -7,7 +7,6 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
-	"path/filepath"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -91,7 +90,7 @@ func newEnv(t testing.TB, tweak ...func(*authority.Options)) *env {
 	t.Helper()
 	f := fixture(t)
 	dir := t.TempDir()
-	e := &env{t: t, dir: dir, path: filepath.Join(dir, authority.LedgerFile), f: f, clk: &clock{t: t0}}
+	e := &env{t: t, dir: dir, path: newLedgerName(t, dir), f: f, clk: &clock{t: t0}}
 	e.opts = authority.Options{Keys: []*codes.AuthorityKey{f.Authority}, Actor: "tester", Now: e.clk.Now}
 	for _, fn := range tweak {
 		fn(&e.opts)

@@ -17,6 +17,7 @@ import (
 
 	"github.com/airlock-dev/airlock/authority"
 	"github.com/airlock-dev/airlock/authority/store"
+	"github.com/airlock-dev/airlock/authority/store/pgtest"
 	"github.com/airlock-dev/airlock/codes"
 )
 
@@ -27,7 +28,7 @@ const childEnv = "AIRLOCK_AUTHORITY_TEST_CHILD"
 func TestMain(m *testing.M) {
 	switch os.Getenv(childEnv) {
 	case "":
-		os.Exit(m.Run())
+		os.Exit(pgtest.Main(m))
 	case "reserve":
 		os.Exit(childReserve())
 	case "crash":

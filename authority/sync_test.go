@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"crypto/sha256"
 	"fmt"
-	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -45,7 +44,7 @@ func newSite(t testing.TB, v *env, name string) *site {
 	t.Helper()
 	key, trust := satelliteKey(t, name)
 	dir := t.TempDir()
-	e := &env{t: t, dir: dir, path: filepath.Join(dir, authority.LedgerFile), f: v.f, clk: v.clk}
+	e := &env{t: t, dir: dir, path: newLedgerName(t, dir), f: v.f, clk: v.clk}
 	e.opts = authority.Options{Keys: []*codes.AuthorityKey{key}, Actor: "site operator", Now: v.clk.Now}
 	st, err := store.Open(e.path, store.Options{Create: true})
 	if err != nil {

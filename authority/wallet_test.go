@@ -102,6 +102,9 @@ func TestIssuedKeyIsTypedAndNeverStored(t *testing.T) {
 	}
 	// Neither the key's bytes nor its typed form are anywhere in the
 	// ledger's files: only their hash.
+	if onPostgres() {
+		return // the files are the server's
+	}
 	e.st.Close()
 	for _, name := range []string{e.path, e.path + "-wal"} {
 		b, err := os.ReadFile(name)
@@ -378,7 +381,7 @@ func TestStoreRefusesASecondRedemption(t *testing.T) {
 	err = e.st.Update(ctx, func(tx authority.Tx) error {
 		return tx.InsertWalletLot(&authority.WalletLot{ProductID: 1, Tag: hwTag, Initial: 1, Count: -1, EnteredAt: 1, ExpiresAt: 2, KeyHash: authority.KeyHash(raw)})
 	})
-	if err == nil || !strings.Contains(err.Error(), "CHECK") {
+	if err == nil || !strings.Contains(strings.ToLower(err.Error()), "check constraint") {
 		t.Fatalf("a negative wallet lot was stored: %v", err)
 	}
 	e.verify()
@@ -392,7 +395,7 @@ func TestVerifyChecksWallets(t *testing.T) {
 	}{
 		{"grown lot", []string{`UPDATE wallet_lots SET initial_count = initial_count + 5, count = count + 5`}, "its wallet lots hold 35"},
 		{"longer life", []string{`UPDATE wallet_lots SET expires_at = expires_at + 86400`}, "not 5 years later"},
-		{"slipped-in key", []string{`INSERT INTO license_keys (hash, software, extension, years, issued_at, issued_by) VALUES (zeroblob(32), 'vms', 0, 1, 0, 'x')`,
+		{"slipped-in key", []string{`INSERT INTO license_keys (hash, software, extension, years, issued_at, issued_by) VALUES (zeroblob(32), 'vms', FALSE, 1, 0, 'x')`,
 			`INSERT INTO license_key_lines (key_id, tag, count) VALUES ((SELECT MAX(id) FROM license_keys), 'vms.camera.core', 100)`}, "recorded by 0 issue events"},
 		{"unredeemed", []string{`DELETE FROM wallet_lots`, `DELETE FROM redemptions`}, "recorded as redeemed in the history"},
 		{"moved lot", []string{`UPDATE wallet_lots SET product_id = 2`}, "its key"},
