@@ -34,12 +34,14 @@ const (
 	flagInstance = "instance"
 	flagLicense  = "license"
 	flagTo       = "to"
+	flagDB       = "db"
 )
 
 // Environment variables of the authority commands.
 const (
 	envAuthorityDir = "AIRLOCK_AUTHORITY_DIR"
 	envActor        = "AIRLOCK_ACTOR"
+	envDB           = "AIRLOCK_DB"
 )
 
 const authorityDescription = `authority groups the commands of the licensing desk: the vendor's side,
@@ -47,10 +49,18 @@ which keeps the ledger of who owns which licenses and signs authorization
 codes. Every command works on an authority folder, given with --dir or
 the AIRLOCK_AUTHORITY_DIR environment variable, holding:
 
-- ledger.db: the ledger (SQLite), with its history;
+- ledger.db: the ledger (SQLite), with its history; or ledger.url, the
+  URL of the PostgreSQL database that holds it (see below);
 - authority.key: the private key, encrypted with age to a passphrase or
   to age or SSH keys;
 - trust.airlock: the trust file every instance loads.
+
+Several authority servers share one ledger in PostgreSQL: 'airlock
+authority init --db postgres://USER@HOST/DB' makes the ledger there and
+writes ledger.url, without the password; copy the folder to each server.
+Every command takes --db URL, or AIRLOCK_DB, which override ledger.url.
+The password comes from PGPASSWORD or ~/.pgpass, never from a file of the
+folder; sslmode=verify-full in the URL checks the server's certificate.
 
 A day at the desk:
 
@@ -84,7 +94,7 @@ func authorityCommand() *cli.Command {
 		Usage:           "run the licensing desk: ledger, reservations, codes",
 		UsageText:       "airlock authority [--dir DIR] COMMAND [OPTIONS] [ARGUMENTS]",
 		Description:     authorityDescription,
-		Flags:           []cli.Flag{dirFlag(true)},
+		Flags:           []cli.Flag{dirFlag(true), dbFlag()},
 		OnUsageError:    onUsageError,
 		Action:          groupAction,
 		HideHelpCommand: true,
@@ -149,10 +159,17 @@ func dirFlag(group bool) cli.Flag {
 	return f
 }
 
+// dbFlag is --db, read from $AIRLOCK_DB.
+func dbFlag() cli.Flag {
+	return &cli.StringFlag{Name: flagDB, EnvVars: []string{envDB},
+		Usage: "the ledger is in the PostgreSQL database at `URL` (postgres://USER@HOST/DB?sslmode=verify-full; the password from PGPASSWORD or ~/.pgpass), not the one the folder names (default: $" + envDB + ")"}
+}
+
 // ledgerFlags are the flags of every command that opens the ledger.
 func ledgerFlags(more ...cli.Flag) []cli.Flag {
 	return append([]cli.Flag{
 		dirFlag(false),
+		dbFlag(),
 		&cli.StringFlag{Name: flagActor, EnvVars: []string{envActor}, Usage: "record `NAME` as who acted, in the history (default: $" + envActor + ", or your user name)"},
 	}, more...)
 }
@@ -178,6 +195,31 @@ func authorityDir(c *cli.Context) (string, error) {
 			"missing --%s DIR: the authority folder", flagDir)
 	}
 	return dir, nil
+}
+
+// ledgerDB returns --db after the command or before it, or $AIRLOCK_DB:
+// the database that overrides the folder's ledger.url, "" for none.
+func ledgerDB(c *cli.Context) string {
+	for _, ctx := range c.Lineage() {
+		if ctx.Command != nil && ctx.IsSet(flagDB) && ctx.String(flagDB) != "" {
+			return ctx.String(flagDB)
+		}
+	}
+	return os.Getenv(envDB)
+}
+
+// openLedger opens the ledger of the authority folder dir: --db, or
+// $AIRLOCK_DB, or the folder's ledger.url, or its ledger.db.
+func openLedger(c *cli.Context, dir string, create bool, opts authority.Options) (*authority.Ledger, io.Closer, error) {
+	name, err := store.LedgerName(dir, ledgerDB(c))
+	if err != nil {
+		return nil, nil, err
+	}
+	st, err := store.Open(name, store.Options{Create: create})
+	if err != nil {
+		return nil, nil, err
+	}
+	return authority.New(st, opts), st, nil
 }
 
 // actor returns who acts: --actor, $AIRLOCK_ACTOR, or the user.
@@ -220,7 +262,7 @@ func openDesk(c *cli.Context, withKey bool, tweak ...func(*authority.Options)) (
 		}
 		opts.Keys, opts.Retired = []*codes.AuthorityKey{key}, retired
 	}
-	l, closer, err := store.OpenLedger(dir, false, opts)
+	l, closer, err := openLedger(c, dir, false, opts)
 	if err != nil {
 		return nil, fmt.Errorf("authority folder %q: %w", dir, err)
 	}
@@ -380,6 +422,7 @@ var authorityHints = []struct {
 	{authority.ErrNoKey, "the authority key is not valid now: make a new key and publish a trust update"},
 	{authority.ErrClock, "set the system clock right, then try again"},
 	{authority.ErrBusy, "another airlock process holds the ledger: try again in a moment"},
+	{store.ErrUnreachable, "check --db, " + envDB + " or the folder's " + store.URLFile + ", and that PostgreSQL runs and accepts connections from this host"},
 	{authority.ErrCorrupt, "stop issuing, restore the ledger from a backup, and find out who changed it"},
 }
 
@@ -406,6 +449,19 @@ The key is encrypted to a passphrase, from AIRLOCK_PASSPHRASE or asked
 twice on the terminal, or to the age or SSH public keys given with
 --recipient; then the other commands open it with --identity.
 
+With --db URL (or AIRLOCK_DB), the ledger is made in that PostgreSQL
+database, which must exist and hold no ledger, and the folder gets
+ledger.url instead of ledger.db: the URL without its password, which the
+other commands read. They take the password from PGPASSWORD or
+~/.pgpass. Copy the folder to every server that shares the ledger.
+
+    $ createdb -O airlock airlock
+    $ export PGPASSWORD=…
+    $ airlock authority init --dir /srv/airlock --name "ACME licensing" \
+        --db "postgres://airlock@db.example/airlock?sslmode=verify-full"
+    …
+    airlock: wrote /srv/airlock/ledger.url: the ledger's database, postgres://airlock@db.example/airlock?sslmode=verify-full
+
 Example:
 
     $ airlock authority init --dir /srv/airlock --name "ACME licensing"
@@ -425,7 +481,7 @@ func authorityInitCommand() *cli.Command {
 	return &cli.Command{
 		Name:        "init",
 		Usage:       "make a new authority: key, trust file and ledger",
-		UsageText:   "airlock authority init --name NAME [--dir DIR] [--recipient RECIPIENT]... [--not-after DATE] [--tls-host NAME]...",
+		UsageText:   "airlock authority init --name NAME [--dir DIR] [--db URL] [--recipient RECIPIENT]... [--not-after DATE] [--tls-host NAME]...",
 		Description: authorityInitDescription,
 		Flags: ledgerFlags(
 			&cli.StringFlag{Name: flagName, Usage: "call the authority `NAME`, as its history and the trust file's holders will see it"},
@@ -461,6 +517,13 @@ func authorityInit(c *cli.Context) error {
 		return err
 	}
 	keyPath, trustPath, ledgerPath := filepath.Join(dir, authority.KeyFile), filepath.Join(dir, authority.TrustFile), filepath.Join(dir, authority.LedgerFile)
+	db := ledgerDB(c)
+	if db != "" {
+		if !store.IsPostgres(db) {
+			return usagef(cmd, "for example: --db postgres://airlock@db.example/airlock?sslmode=verify-full", "--%s: init makes a ledger in PostgreSQL only (postgres://…)", flagDB)
+		}
+		ledgerPath = filepath.Join(dir, store.URLFile)
+	}
 	for _, p := range []string{keyPath, trustPath, ledgerPath} {
 		if err := checkAbsent(p); err != nil {
 			return err
@@ -482,7 +545,15 @@ func authorityInit(c *cli.Context) error {
 	if err != nil {
 		return err
 	}
-	l, closer, err := store.OpenLedger(dir, true, authority.Options{Keys: []*codes.AuthorityKey{key}, Actor: actor(c), Now: clock})
+	if db != "" {
+		// The folder remembers the database, never its password.
+		err = writeNewFile(ledgerPath, []byte(store.RedactURL(db)+"\n"), 0o600)
+	}
+	var l *authority.Ledger
+	var closer io.Closer
+	if err == nil {
+		l, closer, err = openLedger(c, dir, true, authority.Options{Keys: []*codes.AuthorityKey{key}, Actor: actor(c), Now: clock})
+	}
 	if err == nil {
 		err = l.Init(context.Background(), name)
 		closer.Close()
@@ -505,7 +576,14 @@ func authorityInit(c *cli.Context) error {
 	}
 	note(stderr, "wrote %s: the private key, encrypted %s", keyPath, how)
 	note(stderr, "wrote %s: the trust file, for every instance", trustPath)
-	note(stderr, "wrote %s: the ledger", ledgerPath)
+	if db != "" {
+		note(stderr, "wrote %s: the ledger's database, %s", ledgerPath, store.RedactURL(db))
+		if store.RedactURL(db) != db {
+			warn(stderr, "%s keeps the URL without its password: give it to the other commands with PGPASSWORD or ~/.pgpass", ledgerPath)
+		}
+	} else {
+		note(stderr, "wrote %s: the ledger", ledgerPath)
+	}
 	initTLSCert(c, dir, name, now)
 	return nil
 }

@@ -11,6 +11,7 @@ import (
 	"github.com/urfave/cli/v2"
 
 	"github.com/airlock-dev/airlock/authority"
+	"github.com/airlock-dev/airlock/authority/store"
 	"github.com/airlock-dev/airlock/codes"
 )
 
@@ -72,7 +73,7 @@ func satelliteCommand() *cli.Command {
 		Usage:           "run an authority on the customer's site that syncs with the vendor",
 		UsageText:       "airlock satellite [--dir DIR] COMMAND [OPTIONS] [ARGUMENTS]",
 		Description:     satelliteDescription,
-		Flags:           []cli.Flag{dirFlag(true)},
+		Flags:           []cli.Flag{dirFlag(true), dbFlag()},
 		OnUsageError:    onUsageError,
 		Action:          groupAction,
 		HideHelpCommand: true,
@@ -192,7 +193,7 @@ func satelliteInit(c *cli.Context) error {
 		d.Close()
 	}
 	if err != nil {
-		for _, f := range []string{authority.KeyFile, authority.TrustFile, authority.LedgerFile, authority.LedgerFile + "-wal", authority.LedgerFile + "-shm", tlsCertFile, tlsKeyFile} {
+		for _, f := range []string{authority.KeyFile, authority.TrustFile, authority.LedgerFile, authority.LedgerFile + "-wal", authority.LedgerFile + "-shm", store.URLFile, tlsCertFile, tlsKeyFile} {
 			if rmErr := os.Remove(filepath.Join(dir, f)); rmErr != nil && !errors.Is(rmErr, fs.ErrNotExist) {
 				warn(stderr, "could not remove %s: %v", filepath.Join(dir, f), rmErr)
 			}

@@ -21,7 +21,7 @@ import (
 )
 
 func TestMain(m *testing.M) {
-	testscript.Main(m, map[string]func(){
+	testscript.Main(stopPostgres{m}, map[string]func(){
 		"airlock": func() {
 			setTestClock()
 			os.Exit(run(os.Args, os.Stdin, os.Stdout, os.Stderr))
