@@ -37,17 +37,25 @@ build:
 	$(GO) build -o $(BIN) ./cmd/airlock
 
 ## test: formatting, vet, the whole suite under the race detector, and the
-## vectors' reproducibility (TestVectorsAreReproducible is part of the suite).
-## The race detector's default one-second pause at exit is skipped: the CLI
-## tests start the binary hundreds of times.
+## vectors' reproducibility (TestVectorsAreReproducible is part of the suite),
+## then the authority package's tests again with the ledger on PostgreSQL
+## (the store's own tests run on both in the first pass). The race
+## detector's default one-second pause at exit is skipped: the CLI tests
+## start the binary hundreds of times. As root (CI), where test-deps
+## installs PostgreSQL, its tests may not skip (AIRLOCK_REQUIRE_POSTGRES=1).
+PG_REQUIRE = $$(if [ "$$(id -u)" = 0 ]; then echo AIRLOCK_REQUIRE_POSTGRES=1; fi)
+
 test: lint test-deps
-	GORACE=atexit_sleep_ms=0 $(GO) test -race -count=1 ./...
+	GORACE=atexit_sleep_ms=0 env $(PG_REQUIRE) $(GO) test -race -count=1 ./...
+	GORACE=atexit_sleep_ms=0 env $(PG_REQUIRE) AIRLOCK_TEST_LEDGER=postgres $(GO) test -race -count=1 ./authority
 
 ## test-deps: the real-OpenSSH transport test needs Debian's openssh-server,
-## the proxy tests of connected mode Debian's tinyproxy. As root (CI) they
-## are installed when missing; otherwise those tests say they skipped.
-## AIRLOCK_REQUIRE_SSHD=1 (AIRLOCK_REQUIRE_TINYPROXY=1) turns the skip into a
-## failure.
+## the proxy tests of connected mode Debian's tinyproxy, the PostgreSQL
+## ledger's tests Debian's postgresql (they run a throwaway server of their
+## own: initdb and postgres, as the postgres account under root). As root
+## (CI) they are installed when missing; otherwise those tests say they
+## skipped. AIRLOCK_REQUIRE_SSHD=1 (AIRLOCK_REQUIRE_TINYPROXY=1,
+## AIRLOCK_REQUIRE_POSTGRES=1) turns the skip into a failure.
 test-deps:
 	@if [ ! -x /usr/sbin/sshd ] && [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
 		echo "installing openssh-server for the SFTP tests"; \
@@ -58,6 +66,12 @@ test-deps:
 		echo "installing tinyproxy for the proxy tests"; \
 		(apt-get install -y -q tinyproxy >/dev/null 2>&1 || \
 		 (apt-get update -q >/dev/null && apt-get install -y -q tinyproxy >/dev/null)) || exit 1; \
+	fi
+	@if ! command -v initdb >/dev/null && ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 && \
+	    [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+		echo "installing postgresql for the PostgreSQL ledger tests"; \
+		(DEBIAN_FRONTEND=noninteractive apt-get install -y -q postgresql >/dev/null 2>&1 || \
+		 (apt-get update -q >/dev/null && DEBIAN_FRONTEND=noninteractive apt-get install -y -q postgresql >/dev/null)) || exit 1; \
 	fi
 
 lint:
