@@ -144,6 +144,7 @@ func authorityCommand() *cli.Command {
 			authorityShowCommand(),
 			authorityHistoryCommand(),
 			authorityVerifyCommand(),
+			authorityMigrateCommand(),
 			authorityRotateCommand(),
 		},
 	}

@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	"github.com/airlock-dev/airlock/authority/store/pgtest"
+	"github.com/airlock-dev/airlock/codes"
 )
 
 // stopPostgres stops the PostgreSQL server of the tests, if one was
@@ -119,5 +120,67 @@ func TestAuthorityUnreachableDatabase(t *testing.T) {
 		if !strings.Contains(stderr, want) {
 			t.Errorf("stderr lacks %q:\n%s", want, stderr)
 		}
+	}
+}
+
+// TestAuthorityMigrate: migrate copies the folder's SQLite ledger into an
+// empty PostgreSQL database, verifies both, and points the folder at it;
+// it never copies twice into one database; and it copies back into a new
+// SQLite file.
+func TestAuthorityMigrate(t *testing.T) {
+	db := pgtest.URL(t)
+	dir, identity, trust := newDesk(t)
+	t.Setenv(envDB, "")
+	req := fixtureRequest(t, trust, codes.License{Tag: "vms.camera.core", Count: 2})
+	if code, _, stderr := runApp(t, "", "authority", "reserve", "--identity", identity, "--account", "acme/plant", "--request", req); code != 0 {
+		t.Fatalf("reserve: %s", stderr)
+	}
+	_, sqliteVerify, _ := runApp(t, "", "authority", "verify")
+
+	code, stdout, stderr := runApp(t, "", "authority", "migrate", "--to", db)
+	if code != 0 {
+		t.Fatalf("migrate: %d\n%s%s", code, stdout, stderr)
+	}
+	if !strings.Contains(stdout, "copied ") || !strings.Contains(stdout, "verified both: ") || !strings.Contains(stderr, "ledger.url") {
+		t.Fatalf("migrate said:\n%s%s", stdout, stderr)
+	}
+	desk := filepath.Join(dir, "desk")
+	if b, err := os.ReadFile(filepath.Join(desk, "ledger.url")); err != nil || strings.TrimSpace(string(b)) != db {
+		t.Fatalf("ledger.url: %q, %v", b, err)
+	}
+	// The folder's commands now use the database: the same ledger, and
+	// it goes on there.
+	_, pgVerify, stderr := runApp(t, "", "authority", "verify")
+	if pgVerify != sqliteVerify {
+		t.Fatalf("verify on PostgreSQL:\n%s%s\non SQLite:\n%s", pgVerify, stderr, sqliteVerify)
+	}
+	if code, _, stderr := runApp(t, "", "authority", "lot", "add", "--account", "acme/plant", "--tag", "vms.camera.core", "--count", "3"); code != 0 {
+		t.Fatalf("lot add: %s", stderr)
+	}
+	code, stdout, _ = runApp(t, "", "authority", "licenses", "--account", "acme/plant")
+	if code != 0 || !strings.Contains(stdout, "8") {
+		t.Fatalf("licenses: %s", stdout)
+	}
+
+	// Never twice.
+	code, _, stderr = runApp(t, "", "authority", "migrate", "--to", db)
+	if code != 2 || !strings.Contains(stderr, "in PostgreSQL already") {
+		t.Fatalf("migrate again from the folder: %d\n%s", code, stderr)
+	}
+	code, _, stderr = runApp(t, "", "authority", "migrate", "--from", "sqlite://"+filepath.Join(desk, "ledger.db"), "--to", db)
+	if code != 1 || !strings.Contains(stderr, "already exists") || !strings.Contains(stderr, "empty database only") {
+		t.Fatalf("migrate again: %d\n%s", code, stderr)
+	}
+
+	// And back, into a new file.
+	backup := filepath.Join(dir, "backup.db")
+	code, stdout, stderr = runApp(t, "", "authority", "migrate", "--from", db, "--to", "sqlite://"+backup)
+	if code != 0 {
+		t.Fatalf("migrate back: %d\n%s%s", code, stdout, stderr)
+	}
+	_, backVerify, _ := runApp(t, "", "authority", "verify", "--db", "sqlite://"+backup)
+	_, nowVerify, _ := runApp(t, "", "authority", "verify")
+	if backVerify != nowVerify || backVerify == sqliteVerify {
+		t.Fatalf("verify of the copy back:\n%s\nof the database:\n%s", backVerify, nowVerify)
 	}
 }
