@@ -30,14 +30,18 @@ const (
 	// pgLockTimeout is how long a writer waits for the ledger's lock:
 	// busyTimeout, as SQLite's writers wait.
 	pgLockTimeout = busyTimeout
-	// pgStatementTimeout bounds one statement, its wait for the lock
-	// included: the longest is a read of the whole history by verify,
-	// a few seconds per million events.
+	// pgStatementTimeout bounds one statement of a writer, its wait
+	// for the lock included: a batch writes in tens of milliseconds.
 	pgStatementTimeout = 5 * time.Minute
-	// pgIdleInTransaction ends the session of a client that stopped in
+	// pgIdleInTransaction ends the session of a writer that stopped in
 	// the middle of a transaction (a hung process), so that the
 	// ledger's lock it holds is released.
 	pgIdleInTransaction = time.Minute
+	// pgReadTimeout bounds one statement of a reader, and the time a
+	// reader's transaction may sit idle between two: verify reads the
+	// whole ledger, and checks what it read between statements, a few
+	// seconds per million events or codes.
+	pgReadTimeout = time.Hour
 	// pgConnectTimeout bounds the connection to the server when the URL
 	// sets no connect_timeout.
 	pgConnectTimeout = 10 * time.Second
@@ -170,16 +174,6 @@ func openPostgres(name string, o Options) (*Store, error) {
 	if err != nil {
 		return nil, fmt.Errorf("%w: database URL %s: %v", authority.ErrInvalid, shown, redactErr(err, name))
 	}
-	for k, v := range map[string]string{
-		"statement_timeout":                   fmt.Sprint(pgStatementTimeout.Milliseconds()),
-		"lock_timeout":                        fmt.Sprint(pgLockTimeout.Milliseconds()),
-		"idle_in_transaction_session_timeout": fmt.Sprint(pgIdleInTransaction.Milliseconds()),
-		"application_name":                    "airlock",
-	} {
-		if _, ok := cfg.RuntimeParams[k]; !ok {
-			cfg.RuntimeParams[k] = v
-		}
-	}
 	// A commit returns once it is on disk, whatever the URL or the
 	// server's default says (fsync is checked on every connection).
 	cfg.RuntimeParams["synchronous_commit"] = "on"
@@ -188,9 +182,22 @@ func openPostgres(name string, o Options) (*Store, error) {
 		d := &net.Dialer{Timeout: pgConnectTimeout, KeepAlive: 5 * time.Minute}
 		cfg.DialFunc = d.DialContext
 	}
+	ms := func(d time.Duration) string { return fmt.Sprint(d.Milliseconds()) }
+	writer := withDefaults(cfg, map[string]string{
+		"statement_timeout":                   ms(pgStatementTimeout),
+		"lock_timeout":                        ms(pgLockTimeout),
+		"idle_in_transaction_session_timeout": ms(pgIdleInTransaction),
+		"application_name":                    "airlock",
+	})
+	reader := withDefaults(cfg, map[string]string{
+		"statement_timeout":                   ms(pgReadTimeout),
+		"lock_timeout":                        ms(pgLockTimeout),
+		"idle_in_transaction_session_timeout": ms(pgReadTimeout),
+		"application_name":                    "airlock",
+	})
 	s := &Store{path: shown, d: postgresDialect, stmts: map[string]*sql.Stmt{}}
-	s.w = stdlib.OpenDB(*cfg, stdlib.OptionAfterConnect(checkPostgres))
-	s.r = stdlib.OpenDB(*cfg, stdlib.OptionAfterConnect(checkPostgres))
+	s.w = stdlib.OpenDB(*writer, stdlib.OptionAfterConnect(checkPostgres))
+	s.r = stdlib.OpenDB(*reader, stdlib.OptionAfterConnect(checkPostgres))
 	// The writers of this process run one at a time (wmu), as in
 	// SQLite; the second connection is where a statement is first
 	// prepared while the first is in a transaction.
@@ -207,6 +214,18 @@ func openPostgres(name string, o Options) (*Store, error) {
 		return nil, err
 	}
 	return s, nil
+}
+
+// withDefaults returns a copy of cfg with the run-time parameters of
+// defaults the URL does not set.
+func withDefaults(cfg *pgx.ConnConfig, defaults map[string]string) *pgx.ConnConfig {
+	c := cfg.Copy()
+	for k, v := range defaults {
+		if _, ok := c.RuntimeParams[k]; !ok {
+			c.RuntimeParams[k] = v
+		}
+	}
+	return c
 }
 
 // redactErr returns err, with any password of name masked in its text.

@@ -22,7 +22,8 @@
 //
 // Never copy ledger.db alone while ledger.db-wal exists: back up with
 // `sqlite3 ledger.db "VACUUM INTO 'backup.db'"`, or stop every writer
-// first.
+// first. Back up a PostgreSQL ledger with pg_dump (one consistent
+// snapshot), or copy it into a new SQLite file with Copy.
 package store
 
 import (
