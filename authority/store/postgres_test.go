@@ -96,15 +96,15 @@ func TestPostgresWritersTakeTheLedgerLock(t *testing.T) {
 	if err := b.View(ctx, func(authority.ReadTx) error { return nil }); err != nil {
 		t.Fatal(err)
 	}
-	go func() {
-		time.Sleep(100 * time.Millisecond)
-		close(release)
-	}()
 	c, err := Open(name, Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer c.Close()
+	go func() {
+		time.Sleep(100 * time.Millisecond)
+		close(release)
+	}()
 	start = time.Now()
 	if err := c.Update(ctx, func(authority.Tx) error { return nil }); err != nil {
 		t.Fatal(err)
