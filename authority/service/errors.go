@@ -8,6 +8,7 @@ import (
 	"unicode"
 
 	"github.com/airlock-dev/airlock/authority"
+	"github.com/airlock-dev/airlock/authority/store"
 	"github.com/airlock-dev/airlock/codes"
 	"github.com/airlock-dev/airlock/codes/api"
 )
@@ -87,6 +88,10 @@ func classify(err error) *apiError {
 	switch {
 	case errors.Is(err, authority.ErrBusy):
 		return &apiError{http.StatusServiceUnavailable, api.CodeUnavailable, "the ledger is busy: try again in a moment", err, busyRetry}
+	case errors.Is(err, store.ErrUnreachable):
+		// The ledger's database is down: the operator's to fix; the
+		// instance comes back later.
+		return &apiError{http.StatusServiceUnavailable, api.CodeUnavailable, "the ledger's database cannot be reached: try again later", err, 60}
 	case errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
 		return &apiError{http.StatusServiceUnavailable, api.CodeUnavailable, "the request was cancelled", err, 0}
 	case errors.Is(err, authority.ErrNoKey), errors.Is(err, authority.ErrClock):
