@@ -39,13 +39,14 @@ func checkPost(w http.ResponseWriter, r *http.Request) error {
 	return nil
 }
 
-// readBody reads the whole body, at most api.MaxBody bytes.
-func readBody(w http.ResponseWriter, r *http.Request) ([]byte, error) {
-	tooLarge := &apiError{http.StatusRequestEntityTooLarge, api.CodeTooLarge, fmt.Sprintf("the body is larger than %d bytes", api.MaxBody), nil, 0}
-	if r.ContentLength > api.MaxBody {
+// readBody reads the whole body, at most limit bytes (api.MaxBody, or
+// api.MaxSyncBody for sync files).
+func readBody(w http.ResponseWriter, r *http.Request, limit int64) ([]byte, error) {
+	tooLarge := &apiError{http.StatusRequestEntityTooLarge, api.CodeTooLarge, fmt.Sprintf("the body is larger than %d bytes", limit), nil, 0}
+	if r.ContentLength > limit {
 		return nil, tooLarge
 	}
-	b, err := io.ReadAll(http.MaxBytesReader(w, r.Body, api.MaxBody))
+	b, err := io.ReadAll(http.MaxBytesReader(w, r.Body, limit))
 	var mb *http.MaxBytesError
 	switch {
 	case errors.As(err, &mb):

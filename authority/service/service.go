@@ -302,17 +302,12 @@ func (s *Service) route(path string, fn handler) {
 			s.fail(w, r, start, rateLimited(retry, "too many requests from this instance"))
 			return
 		}
-		release, err := s.acquire(r.Context())
+		body, release, err := s.slotBody(w, r, api.MaxBody)
 		if err != nil {
 			s.fail(w, r, start, err)
 			return
 		}
 		defer release()
-		body, err := readBody(w, r)
-		if err != nil {
-			s.fail(w, r, start, err)
-			return
-		}
 		c := authority.Caller{Signed: signed, MAC: mac, Method: r.Method, Path: r.URL.Path, Body: body}
 		out, err := fn(r.Context(), s.l, c)
 		if err != nil {
@@ -335,17 +330,12 @@ func (s *Service) register(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, start, rateLimited(retry, "too many registrations from this address"))
 		return
 	}
-	release, err := s.acquire(r.Context())
+	body, release, err := s.slotBody(w, r, api.MaxBody)
 	if err != nil {
 		s.fail(w, r, start, err)
 		return
 	}
 	defer release()
-	body, err := readBody(w, r)
-	if err != nil {
-		s.fail(w, r, start, err)
-		return
-	}
 	var req api.RegisterRequest
 	if err := decodeStrict(body, &req); err != nil {
 		s.fail(w, r, start, err)
@@ -402,6 +392,22 @@ func (s *Service) acquire(ctx context.Context) (func(), error) {
 	case <-ctx.Done():
 		return nil, &apiError{http.StatusServiceUnavailable, api.CodeUnavailable, "the request was cancelled", ctx.Err(), 0}
 	}
+}
+
+// slotBody takes a slot among the requests served at once, then reads
+// the body, at most limit bytes. The caller releases the slot once it
+// answered; on an error the slot is released already.
+func (s *Service) slotBody(w http.ResponseWriter, r *http.Request, limit int64) ([]byte, func(), error) {
+	release, err := s.acquire(r.Context())
+	if err != nil {
+		return nil, nil, err
+	}
+	body, err := readBody(w, r, limit)
+	if err != nil {
+		release()
+		return nil, nil, err
+	}
+	return body, release, nil
 }
 
 // clientAddr is the IP address the connection comes from.

@@ -1,9 +1,6 @@
 package service
 
 import (
-	"errors"
-	"fmt"
-	"io"
 	"net/http"
 	"time"
 
@@ -38,27 +35,12 @@ func (s *Service) sync(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, start, &apiError{http.StatusServiceUnavailable, api.CodeUnavailable, "the service is reading other sync files: try again in a moment", nil, 5})
 		return
 	}
-	release, err := s.acquire(r.Context())
+	body, release, err := s.slotBody(w, r, api.MaxSyncBody)
 	if err != nil {
 		s.fail(w, r, start, err)
 		return
 	}
 	defer release()
-	tooLarge := &apiError{http.StatusRequestEntityTooLarge, api.CodeTooLarge, fmt.Sprintf("the body is larger than %d bytes", api.MaxSyncBody), nil, 0}
-	if r.ContentLength > api.MaxSyncBody {
-		s.fail(w, r, start, tooLarge)
-		return
-	}
-	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, api.MaxSyncBody))
-	var mb *http.MaxBytesError
-	switch {
-	case errors.As(err, &mb):
-		s.fail(w, r, start, tooLarge)
-		return
-	case err != nil:
-		s.fail(w, r, start, &apiError{http.StatusBadRequest, api.CodeBadRequest, "reading the body: " + clean(err.Error()), err, 0})
-		return
-	}
 	var req api.SyncFile
 	if err := decodeStrict(body, &req); err != nil {
 		s.fail(w, r, start, err)
