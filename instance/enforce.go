@@ -420,7 +420,7 @@ func (in *Instance) warningsAt(s *snapshot, now int64) []Warning {
 // lapsedMessage says that a connected-mode authorization lapsed and what
 // to do.
 func lapsedMessage(at int64) string {
-	return fmt.Sprintf("the authorization lapsed %s, %d days after the last contact with the licensing service: check the transport (airlock instance transport) and run airlock instance renew authorization",
+	return fmt.Sprintf("the authorization lapsed %s, %d days after it was issued (its last renewal): check the transport (airlock instance transport) and run airlock instance renew authorization",
 		codes.FormatTime(at), int64(api.AuthorizationValidity/(24*time.Hour)))
 }
 
