@@ -341,6 +341,7 @@ func (l *Ledger) Transfer(ctx context.Context, from, to, tag string, count int64
 	}
 	var made []Lot
 	err = l.update(ctx, func(tx Tx, c *chain) error {
+		made = nil // the transaction may run again (Store.Update)
 		if err := refuseOnSatellite(tx, "transfer licenses"); err != nil {
 			return err
 		}

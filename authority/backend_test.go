@@ -40,6 +40,18 @@ func newLedgerName(t testing.TB, dir string) string {
 	})
 }
 
+// rehearseEnv makes every write transaction of this package's tests run
+// its function twice, the first time rolled back (store.Options.Rehearse):
+// PostgreSQL may run a write again after a serialization failure, so
+// every function passed to Store.Update must be able to. The PostgreSQL
+// pass always rehearses.
+const rehearseEnv = "AIRLOCK_TEST_REHEARSE"
+
+// storeOptions are the options of the stores the tests open.
+func storeOptions(create bool) store.Options {
+	return store.Options{Create: create, Rehearse: onPostgres() || os.Getenv(rehearseEnv) == "1"}
+}
+
 // sqliteOnly skips a test of what only a SQLite file has.
 func sqliteOnly(t testing.TB, what string) {
 	t.Helper()

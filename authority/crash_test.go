@@ -87,7 +87,7 @@ func TestLedgerSurvivesKillDuringOperations(t *testing.T) {
 		<-copied
 		cmd.Wait()
 
-		st, err := store.Open(e.path, store.Options{})
+		st, err := store.Open(e.path, storeOptions(false))
 		if err != nil {
 			t.Fatalf("iteration %d: the ledger does not open: %v", it, err)
 		}
@@ -156,7 +156,7 @@ func TestLedgerSurvivesKillDuringOperations(t *testing.T) {
 			t.Fatalf("iteration %d: %v", it, err)
 		}
 	}
-	e.st, _ = store.Open(e.path, store.Options{})
+	e.st, _ = store.Open(e.path, storeOptions(false))
 	e.l = authority.New(e.st, e.opts)
 	r := e.verify()
 	t.Logf("%d kills in %s: %d codes printed, %d in the ledger (%d committed but never printed), %d returns printed, %d activation files printed, %d devices",
@@ -170,7 +170,7 @@ func TestLedgerSurvivesKillDuringOperations(t *testing.T) {
 // Each code is printed, in hex, only after the call that committed it
 // returned.
 func childCrash() int {
-	st, err := store.Open(os.Getenv("LEDGER"), store.Options{})
+	st, err := store.Open(os.Getenv("LEDGER"), storeOptions(false))
 	if err != nil {
 		fmt.Println("open:", err)
 		return 1

@@ -95,7 +95,7 @@ func newEnv(t testing.TB, tweak ...func(*authority.Options)) *env {
 	for _, fn := range tweak {
 		fn(&e.opts)
 	}
-	st, err := store.Open(e.path, store.Options{Create: true})
+	st, err := store.Open(e.path, storeOptions(true))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -110,7 +110,7 @@ func newEnv(t testing.TB, tweak ...func(*authority.Options)) *env {
 
 // ledger opens another handle on the same file, as another process would.
 func (e *env) ledger() *authority.Ledger {
-	st, err := store.Open(e.path, store.Options{})
+	st, err := store.Open(e.path, storeOptions(false))
 	if err != nil {
 		e.t.Fatal(err)
 	}

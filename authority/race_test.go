@@ -272,7 +272,7 @@ func TestReserveAcrossProcessesNeverOverAllocates(t *testing.T) {
 // prints "granted N" for each grant; a refusal other than "not enough
 // licenses" fails it.
 func childReserve() int {
-	st, err := store.Open(os.Getenv("LEDGER"), store.Options{})
+	st, err := store.Open(os.Getenv("LEDGER"), storeOptions(false))
 	if err != nil {
 		fmt.Println(err)
 		return 1

@@ -444,6 +444,7 @@ func liveSatellite(tx ReadTx, name string) (*Satellite, error) {
 func (l *Ledger) RemoveSatellite(ctx context.Context, name string, accounts []string) ([]string, error) {
 	var back []string
 	err := l.update(ctx, func(tx Tx, c *chain) error {
+		back = nil // the transaction may run again (Store.Update)
 		s, err := liveSatellite(tx, name)
 		if err != nil {
 			return err

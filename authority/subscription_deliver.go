@@ -42,8 +42,9 @@ func (l *Ledger) RegisterSystem(ctx context.Context, org, name string, code []by
 	if err != nil {
 		return nil, err
 	}
-	out := &SystemRegistered{System: s, UDI: s.UDI.String()}
+	var out *SystemRegistered
 	err = l.update(ctx, func(tx Tx, c *chain) error {
+		out = &SystemRegistered{System: s, UDI: s.UDI.String()} // the transaction may run again (Store.Update)
 		p, err := product(tx, org, name)
 		if err != nil {
 			return err

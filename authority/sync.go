@@ -660,8 +660,9 @@ type SyncImported struct {
 // over-use (held above the vendor's count) is applied all the same and
 // reported: see OverUse.
 func (l *Ledger) ImportSync(ctx context.Context, answer []byte) (*SyncImported, error) {
-	out := &SyncImported{}
+	var out *SyncImported
 	err := l.update(ctx, func(tx Tx, c *chain) error {
+		out = &SyncImported{} // the transaction may run again (Store.Update)
 		self, err := satelliteSelf(tx)
 		if err != nil {
 			return err

@@ -46,7 +46,7 @@ func newSite(t testing.TB, v *env, name string) *site {
 	dir := t.TempDir()
 	e := &env{t: t, dir: dir, path: newLedgerName(t, dir), f: v.f, clk: v.clk}
 	e.opts = authority.Options{Keys: []*codes.AuthorityKey{key}, Actor: "site operator", Now: v.clk.Now}
-	st, err := store.Open(e.path, store.Options{Create: true})
+	st, err := store.Open(e.path, storeOptions(true))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -33,8 +33,9 @@ func (l *Ledger) ImportSystem(ctx context.Context, ref string, code []byte) (*Sy
 	if err != nil {
 		return nil, err
 	}
-	out := &SystemImport{System: s, UDI: s.UDI.String()}
+	var out *SystemImport
 	err = l.update(ctx, func(tx Tx, c *chain) error {
+		out = &SystemImport{System: s, UDI: s.UDI.String()} // the transaction may run again (Store.Update)
 		acct, err := account(tx, ref)
 		if err != nil {
 			return err

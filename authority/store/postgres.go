@@ -195,7 +195,7 @@ func openPostgres(name string, o Options) (*Store, error) {
 		"idle_in_transaction_session_timeout": ms(pgReadTimeout),
 		"application_name":                    "airlock",
 	})
-	s := &Store{path: shown, d: postgresDialect, stmts: map[string]*sql.Stmt{}}
+	s := &Store{path: shown, d: postgresDialect, stmts: map[string]*sql.Stmt{}, rehearse: o.Rehearse}
 	s.w = stdlib.OpenDB(*writer, stdlib.OptionAfterConnect(checkPostgres))
 	s.r = stdlib.OpenDB(*reader, stdlib.OptionAfterConnect(checkPostgres))
 	// The writers of this process run one at a time (wmu), as in

@@ -71,6 +71,12 @@ type Options struct {
 	// the ledger's tables in a PostgreSQL database that has none.
 	// Without it, Open fails with authority.ErrNotInitialized.
 	Create bool
+	// Rehearse runs every write transaction's fn twice: once in a
+	// transaction that is then rolled back, as PostgreSQL rolls back one
+	// it retries, and once for real. It is for tests: fn may run more than
+	// once, and must leave nothing behind but what it writes through the
+	// transaction.
+	Rehearse bool
 }
 
 // A Store is the SQLite or PostgreSQL store. It is safe for concurrent
@@ -87,6 +93,8 @@ type Store struct {
 	// transaction on each connection.
 	wmu   sync.Mutex
 	stmts map[string]*sql.Stmt
+
+	rehearse bool // Options.Rehearse
 }
 
 var _ authority.Store = (*Store)(nil)
@@ -116,7 +124,11 @@ func Open(path string, o Options) (*Store, error) {
 	for _, p := range pragmas {
 		q.Add("_pragma", p)
 	}
-	return open(abs, q)
+	s, err := open(abs, q)
+	if s != nil {
+		s.rehearse = o.Rehearse
+	}
+	return s, err
 }
 
 // open opens path with the connection parameters q; tests pass wrong ones
@@ -329,8 +341,13 @@ func retryDelay(n int) time.Duration {
 func (s *Store) update(ctx context.Context, raw func(*sql.Tx) error, fn func(authority.Tx) error) error {
 	s.wmu.Lock()
 	defer s.wmu.Unlock()
+	if s.rehearse && raw == nil {
+		if err := s.updateOnce(ctx, nil, fn, true); err != errRehearsed {
+			return s.d.classify(err)
+		}
+	}
 	for n := 1; ; n++ {
-		err := s.updateOnce(ctx, raw, fn)
+		err := s.updateOnce(ctx, raw, fn, false)
 		if err == nil || s.d.retryable == nil || !s.d.retryable(err) || n == maxAttempts {
 			return s.d.classify(err)
 		}
@@ -342,7 +359,12 @@ func (s *Store) update(ctx context.Context, raw func(*sql.Tx) error, fn func(aut
 	}
 }
 
-func (s *Store) updateOnce(ctx context.Context, raw func(*sql.Tx) error, fn func(authority.Tx) error) error {
+// errRehearsed is what a rehearsal returns when fn succeeded.
+var errRehearsed = errors.New("rehearsed")
+
+// updateOnce runs one write transaction; a rehearsal rolls it back after
+// fn.
+func (s *Store) updateOnce(ctx context.Context, raw func(*sql.Tx) error, fn func(authority.Tx) error, rehearsal bool) error {
 	tx, err := s.w.BeginTx(ctx, s.d.writeTx)
 	if err != nil {
 		return err
@@ -366,6 +388,9 @@ func (s *Store) updateOnce(ctx context.Context, raw func(*sql.Tx) error, fn func
 	t := &txn{s: s, prepared: true, tx: tx, ctx: ctx, cache: map[string]*sql.Stmt{}}
 	if err := fn(t); err != nil {
 		return err
+	}
+	if rehearsal {
+		return errRehearsed
 	}
 	done = true
 	return tx.Commit()

@@ -421,3 +421,53 @@ func TestLedgerNameFollowsTheFolder(t *testing.T) {
 		t.Fatalf("got %v", err)
 	}
 }
+
+// TestRehearsalRollsBackTheFirstRun: with Options.Rehearse every write
+// runs fn twice, and only the second run's writes stay; an error in the
+// rehearsal is the error of Update, and nothing is written.
+func TestRehearsalRollsBackTheFirstRun(t *testing.T) {
+	eachBackend(t, func(t *testing.T, b backend) {
+		s, err := Open(b.fresh(t), Options{Create: true, Rehearse: true})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer s.Close()
+		l := authority.New(s, authority.Options{})
+		if err := l.Init(ctx, "t"); err != nil {
+			t.Fatal(err)
+		}
+		runs := 0
+		err = s.Update(ctx, func(tx authority.Tx) error {
+			runs++
+			return tx.InsertOrg(&authority.Org{Name: fmt.Sprintf("run%d", runs), CreatedAt: 1})
+		})
+		if err != nil || runs != 2 {
+			t.Fatalf("runs %d, err %v", runs, err)
+		}
+		has := func(name string) bool {
+			var o *authority.Org
+			if err := s.View(ctx, func(tx authority.ReadTx) (err error) { o, err = tx.Org(name); return err }); err != nil {
+				t.Fatal(err)
+			}
+			return o != nil
+		}
+		if has("run1") || !has("run2") {
+			t.Fatalf("after a rehearsed write: run1 %v, run2 %v", has("run1"), has("run2"))
+		}
+		runs = 0
+		refused := errors.New("refused")
+		err = s.Update(ctx, func(tx authority.Tx) error {
+			runs++
+			if err := tx.InsertOrg(&authority.Org{Name: "refused", CreatedAt: 1}); err != nil {
+				return err
+			}
+			return refused
+		})
+		if !errors.Is(err, refused) || runs != 1 {
+			t.Fatalf("runs %d, err %v", runs, err)
+		}
+		if has("refused") {
+			t.Fatal("a refused write left its org")
+		}
+	})
+}
