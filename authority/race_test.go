@@ -33,6 +33,8 @@ func TestMain(m *testing.M) {
 		os.Exit(childReserve())
 	case "crash":
 		os.Exit(childCrash())
+	case "reservebench":
+		os.Exit(childReserveBench())
 	default:
 		fmt.Fprintln(os.Stderr, "unknown child mode")
 		os.Exit(2)
