@@ -10,10 +10,13 @@
 // -duration; it prints renewals per second, the latency percentiles and
 // the errors by status, stops the service with SIGINT and runs `airlock
 // authority verify`. With -url, -ca, -trust and -token it loads a service
-// already running instead.
+// already running instead. With -db the ledger is the PostgreSQL database
+// at that URL (empty), and -servers N starts N services on it, each
+// client goroutine keeping to one of them.
 //
 //	go build -o bin/airlock ./cmd/airlock
 //	go run ./cmd/airlock/loadgen -airlock bin/airlock -duration 10s
+//	go run ./cmd/airlock/loadgen -airlock bin/airlock -db postgres://… -servers 2
 //
 // make bench runs it. Every instance renews about twice a second (1000
 // instances, 2000/s), within the service's default limit of 5 a second:
@@ -54,7 +57,7 @@ const tag = "vms.camera.core"
 func main() {
 	var (
 		airlock     = flag.String("airlock", "bin/airlock", "the airlock `BINARY` that serves (unless -url)")
-		url         = flag.String("url", "", "load the service at `URL` instead of starting one")
+		url         = flag.String("url", "", "load the service at `URL` (several: space-separated) instead of starting one")
 		caFile      = flag.String("ca", "", "with -url: the service's certificate `FILE`")
 		trustFile   = flag.String("trust", "", "with -url: the authority's trust `FILE`")
 		token       = flag.String("token", "", "with -url: a registration `TOKEN` with enough uses")
@@ -62,15 +65,21 @@ func main() {
 		concurrency = flag.Int("concurrency", 64, "renew from `N` goroutines, each with its own connection")
 		duration    = flag.Duration("duration", 10*time.Second, "renew for `D`")
 		keep        = flag.Bool("keep", false, "keep the temporary authority folder")
+		db          = flag.String("db", "", "keep the ledger in the empty PostgreSQL database at `URL` (unless -url)")
+		servers     = flag.Int("servers", 1, "start `N` services on the one ledger (unless -url)")
 	)
 	flag.Parse()
-	if err := run(*airlock, *url, *caFile, *trustFile, *token, *instances, *concurrency, *duration, *keep); err != nil {
+	if *servers < 1 || *servers > 1 && *db == "" {
+		fmt.Fprintln(os.Stderr, "loadgen: -servers N needs N ≥ 1, and -db for more than one: services share a PostgreSQL ledger")
+		os.Exit(2)
+	}
+	if err := run(*airlock, *url, *caFile, *trustFile, *token, *db, *servers, *instances, *concurrency, *duration, *keep); err != nil {
 		fmt.Fprintln(os.Stderr, "loadgen: error:", err)
 		os.Exit(1)
 	}
 }
 
-func run(airlock, url, caFile, trustFile, token string, instances, concurrency int, duration time.Duration, keep bool) error {
+func run(airlock, url, caFile, trustFile, token, db string, servers, instances, concurrency int, duration time.Duration, keep bool) error {
 	if instances < concurrency || concurrency < 1 {
 		return fmt.Errorf("-instances %d must be at least -concurrency %d, which is at least 1", instances, concurrency)
 	}
@@ -84,11 +93,11 @@ func run(airlock, url, caFile, trustFile, token string, instances, concurrency i
 		} else {
 			defer os.RemoveAll(dir)
 		}
-		srv, err := startService(airlock, dir, instances)
+		srv, err := startService(airlock, dir, db, servers, instances)
 		if err != nil {
 			return err
 		}
-		url, caFile, trustFile, token = srv.url, filepath.Join(dir, "desk", "tls.crt"), filepath.Join(dir, "desk", "trust.airlock"), srv.token
+		url, caFile, trustFile, token = strings.Join(srv.urls, " "), filepath.Join(dir, "desk", "tls.crt"), filepath.Join(dir, "desk", "trust.airlock"), srv.token
 		defer func() {
 			if err := srv.stop(); err != nil {
 				fmt.Fprintln(os.Stderr, "loadgen: error:", err)
@@ -113,25 +122,31 @@ func run(airlock, url, caFile, trustFile, token string, instances, concurrency i
 	return nil
 }
 
-// A service is `airlock authority serve` in another process.
+// A service is `airlock authority serve` in other processes, one or more
+// on one ledger.
 type service struct {
-	cmd     *exec.Cmd
+	cmds    []*exec.Cmd
 	airlock string
 	env     []string
-	url     string
+	urls    []string
 	token   string
-	stderr  *bytes.Buffer
+	stderrs []*bytes.Buffer
 }
 
-// startService makes an authority in dir/desk and serves it.
-func startService(airlock, dir string, instances int) (*service, error) {
+// startService makes an authority in dir/desk, its ledger in the
+// database at db if not "", and serves it from n processes.
+func startService(airlock, dir, db string, n, instances int) (*service, error) {
 	pass := make([]byte, 16)
 	rand.Read(pass)
 	desk := filepath.Join(dir, "desk")
-	s := &service{airlock: airlock, stderr: &bytes.Buffer{},
-		env: append(os.Environ(), "AIRLOCK_PASSPHRASE="+hex.EncodeToString(pass), "AIRLOCK_AUTHORITY_DIR="+desk, "AIRLOCK_ACTOR=loadgen")}
+	s := &service{airlock: airlock,
+		env: append(os.Environ(), "AIRLOCK_PASSPHRASE="+hex.EncodeToString(pass), "AIRLOCK_AUTHORITY_DIR="+desk, "AIRLOCK_ACTOR=loadgen", "AIRLOCK_DB=")}
+	init := []string{"authority", "init", "--name", "load test"}
+	if db != "" {
+		init = append(init, "--db", db)
+	}
 	for _, args := range [][]string{
-		{"authority", "init", "--name", "load test"},
+		init,
 		{"authority", "org", "add", "acme"},
 		{"authority", "account", "add", "--org", "acme", "plant"},
 		{"authority", "lot", "add", "--account", "acme/plant", "--tag", tag, "--count", "100000000", "--perpetual"},
@@ -145,30 +160,45 @@ func startService(airlock, dir string, instances int) (*service, error) {
 		return nil, err
 	}
 	s.token = strings.TrimSpace(tok)
-	addrFile := filepath.Join(dir, "addr")
-	s.cmd = exec.Command(airlock, "authority", "serve", "--listen", "127.0.0.1:0", "--address-file", addrFile, "--quiet",
+	for i := range n {
+		if err := s.start(filepath.Join(dir, fmt.Sprintf("addr%d", i))); err != nil {
+			for _, c := range s.cmds {
+				c.Process.Kill()
+				c.Wait()
+			}
+			return nil, err
+		}
+	}
+	return s, nil
+}
+
+// start starts one more `authority serve` and waits until it listens.
+func (s *service) start(addrFile string) error {
+	stderr := &bytes.Buffer{}
+	cmd := exec.Command(s.airlock, "authority", "serve", "--listen", "127.0.0.1:0", "--address-file", addrFile, "--quiet",
 		"--register-rate", "100000", "--register-burst", "100000")
-	s.cmd.Env, s.cmd.Stderr = s.env, s.stderr
-	if err := s.cmd.Start(); err != nil {
-		return nil, err
+	cmd.Env, cmd.Stderr = s.env, stderr
+	if err := cmd.Start(); err != nil {
+		return err
 	}
 	deadline := time.Now().Add(30 * time.Second) // opening the key takes a second
 	for {
 		b, err := os.ReadFile(addrFile)
 		if err == nil && bytes.HasSuffix(b, []byte("\n")) {
-			s.url = "https://" + strings.TrimSpace(string(b))
+			s.urls = append(s.urls, "https://"+strings.TrimSpace(string(b)))
 			break
 		}
 		if time.Now().After(deadline) {
-			s.cmd.Process.Kill()
-			s.cmd.Wait()
-			return nil, fmt.Errorf("authority serve did not start: %s", s.stderr)
+			cmd.Process.Kill()
+			cmd.Wait()
+			return fmt.Errorf("authority serve did not start: %s", stderr)
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
-	first, _, _ := strings.Cut(s.stderr.String(), "\n")
+	s.cmds, s.stderrs = append(s.cmds, cmd), append(s.stderrs, stderr)
+	first, _, _ := strings.Cut(stderr.String(), "\n")
 	fmt.Fprintln(os.Stderr, "loadgen: started:", strings.TrimPrefix(first, "airlock: "))
-	return s, nil
+	return nil
 }
 
 func (s *service) airlockRun(args ...string) (string, error) {
@@ -182,20 +212,26 @@ func (s *service) airlockRun(args ...string) (string, error) {
 	return out.String(), nil
 }
 
-// stop stops the service with SIGINT, as an operator would, and verifies
-// the ledger.
+// stop stops the services with SIGINT, as an operator would, and
+// verifies the ledger.
 func (s *service) stop() error {
-	s.cmd.Process.Signal(syscall.SIGINT)
-	if err := s.cmd.Wait(); err != nil {
-		return fmt.Errorf("authority serve: %v: %s", err, s.stderr)
+	for _, c := range s.cmds {
+		c.Process.Signal(syscall.SIGINT)
 	}
-	if !strings.Contains(s.stderr.String(), "airlock: stopped") {
-		return fmt.Errorf("authority serve did not say it stopped: %s", s.stderr)
-	}
-	sc := bufio.NewScanner(strings.NewReader(s.stderr.String()))
-	for sc.Scan() {
-		if strings.HasPrefix(sc.Text(), "airlock: error:") {
-			return fmt.Errorf("authority serve logged: %s", sc.Text())
+	for i, c := range s.cmds {
+		err := c.Wait()
+		stderr := s.stderrs[i].String()
+		if err != nil {
+			return fmt.Errorf("authority serve: %v: %s", err, stderr)
+		}
+		if !strings.Contains(stderr, "airlock: stopped") {
+			return fmt.Errorf("authority serve did not say it stopped: %s", stderr)
+		}
+		sc := bufio.NewScanner(strings.NewReader(stderr))
+		for sc.Scan() {
+			if strings.HasPrefix(sc.Text(), "airlock: error:") {
+				return fmt.Errorf("authority serve logged: %s", sc.Text())
+			}
 		}
 	}
 	if _, err := s.airlockRun("authority", "verify"); err != nil {
@@ -207,7 +243,7 @@ func (s *service) stop() error {
 
 // A load is the instances and the client.
 type load struct {
-	url    string
+	urls   []string // the services; goroutine g keeps to urls[g%len(urls)]
 	trust  *codes.TrustSet
 	pub    *codes.AuthorityPublicKey
 	client *http.Client
@@ -251,7 +287,7 @@ func newLoad(url, caFile, trustFile string, concurrency int) (*load, error) {
 		// instances behind one proxy would come.
 		TLSNextProto: map[string]func(string, *tls.Conn) http.RoundTripper{},
 	}
-	return &load{url: url, trust: trust, pub: pub, client: &http.Client{Transport: tr, Timeout: 30 * time.Second}}, nil
+	return &load{urls: strings.Fields(url), trust: trust, pub: pub, client: &http.Client{Transport: tr, Timeout: 30 * time.Second}}, nil
 }
 
 // register makes n instances and registers them, from c goroutines.
@@ -267,7 +303,7 @@ func (l *load) register(token string, n, c int) error {
 				if i >= n {
 					return
 				}
-				inst, err := l.registerOne(token, i)
+				inst, err := l.registerOne(l.urls[i%len(l.urls)], token, i)
 				if err != nil {
 					errs <- err
 					return
@@ -281,7 +317,7 @@ func (l *load) register(token string, n, c int) error {
 	return <-errs
 }
 
-func (l *load) registerOne(token string, i int) (*instance, error) {
+func (l *load) registerOne(url, token string, i int) (*instance, error) {
 	key, err := codes.GenerateInstanceKey(rand.Reader)
 	if err != nil {
 		return nil, err
@@ -303,7 +339,7 @@ func (l *load) registerOne(token string, i int) (*instance, error) {
 		return nil, err
 	}
 	body, _ := json.Marshal(api.RegisterRequest{Token: token, Request: rq})
-	status, out, err := l.post(api.PathRegister, nil, body)
+	status, out, err := l.post(url, api.PathRegister, nil, body)
 	if err != nil {
 		return nil, err
 	}
@@ -321,8 +357,8 @@ func (l *load) registerOne(token string, i int) (*instance, error) {
 	return &instance{key: key, udi: udi.String(), mac: mac, installed: au.Serial}, nil
 }
 
-func (l *load) post(path string, hdr map[string]string, body []byte) (int, []byte, error) {
-	req, err := http.NewRequest(http.MethodPost, l.url+path, bytes.NewReader(body))
+func (l *load) post(url, path string, hdr map[string]string, body []byte) (int, []byte, error) {
+	req, err := http.NewRequest(http.MethodPost, url+path, bytes.NewReader(body))
 	if err != nil {
 		return 0, nil, err
 	}
@@ -369,7 +405,7 @@ func (l *load) renew(c int, d time.Duration) *result {
 				inst.seq++
 				hdr := api.Signed{UDI: inst.udi, KeyID: l.pub.ID(), Seq: inst.seq}.Headers(inst.mac, http.MethodPost, api.PathRenewAuthorization, body)
 				t0 := time.Now()
-				status, out, err := l.post(api.PathRenewAuthorization, hdr, body)
+				status, out, err := l.post(l.urls[g%len(l.urls)], api.PathRenewAuthorization, hdr, body)
 				took := time.Since(t0)
 				switch {
 				case err != nil:
