@@ -565,6 +565,11 @@ func authorityInit(c *cli.Context) error {
 				warn(stderr, "could not remove %s: %v", p, rmErr)
 			}
 		}
+		if db != "" && errors.Is(err, authority.ErrExists) {
+			// Not the sentinel's hint: no name is wrong, the database is.
+			return withHint(fmt.Errorf("making the ledger: the database %s holds one already: %s", store.RedactURL(db), strings.TrimPrefix(err.Error(), authority.ErrExists.Error()+": ")),
+				"give init an empty database, or use this one: --db or AIRLOCK_DB on every command, or a file ledger.url in the folder holding its URL")
+		}
 		return fmt.Errorf("making the ledger: %w", err)
 	}
 	note(stderr, "new authority %q in %s, key %s", name, dir, key.ID())

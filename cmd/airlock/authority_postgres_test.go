@@ -80,7 +80,8 @@ func TestAuthorityOnPostgres(t *testing.T) {
 	// file behind.
 	other := filepath.Join(dir, "other")
 	code, _, stderr = runApp(t, "", "authority", "init", "--dir", other, "--name", "other", "--db", db)
-	if code != 1 || !strings.Contains(stderr, "already exists") || strings.Contains(stderr, "s3cret") {
+	if code != 1 || !strings.Contains(stderr, "holds one already: the ledger \"desk\" was initialized") ||
+		!strings.Contains(stderr, "hint: give init an empty database") || strings.Contains(stderr, "s3cret") {
 		t.Fatalf("second init: %d\n%s", code, stderr)
 	}
 	if names, _ := os.ReadDir(other); len(names) != 0 {
