@@ -39,7 +39,9 @@ build:
 ## test: formatting, vet, the whole suite under the race detector, and the
 ## vectors' reproducibility (TestVectorsAreReproducible is part of the suite),
 ## then the authority package's tests again with the ledger on PostgreSQL
-## (the store's own tests run on both in the first pass). The race
+## (the store's own tests run on both in the first pass); that pass runs
+## every write transaction twice, the first rolled back, as PostgreSQL's
+## retries would (store.Options.Rehearse). The race
 ## detector's default one-second pause at exit is skipped: the CLI tests
 ## start the binary hundreds of times. As root (CI), where test-deps
 ## installs PostgreSQL, its tests may not skip (AIRLOCK_REQUIRE_POSTGRES=1).
