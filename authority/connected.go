@@ -97,8 +97,10 @@ const (
 
 // connState is a ledger's connected-mode state in memory: the pairwise
 // keys derived so far, and the batcher of renewals. Its zero value is
-// ready.
+// ready once owner is set. One connState serves a ledger and every copy
+// As makes of it: one cache, one batcher goroutine at most.
 type connState struct {
+	owner *Ledger // the ledger New made: renewal batches run as it (see As)
 	mu    sync.Mutex
 	keys  map[macKeyRef][]byte
 	batch renewBatcher
@@ -117,7 +119,7 @@ func (l *Ledger) macKey(k *codes.AuthorityKey, pub []byte) ([]byte, error) {
 	}
 	ref := macKeyRef{key: k.ID()}
 	copy(ref.pub[:], pub)
-	s := &l.conn
+	s := l.conn
 	s.mu.Lock()
 	mk, ok := s.keys[ref]
 	s.mu.Unlock()
@@ -584,7 +586,7 @@ func (l *Ledger) RenewAuthorization(ctx context.Context, c Caller, r api.RenewRe
 		return nil, err
 	}
 	call := &renewCall{caller: c, req: r, done: make(chan struct{})}
-	l.conn.batch.submit(l, call)
+	l.conn.batch.submit(l.conn.owner, call)
 	select {
 	case <-call.done:
 		return call.out, call.err

@@ -99,7 +99,7 @@ type Ledger struct {
 	st      Store
 	opts    Options
 	retired []lazyKey // opts.Retired
-	conn    connState // connected mode: derived MAC keys, the renewal batcher
+	conn    *connState // connected mode: derived MAC keys, the renewal batcher; shared by the copies As makes
 }
 
 // New returns a ledger on st. The caller keeps ownership of st.
@@ -125,7 +125,8 @@ func New(st Store, opts Options) *Ledger {
 	if opts.Actor == "" {
 		opts.Actor = "unknown"
 	}
-	l := &Ledger{st: st, opts: opts, retired: make([]lazyKey, len(opts.Retired))}
+	l := &Ledger{st: st, opts: opts, retired: make([]lazyKey, len(opts.Retired)), conn: &connState{}}
+	l.conn.owner = l
 	for i, open := range opts.Retired {
 		l.retired[i].open = open
 	}

@@ -118,6 +118,7 @@ type ReadTx interface {
 	TokenReadTx
 	ConnectedReadTx
 	SyncReadTx
+	WebReadTx
 }
 
 // A Tx is a write transaction. The Adjust… and Shrink… methods are guarded
@@ -176,6 +177,7 @@ type Tx interface {
 	TokenTx
 	ConnectedTx
 	SyncTx
+	WebTx
 }
 
 // Meta describes the ledger.

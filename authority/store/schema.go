@@ -700,4 +700,26 @@ CREATE TABLE synced_lots (
 	14: `
 ALTER TABLE accounts ADD COLUMN export_allowed BOOLEAN NOT NULL DEFAULT TRUE;
 `,
+	// Web sign-in: a person's password, as its argon2id hash in the PHC
+	// string format (one per person, replaced when set again), and the
+	// sessions of people signed in, kept by the SHA-256 of their id
+	// (the id itself is only in the browser's cookie), so that every
+	// server on one ledger knows them. Sessions are deleted when they
+	// end; nothing else refers to them.
+	15: `
+CREATE TABLE passwords (
+	person_id BIGINT NOT NULL PRIMARY KEY REFERENCES people (id),
+	hash      TEXT NOT NULL,
+	set_at    BIGINT NOT NULL,
+	set_by    TEXT NOT NULL
+);
+CREATE TABLE sessions (
+	hash       {{blob}} NOT NULL PRIMARY KEY CHECK (length(hash) = 32),
+	person_id  BIGINT NOT NULL REFERENCES people (id),
+	created_at BIGINT NOT NULL,
+	seen_at    BIGINT NOT NULL,
+	CHECK (seen_at >= created_at)
+);
+CREATE INDEX sessions_by_person ON sessions (person_id);
+`,
 }
