@@ -98,7 +98,7 @@ type Options struct {
 type Ledger struct {
 	st      Store
 	opts    Options
-	retired []lazyKey // opts.Retired
+	retired []lazyKey  // opts.Retired
 	conn    *connState // connected mode: derived MAC keys, the renewal batcher; shared by the copies As makes
 }
 

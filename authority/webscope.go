@@ -277,4 +277,3 @@ func (l *Ledger) orgHook(org, what string) codeHook {
 		return nil
 	}
 }
-
