@@ -86,8 +86,16 @@ func (e *env) tamper(stmts ...string) {
 			}
 			s = pgBlobs(s)
 		}
-		if _, err := c.ExecContext(context.Background(), s); err != nil {
+		r, err := c.ExecContext(context.Background(), s)
+		if err != nil {
 			e.t.Fatalf("%s: %v", s, err)
+		}
+		// A statement that misses (an id the ledger did not give, say)
+		// would leave the test proving nothing.
+		if verb, _, _ := strings.Cut(s, " "); verb == "UPDATE" || verb == "DELETE" {
+			if n, err := r.RowsAffected(); err != nil || n == 0 {
+				e.t.Fatalf("%s changed no row (%v): the tampering missed", s, err)
+			}
 		}
 	}
 }

@@ -1006,9 +1006,9 @@ func TestVerifyDetectsTamperedConnectedRecords(t *testing.T) {
 		{"borrow grown", []string{`UPDATE connected_borrows SET count = count + 1`}, `the code grants 3 of "vms.tier.basic", the ledger took 4`},
 		{"borrow of its own tag", []string{`UPDATE connected_borrows SET tag = 'vms.tier.enhanced'`}, `the code grants 3 of "vms.tier.basic", the ledger took 1`},
 		{"deregistered holding licenses", []string{`UPDATE connected SET deregistered_at = 1 WHERE instance_id = (SELECT id FROM instances WHERE udi LIKE '%S:borrower,%')`}, "still holds licenses"},
-		{"revived registration", []string{`UPDATE connected SET deregistered_at = 0 WHERE deregistered_at <> 0`, `UPDATE instances SET account_id = 2 WHERE udi LIKE '%S:gone,%'`}, "is registered in connected mode to \"acme/plant\", and belongs to account 2"},
+		{"revived registration", []string{`UPDATE connected SET deregistered_at = 0 WHERE deregistered_at <> 0`, `UPDATE instances SET account_id = (SELECT id FROM accounts WHERE name = 'lab') WHERE udi LIKE '%S:gone,%'`}, "is registered in connected mode to \"acme/plant\", and belongs to account "},
 		{"export grant without a registration", []string{`INSERT INTO connected_exports (instance_id, tag, count) SELECT id, 'vms.analytics', 1 FROM instances WHERE udi LIKE '%S:gone,%'`}, "without a registration that allows it"},
-		{"registration moved", []string{`UPDATE connected SET account_id = 2 WHERE instance_id = (SELECT id FROM instances WHERE udi LIKE '%S:exporter,%')`}, "is registered in connected mode to \"acme/lab\""},
+		{"registration moved", []string{`UPDATE connected SET account_id = (SELECT id FROM accounts WHERE name = 'lab') WHERE instance_id = (SELECT id FROM instances WHERE udi LIKE '%S:exporter,%')`}, "is registered in connected mode to \"acme/lab\""},
 		{"removed and registered", []string{`UPDATE instances SET state = 'removed' WHERE udi LIKE '%S:gone,%'`, `UPDATE connected SET deregistered_at = 0 WHERE deregistered_at <> 0`}, "was removed and is still registered"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

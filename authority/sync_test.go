@@ -514,13 +514,13 @@ func TestVerifyDetectsSyncTampering(t *testing.T) {
 		stmts []string
 		want  string
 	}{
-		{"lot held at the vendor while delegated", vendorSide, []string{`UPDATE lots SET held = 1 WHERE id = 1`}, "records 1 held"},
+		{"lot held at the vendor while delegated", vendorSide, []string{`UPDATE lots SET held = 1 WHERE id = (SELECT MIN(id) FROM lots)`}, "records 1 held"},
 		{"satellite swapped", vendorSide, nil, "is not the satellite its history event recorded"},
 		{"sync answered outside the ledger", vendorSide, []string{`UPDATE satellite_syncs SET answer_hash = x'00'`}, "is not in the history"},
 		{"sync request edited", vendorSide, []string{`UPDATE satellite_syncs SET request = request || x'00'`}, "does not match its hash"},
 		{"delegated to a removed satellite", vendorSide, []string{`UPDATE satellites SET removed_at = 1`}, "which is removed"},
-		{"lot grown on the satellite", siteSide, []string{`UPDATE synced_lots SET shrunk = shrunk + 1 WHERE lot_id = 1`}, "were transferred out"},
-		{"local lot on the satellite", siteSide, []string{`DELETE FROM synced_lots WHERE lot_id = 1`}, "mirrors no lot of its vendor"},
+		{"lot grown on the satellite", siteSide, []string{`UPDATE synced_lots SET shrunk = shrunk + 1 WHERE lot_id = (SELECT MIN(lot_id) FROM synced_lots)`}, "were transferred out"},
+		{"local lot on the satellite", siteSide, []string{`DELETE FROM synced_lots WHERE lot_id = (SELECT MIN(lot_id) FROM synced_lots)`}, "mirrors no lot of its vendor"},
 		{"sync import forged", siteSide, []string{`UPDATE sync_imports SET hash = x'00'`}, "answers no request made, or is not in the history"},
 		{"vendor's trust swapped", siteSide, []string{`UPDATE satellite_self SET vendor_trust = x'00'`}, "does not open"},
 	} {

@@ -398,7 +398,7 @@ func TestVerifyChecksWallets(t *testing.T) {
 		{"slipped-in key", []string{`INSERT INTO license_keys (hash, software, extension, years, issued_at, issued_by) VALUES (zeroblob(32), 'vms', FALSE, 1, 0, 'x')`,
 			`INSERT INTO license_key_lines (key_id, tag, count) VALUES ((SELECT MAX(id) FROM license_keys), 'vms.camera.core', 100)`}, "recorded by 0 issue events"},
 		{"unredeemed", []string{`DELETE FROM wallet_lots`, `DELETE FROM redemptions`}, "recorded as redeemed in the history"},
-		{"moved lot", []string{`UPDATE wallet_lots SET product_id = 2`}, "its key"},
+		{"moved lot", []string{`UPDATE wallet_lots SET product_id = (SELECT MAX(id) FROM products)`}, "its key"},
 		{"lot deleted", []string{`DELETE FROM wallet_lots`}, "its wallet lots hold 0"},
 		{"key deleted", []string{`DELETE FROM wallet_lots`, `DELETE FROM redemptions`, `DELETE FROM license_key_lines`, `DELETE FROM license_keys`}, "which the ledger does not hold: it was deleted"},
 	} {
