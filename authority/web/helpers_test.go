@@ -77,7 +77,7 @@ func (c *clock) add(d time.Duration) {
 //	globex: account hq (5 cameras); gus (admin)
 //	vera:   the vendor's support
 type desk struct {
-	t   *testing.T
+	t   testing.TB
 	f   *gen.Fixture
 	clk *clock
 	l   *authority.Ledger
@@ -96,7 +96,7 @@ const (
 // hostileName is a person's name made of markup.
 const hostileName = `<script>alert("x")</script>`
 
-func newDesk(t *testing.T, opts ...func(*web.Options)) *desk {
+func newDesk(t testing.TB, opts ...func(*web.Options)) *desk {
 	t.Helper()
 	f := fixture()
 	clk := &clock{t: t0}

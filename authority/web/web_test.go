@@ -59,6 +59,7 @@ func TestEveryAnswerCarriesTheSecurityHeaders(t *testing.T) {
 		{"another organization", b.get("/orgs/globex/licenses"), 403},
 		{"form without token", b.post("/orgs/acme/reserve", url.Values{"account": {"plant"}, "request": {req}}), 403},
 		{"garbage code", b.post("/orgs/acme/reserve/review", url.Values{"csrf": {tok}, "account": {"plant"}, "request": {"AQ-garbage"}}), 400},
+		{"wrong method", anon.send(httpRequest(http.MethodPut, "/signin", nil)), 404},
 		{"download", b.post("/orgs/acme/reserve/download", url.Values{"csrf": {tok}, "request": {req}}), 200},
 	} {
 		if tc.r.StatusCode != tc.code {
