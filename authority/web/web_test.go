@@ -414,10 +414,12 @@ func TestFormsWithoutTheSessionsTokenChangeNothing(t *testing.T) {
 	v := d.device("cam-csrf", d.f.Authority)
 	req := typed(codes.KindRequest, v.request(lic(camera, 2)))
 	before := d.historyLen()
+	wrong := []byte(tok)
+	wrong[len(wrong)-1] = "AB"[boolInt(wrong[len(wrong)-1] == 'A')]
 	for _, bad := range []url.Values{
 		{"account": {"plant"}, "request": {req}},
 		{"csrf": {""}, "account": {"plant"}, "request": {req}},
-		{"csrf": {tok[:len(tok)-1] + "A"}, "account": {"plant"}, "request": {req}},
+		{"csrf": {string(wrong)}, "account": {"plant"}, "request": {req}},
 		{"csrf": {other}, "account": {"plant"}, "request": {req}},
 		{"csrf": {tok, other}, "account": {"plant"}, "request": {req}},
 	} {
@@ -569,3 +571,10 @@ func httpRequest(method, path string, form url.Values) *http.Request {
 }
 
 var base64RawURL = base64.RawURLEncoding
+
+func boolInt(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
+}
