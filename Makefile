@@ -61,19 +61,19 @@ test: lint test-deps
 test-deps:
 	@if [ ! -x /usr/sbin/sshd ] && [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
 		echo "installing openssh-server for the SFTP tests"; \
-		(apt-get install -y -q openssh-server >/dev/null 2>&1 || \
-		 (apt-get update -q >/dev/null && apt-get install -y -q openssh-server >/dev/null)) || exit 1; \
+		(apt-get install -y -q -o DPkg::Lock::Timeout=300 openssh-server >/dev/null 2>&1 || \
+		 (apt-get update -q -o DPkg::Lock::Timeout=300 >/dev/null && apt-get install -y -q -o DPkg::Lock::Timeout=300 openssh-server >/dev/null)) || exit 1; \
 	fi
 	@if ! command -v tinyproxy >/dev/null && [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
 		echo "installing tinyproxy for the proxy tests"; \
-		(apt-get install -y -q tinyproxy >/dev/null 2>&1 || \
-		 (apt-get update -q >/dev/null && apt-get install -y -q tinyproxy >/dev/null)) || exit 1; \
+		(apt-get install -y -q -o DPkg::Lock::Timeout=300 tinyproxy >/dev/null 2>&1 || \
+		 (apt-get update -q -o DPkg::Lock::Timeout=300 >/dev/null && apt-get install -y -q -o DPkg::Lock::Timeout=300 tinyproxy >/dev/null)) || exit 1; \
 	fi
 	@if ! command -v initdb >/dev/null && ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 && \
 	    [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
 		echo "installing postgresql for the PostgreSQL ledger tests"; \
-		(DEBIAN_FRONTEND=noninteractive apt-get install -y -q postgresql >/dev/null 2>&1 || \
-		 (apt-get update -q >/dev/null && DEBIAN_FRONTEND=noninteractive apt-get install -y -q postgresql >/dev/null)) || exit 1; \
+		(DEBIAN_FRONTEND=noninteractive apt-get install -y -q -o DPkg::Lock::Timeout=300 postgresql >/dev/null 2>&1 || \
+		 (apt-get update -q -o DPkg::Lock::Timeout=300 >/dev/null && DEBIAN_FRONTEND=noninteractive apt-get install -y -q -o DPkg::Lock::Timeout=300 postgresql >/dev/null)) || exit 1; \
 	fi
 
 lint:
