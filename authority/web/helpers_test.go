@@ -215,6 +215,18 @@ func (v *device) confirm(res []byte, serial uint64) []byte {
 	return c
 }
 
+func (v *device) ret(res []byte, serial uint64) []byte {
+	mk, err := v.key.MACKey(v.auth)
+	if err != nil {
+		panic(err)
+	}
+	c, err := codes.SealReturn(&codes.Return{Reservation: res, Serial: serial}, mk)
+	if err != nil {
+		panic(err)
+	}
+	return c
+}
+
 func lic(tag string, n uint32) codes.License { return codes.License{Tag: tag, Count: n} }
 
 func typed(k codes.Kind, code []byte) string { return codes.EncodeText(k, code) }

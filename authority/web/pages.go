@@ -28,7 +28,7 @@ type page struct {
 
 // The pages, each parsed with the layout.
 var pageNames = []string{"signin.html", "orgs.html", "licenses.html", "reserve.html", "review.html", "reserved.html",
-	"confirm.html", "confirmed.html", "error.html"}
+	"code.html", "applied.html", "error.html"}
 
 var funcs = template.FuncMap{
 	"role": describeRole,
@@ -306,32 +306,68 @@ func (s *server) download(w http.ResponseWriter, r *http.Request, ss *session, a
 	w.Write(codes.EncodeArmor(codes.KindAuthorization, rv.Answered.Code))
 }
 
-func (s *server) confirmForm(w http.ResponseWriter, r *http.Request, ss *session, acc *authority.Access) {
-	if err := needManage(acc); err != nil {
-		s.failIn(w, r, ss, acc, err)
-		return
-	}
-	s.render(w, r, http.StatusOK, "confirm.html", ss.page("Enter a confirmation code", acc, nil))
+// An instanceCode is a kind of code an instance gives back: its form
+// and the library call that applies it.
+type instanceCode struct {
+	Kind   codes.Kind
+	Name   string // "confirmation", "return"
+	Path   string // under /orgs/ORG/
+	Done   string // the result page's title
+	Prompt string
+	apply  func(l *authority.Ledger, r *http.Request, org string, code []byte) (*authority.Applied, error)
 }
 
-// confirm applies a confirmation code of an instance of the
-// organization.
-func (s *server) confirm(w http.ResponseWriter, r *http.Request, ss *session, acc *authority.Access) {
-	if err := needManage(acc); err != nil {
-		s.failIn(w, r, ss, acc, err)
-		return
+var (
+	confirmation = &instanceCode{Kind: codes.KindConfirmation, Name: "confirmation", Path: "confirm", Done: "Confirmed",
+		Prompt: "Paste the confirmation code the instance printed when it installed an authorization code, or upload the file it wrote.",
+		apply: func(l *authority.Ledger, r *http.Request, org string, code []byte) (*authority.Applied, error) {
+			return l.ConfirmIn(r.Context(), org, code)
+		}}
+	returned = &instanceCode{Kind: codes.KindReturn, Name: "return", Path: "return", Done: "Returned",
+		Prompt: "Paste the return code the instance printed when it gave its reservation back, or upload the file it wrote. The licenses go back to the account.",
+		apply: func(l *authority.Ledger, r *http.Request, org string, code []byte) (*authority.Applied, error) {
+			return l.ReturnIn(r.Context(), org, code)
+		}}
+)
+
+// codeForm shows the form of an instance's code.
+func (s *server) codeForm(k *instanceCode) func(http.ResponseWriter, *http.Request, *session, *authority.Access) {
+	return func(w http.ResponseWriter, r *http.Request, ss *session, acc *authority.Access) {
+		if err := needManage(acc); err != nil {
+			s.failIn(w, r, ss, acc, err)
+			return
+		}
+		s.render(w, r, http.StatusOK, "code.html", ss.page("Enter a "+k.Name+" code", acc, k))
 	}
-	code, err := readCode(r, "code", codes.KindConfirmation)
-	if err != nil {
-		s.failIn(w, r, ss, acc, err)
-		return
+}
+
+type appliedData struct {
+	Code    *instanceCode
+	Applied *authority.Applied
+	Hash    string
+}
+
+// applyCode applies a confirmation or return code of an instance of the
+// organization, through the library call that checks it is the
+// organization's.
+func (s *server) applyCode(k *instanceCode) func(http.ResponseWriter, *http.Request, *session, *authority.Access) {
+	return func(w http.ResponseWriter, r *http.Request, ss *session, acc *authority.Access) {
+		if err := needManage(acc); err != nil {
+			s.failIn(w, r, ss, acc, err)
+			return
+		}
+		code, err := readCode(r, "code", k.Kind)
+		if err != nil {
+			s.failIn(w, r, ss, acc, err)
+			return
+		}
+		a, err := k.apply(ss.l, r, acc.Org.Name, code)
+		if err != nil {
+			s.failIn(w, r, ss, acc, err)
+			return
+		}
+		s.render(w, r, http.StatusOK, "applied.html", ss.page(k.Done, acc, &appliedData{Code: k, Applied: a, Hash: codeHash(code)}))
 	}
-	a, err := ss.l.ConfirmIn(r.Context(), acc.Org.Name, code)
-	if err != nil {
-		s.failIn(w, r, ss, acc, err)
-		return
-	}
-	s.render(w, r, http.StatusOK, "confirmed.html", ss.page("Confirmed", acc, a))
 }
 
 // codeHash is the SHA-256 of a binary code in hex, as the history

@@ -165,8 +165,10 @@ func New(l *authority.Ledger, opts Options) http.Handler {
 	m.HandleFunc("POST /orgs/{org}/reserve/review", s.inOrg(s.reserveReview))
 	m.HandleFunc("POST /orgs/{org}/reserve", s.inOrg(s.reserve))
 	m.HandleFunc("POST /orgs/{org}/reserve/download", s.inOrg(s.download))
-	m.HandleFunc("GET /orgs/{org}/confirm", s.inOrg(s.confirmForm))
-	m.HandleFunc("POST /orgs/{org}/confirm", s.inOrg(s.confirm))
+	for _, k := range []*instanceCode{confirmation, returned} {
+		m.HandleFunc("GET /orgs/{org}/"+k.Path, s.inOrg(s.codeForm(k)))
+		m.HandleFunc("POST /orgs/{org}/"+k.Path, s.inOrg(s.applyCode(k)))
+	}
 	m.HandleFunc("/", s.notFound)
 	return s
 }

@@ -297,6 +297,8 @@ func TestViewerCannotReserveOrConfirm(t *testing.T) {
 	for _, r := range []*resp{
 		b.get("/orgs/acme/reserve"),
 		b.get("/orgs/acme/confirm"),
+		b.get("/orgs/acme/return"),
+		b.post("/orgs/acme/return", url.Values{"csrf": {tok}, "code": {"RT-AAAA"}}),
 		b.post("/orgs/acme/reserve/review", url.Values{"csrf": {tok}, "account": {"plant"}, "request": {req}}),
 		b.post("/orgs/acme/reserve", url.Values{"csrf": {tok}, "account": {"plant"}, "request": {req}}),
 		b.post("/orgs/acme/confirm", url.Values{"csrf": {tok}, "code": {"CC-AAAA"}}),
@@ -314,7 +316,8 @@ func TestViewerCannotReserveOrConfirm(t *testing.T) {
 
 // TestReserveFromAPastedRequestCode runs the reserve flow: paste, review,
 // reserve, the typed code with its hash, the download, the same request
-// again, and the confirmation code; the history names the person.
+// again, the confirmation code and the return code; the history names
+// the person.
 func TestReserveFromAPastedRequestCode(t *testing.T) {
 	d := newDesk(t)
 	b, tok := d.signedIn(ann)
@@ -380,6 +383,15 @@ func TestReserveFromAPastedRequestCode(t *testing.T) {
 	if last := es[len(es)-1]; last.Action != "confirm" || last.Actor != ann {
 		t.Fatalf("history %+v", last)
 	}
+
+	// The instance gives the reservation back: the return code, uploaded.
+	b.get("/orgs/acme/return").want(t, 200, `name="code"`, `enctype="multipart/form-data"`)
+	rt := v.ret(a.Reservation, 1)
+	b.upload("/orgs/acme/return", url.Values{"csrf": {tok}}, codes.EncodeArmor(codes.KindReturn, rt)).want(t, 200, "Returned", "2 vms.analytics, 10 vms.camera.core", hexHash(rt))
+	if d.balance("acme/plant", camera) != [4]int64{25, 25, 0, 0} {
+		t.Fatalf("balance after the return %v", d.balance("acme/plant", camera))
+	}
+	b.post("/orgs/acme/return", url.Values{"csrf": {tok}, "code": {typed(codes.KindReturn, rt)}}).want(t, 200, "Nothing changed")
 }
 
 // TestReserveFromAnUploadedFile uploads an armored request file.
@@ -512,6 +524,8 @@ func TestAdministratorsStayInTheirOrganization(t *testing.T) {
 	}
 	cf := typed(codes.KindConfirmation, v.confirm(a.Reservation, 1))
 	b.post("/orgs/acme/confirm", url.Values{"csrf": {tok}, "code": {cf}}).want(t, 403, "another organization")
+	rt := typed(codes.KindReturn, v.ret(a.Reservation, 1))
+	b.post("/orgs/acme/return", url.Values{"csrf": {tok}, "code": {rt}}).want(t, 403, "another organization")
 	if d.historyLen() != before || d.balance("globex/hq", camera) != [4]int64{5, 3, 2, 0} {
 		t.Fatal("acme's administrator changed globex")
 	}
