@@ -43,13 +43,15 @@ build:
 ## every write transaction twice, the first rolled back, as PostgreSQL's
 ## retries would (store.Options.Rehearse). The race
 ## detector's default one-second pause at exit is skipped: the CLI tests
-## start the binary hundreds of times. As root (CI), where test-deps
+## start the binary hundreds of times. -timeout=20m: the command's package
+## takes 5 minutes alone on 2 cores, and go test's default of 10 would
+## fail it on a loaded machine. As root (CI), where test-deps
 ## installs PostgreSQL, its tests may not skip (AIRLOCK_REQUIRE_POSTGRES=1).
 PG_REQUIRE = $$(if [ "$$(id -u)" = 0 ]; then echo AIRLOCK_REQUIRE_POSTGRES=1; fi)
 
 test: lint test-deps
-	GORACE=atexit_sleep_ms=0 env $(PG_REQUIRE) $(GO) test -race -count=1 ./...
-	GORACE=atexit_sleep_ms=0 env $(PG_REQUIRE) AIRLOCK_TEST_LEDGER=postgres $(GO) test -race -count=1 ./authority
+	GORACE=atexit_sleep_ms=0 env $(PG_REQUIRE) $(GO) test -race -count=1 -timeout=20m ./...
+	GORACE=atexit_sleep_ms=0 env $(PG_REQUIRE) AIRLOCK_TEST_LEDGER=postgres $(GO) test -race -count=1 -timeout=20m ./authority
 
 ## test-deps: the real-OpenSSH transport test needs Debian's openssh-server,
 ## the proxy tests of connected mode Debian's tinyproxy, the PostgreSQL
