@@ -31,6 +31,7 @@ import (
 	"net"
 	"net/http"
 	"strconv"
+	"strings"
 	"sync/atomic"
 	"time"
 
@@ -104,6 +105,10 @@ type Options struct {
 	ErrorLog *log.Logger
 	// Now is the rate limiters' clock; nil means time.Now.
 	Now func() time.Time
+	// Portal, when set, answers every path outside the API's /v1/: the
+	// web portal (authority/web) on the same listener. It is not
+	// counted among MaxConcurrent, nor logged through Log.
+	Portal http.Handler
 }
 
 // An Entry describes one answered request, for the log.
@@ -206,6 +211,11 @@ func (s *Service) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		// connection after it is not started.
 		h.Set("Connection", "close")
 		s.fail(w, r, time.Now(), &apiError{http.StatusServiceUnavailable, api.CodeUnavailable, "the service is shutting down: try again in a moment", nil, 5})
+		return
+	}
+	if s.opts.Portal != nil && !strings.HasPrefix(r.URL.Path, "/v1/") {
+		h.Del("Cache-Control") // the portal's pages say their own
+		s.opts.Portal.ServeHTTP(w, r)
 		return
 	}
 	route, ok := s.routes[r.URL.Path]

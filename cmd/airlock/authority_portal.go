@@ -1,11 +1,16 @@
 package main
 
 import (
+	"bufio"
+	"errors"
 	"fmt"
+	"io"
 	"math"
+	"os"
 	"strings"
 
 	"github.com/urfave/cli/v2"
+	"golang.org/x/term"
 
 	"github.com/airlock-dev/airlock/authority"
 )
@@ -13,6 +18,7 @@ import (
 // Flags of the portal commands.
 const (
 	flagEmail          = "email"
+	flagPasswordStdin  = "password-stdin"
 	flagRole           = "role"
 	flagPartner        = "partner"
 	flagSerial         = "serial"
@@ -84,8 +90,97 @@ Exit status: 0 when printed; 1 when refused; 2 for a wrong command line.`,
 				OnUsageError: onUsageError,
 				Action:       authorityPersonList,
 			},
+			{
+				Name:      "password",
+				Usage:     "set a person's password for the web portal",
+				UsageText: "airlock authority person password --email ADDRESS [--password-stdin] [--dir DIR]",
+				Description: `password sets the password with which the person signs in to the web
+portal (airlock authority serve --portal), hashed with argon2id; the
+person's sessions end. People set their own; vendor support sets
+anyone's; an organization's administrator those of its administrators
+and viewers. The password is typed twice on the terminal, without echo,
+or with --password-stdin read from the first line of standard input. It
+needs 12 characters at least: a few words make a good one.
+
+Example:
+
+    $ airlock authority person password --email ann@acme.example
+    airlock: new password of ann@acme.example: 
+    airlock: the same password again: 
+    airlock: ann@acme.example can sign in to the portal; their sessions ended
+
+Exit status: 0 when set; 1 when refused; 2 for a wrong command line.`,
+				Flags: ledgerFlags(
+					&cli.StringFlag{Name: flagEmail, Usage: "the person's e-mail `ADDRESS`"},
+					&cli.BoolFlag{Name: flagPasswordStdin, Usage: "read the password from the first line of standard input"},
+				),
+				OnUsageError: onUsageError,
+				Action:       authorityPersonPassword,
+			},
 		},
 	}
+}
+
+// authorityPersonPassword sets a person's web sign-in password.
+func authorityPersonPassword(c *cli.Context) error {
+	if err := checkArgs(c, 0, 0, ""); err != nil {
+		return err
+	}
+	v, err := requireFlags(c, flagEmail, "ann@acme.example")
+	if err != nil {
+		return err
+	}
+	password, err := readPassword(c, v[0])
+	if err != nil {
+		return err
+	}
+	d, err := openDesk(c, false)
+	if err != nil {
+		return err
+	}
+	defer d.Close()
+	if err := d.l.SetPassword(d.ctx, v[0], password, authority.PasswordParams{}); err != nil {
+		return err
+	}
+	note(c.App.ErrWriter, "%s can sign in to the portal; their sessions ended", v[0])
+	return nil
+}
+
+// readPassword reads a new password: the first line of standard input
+// with --password-stdin, else twice on the terminal without echo. It is
+// checked before the ledger is opened.
+func readPassword(c *cli.Context, email string) (string, error) {
+	var password string
+	if c.Bool(flagPasswordStdin) {
+		line, err := bufio.NewReader(io.LimitReader(c.App.Reader, authority.MaxPasswordSize+2)).ReadString('\n')
+		if err != nil && (err != io.EOF || line == "") {
+			return "", fmt.Errorf("reading the password from standard input: %v", err)
+		}
+		password = strings.TrimSuffix(strings.TrimSuffix(line, "\n"), "\r")
+	} else {
+		f, ok := c.App.Reader.(*os.File)
+		if !ok || !isTerminal(f) {
+			return "", withHint(errors.New("no password: standard input is not a terminal to ask on"), "give it on standard input with --password-stdin")
+		}
+		stderr := c.App.ErrWriter
+		fmt.Fprintf(stderr, "%snew password of %s: ", prefix, email)
+		p1, err := term.ReadPassword(int(f.Fd()))
+		fmt.Fprintln(stderr)
+		if err != nil {
+			return "", fmt.Errorf("reading the password: %w", err)
+		}
+		fmt.Fprintf(stderr, "%sthe same password again: ", prefix)
+		p2, err := term.ReadPassword(int(f.Fd()))
+		fmt.Fprintln(stderr)
+		if err != nil {
+			return "", fmt.Errorf("reading the password: %w", err)
+		}
+		if string(p1) != string(p2) {
+			return "", withHint(errors.New("the two passwords differ"), "run the command again and type the same password twice")
+		}
+		password = string(p1)
+	}
+	return password, authority.CheckNewPassword(email, password)
 }
 
 func authorityPersonAdd(c *cli.Context) error {

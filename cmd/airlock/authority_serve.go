@@ -11,6 +11,7 @@ import (
 	"io/fs"
 	"log"
 	"net"
+	"net/http"
 	"os"
 	"os/signal"
 	"path/filepath"
@@ -25,6 +26,7 @@ import (
 
 	"github.com/airlock-dev/airlock/authority"
 	"github.com/airlock-dev/airlock/authority/service"
+	"github.com/airlock-dev/airlock/authority/web"
 	"github.com/airlock-dev/airlock/codes"
 )
 
@@ -41,6 +43,7 @@ const (
 	flagMaxConcurrent = "max-concurrent"
 	flagQuiet         = "quiet"
 	flagAddressFile   = "address-file"
+	flagPortal        = "portal"
 )
 
 // Files of the service in the authority folder.
@@ -85,6 +88,12 @@ the failures of the authority itself). SIGINT or SIGTERM stops it: it
 accepts nothing new, lets the requests in flight finish (up to 30 s) and
 closes the ledger.
 
+With --portal the same listener serves the web portal at every path
+outside /v1/: people of the ledger (airlock authority person add) sign
+in with the password 'airlock authority person password' sets and see
+and reserve their organization's licenses, with the same role checks
+and history as the command line.
+
 Limits: each instance makes at most --rate requests a second after a
 burst of --burst (429 and Retry-After past them); each client address
 makes at most --register-rate registrations a second after a burst of
@@ -126,6 +135,7 @@ func authorityServeCommand() *cli.Command {
 			&cli.IntFlag{Name: flagMaxConcurrent, Value: service.DefaultMaxConcurrent, Usage: "handle at most `N` requests at once"},
 			&cli.BoolFlag{Name: flagQuiet, Usage: "log no line per request, only failures of the authority"},
 			&cli.StringFlag{Name: flagAddressFile, Usage: "once listening, write the address to `FILE` (for scripts that listen on port 0)"},
+			&cli.BoolFlag{Name: flagPortal, Usage: "serve the web portal too, at every path outside the API's /v1/"},
 		),
 		OnUsageError: onUsageError,
 		Action:       authorityServe,
@@ -168,8 +178,18 @@ func authorityServe(c *cli.Context) error {
 	}
 	defer ln.Close()
 	out := &lineWriter{w: c.App.ErrWriter}
-	svc := service.New(d.l, serviceOptions(c, trust, out))
+	opts := serviceOptions(c, trust, out)
+	if c.Bool(flagPortal) {
+		opts.Portal = web.New(d.l, web.Options{Log: func(r *http.Request, err error) {
+			host, _, _ := net.SplitHostPort(r.RemoteAddr)
+			out.warn("portal: %s %s %s: %v", host, oneLine(r.Method), oneLine(r.URL.Path), err)
+		}})
+	}
+	svc := service.New(d.l, opts)
 	noteServing(c.App.ErrWriter, fmt.Sprintf("%q", m.Name), "direct", ln.Addr(), trust, now, sf.certPath, cert.Leaf)
+	if opts.Portal != nil {
+		note(c.App.ErrWriter, "web portal on https://%s/ (people sign in with the password 'airlock authority person password' sets)", publicAddr(ln.Addr(), cert.Leaf))
+	}
 	return runService(svc, ln, cert, out, nil)
 }
 

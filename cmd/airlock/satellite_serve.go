@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
@@ -57,12 +58,14 @@ wrong command line. A failed sync does not stop it.`
 
 func satelliteServeCommand() *cli.Command {
 	base := authorityServeCommand()
+	// The portal is the vendor's desk: a satellite serves none.
+	flags := slices.DeleteFunc(base.Flags, func(f cli.Flag) bool { return f.Names()[0] == flagPortal })
 	return &cli.Command{
 		Name:        "serve",
 		Usage:       "serve the site's instances over HTTPS and sync with the vendor",
 		UsageText:   "airlock satellite serve --listen ADDR [--vendor URL [--vendor-ca FILE] [--sync-interval DURATION]] [--tls-cert FILE --tls-key FILE] [--quiet] [--dir DIR]",
 		Description: satelliteServeDescription,
-		Flags: append(base.Flags,
+		Flags: append(flags,
 			&cli.StringFlag{Name: flagVendor, Usage: "sync with the vendor's service at `URL` (https://host[:port])"},
 			&cli.StringFlag{Name: flagVendorCA, Usage: "trust only the certificate(s) in `FILE` (PEM, e.g. the vendor's tls.crt) for the vendor's service"},
 			&cli.DurationFlag{Name: flagSyncInterval, Value: defaultSyncInterval, Usage: "sync every `DURATION` (e.g. 30m, 1h, 24h)"},
