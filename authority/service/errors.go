@@ -4,10 +4,9 @@ import (
 	"context"
 	"errors"
 	"net/http"
-	"strings"
-	"unicode"
 
 	"github.com/airlock-dev/airlock/authority"
+	"github.com/airlock-dev/airlock/authority/internal/printable"
 	"github.com/airlock-dev/airlock/authority/store"
 	"github.com/airlock-dev/airlock/codes"
 	"github.com/airlock-dev/airlock/codes/api"
@@ -114,18 +113,4 @@ func message(err error) string {
 }
 
 // clean makes s one printable line of at most maxMessage bytes.
-func clean(s string) string {
-	s = strings.Map(func(r rune) rune {
-		if r == '\n' || r == '\t' {
-			return ' '
-		}
-		if !unicode.IsPrint(r) {
-			return '?'
-		}
-		return r
-	}, s)
-	if len(s) > maxMessage {
-		s = strings.ToValidUTF8(s[:maxMessage], "") + "…"
-	}
-	return s
-}
+func clean(s string) string { return printable.Line(s, maxMessage) }

@@ -5,10 +5,9 @@ import (
 	"context"
 	"errors"
 	"net/http"
-	"strings"
-	"unicode"
 
 	"github.com/airlock-dev/airlock/authority"
+	"github.com/airlock-dev/airlock/authority/internal/printable"
 	"github.com/airlock-dev/airlock/authority/store"
 	"github.com/airlock-dev/airlock/codes"
 )
@@ -107,21 +106,7 @@ func classify(err error) *pageError {
 const maxMessage = 1024
 
 // clean makes s one printable line of at most maxMessage bytes.
-func clean(s string) string {
-	s = strings.Map(func(r rune) rune {
-		if r == '\n' || r == '\t' {
-			return ' '
-		}
-		if !unicode.IsPrint(r) {
-			return '?'
-		}
-		return r
-	}, s)
-	if len(s) > maxMessage {
-		s = strings.ToValidUTF8(s[:maxMessage], "") + "…"
-	}
-	return s
-}
+func clean(s string) string { return printable.Line(s, maxMessage) }
 
 // fail answers a request with the page of err. ss and acc, when known,
 // keep the header and the organization's banner on the page.
