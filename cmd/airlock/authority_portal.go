@@ -10,7 +10,6 @@ import (
 	"strings"
 
 	"github.com/urfave/cli/v2"
-	"golang.org/x/term"
 
 	"github.com/airlock-dev/airlock/authority"
 )
@@ -162,16 +161,11 @@ func readPassword(c *cli.Context, email string) (string, error) {
 		if !ok || !isTerminal(f) {
 			return "", withHint(errors.New("no password: standard input is not a terminal to ask on"), "give it on standard input with --password-stdin")
 		}
-		stderr := c.App.ErrWriter
-		fmt.Fprintf(stderr, "%snew password of %s: ", prefix, email)
-		p1, err := term.ReadPassword(int(f.Fd()))
-		fmt.Fprintln(stderr)
+		p1, err := askSecret(f, c.App.ErrWriter, "new password of "+email)
 		if err != nil {
 			return "", fmt.Errorf("reading the password: %w", err)
 		}
-		fmt.Fprintf(stderr, "%sthe same password again: ", prefix)
-		p2, err := term.ReadPassword(int(f.Fd()))
-		fmt.Fprintln(stderr)
+		p2, err := askSecret(f, c.App.ErrWriter, "the same password again")
 		if err != nil {
 			return "", fmt.Errorf("reading the password: %w", err)
 		}

@@ -14,7 +14,6 @@ import (
 	"time"
 
 	"github.com/urfave/cli/v2"
-	"golang.org/x/term"
 
 	"github.com/airlock-dev/airlock/codes"
 	"github.com/airlock-dev/airlock/codes/api"
@@ -118,9 +117,7 @@ func connectedClient(c *cli.Context) *instance.Client {
 				perr = fmt.Errorf("the proxy needs the password of user %q: set %s, or run the command on a terminal to type it", user, envProxyPassword)
 				return
 			}
-			fmt.Fprintf(stderr, "%spassword of proxy user %s: ", prefix, user)
-			p, err := term.ReadPassword(int(f.Fd()))
-			fmt.Fprintln(stderr)
+			p, err := askSecret(f, stderr, "password of proxy user "+user)
 			if err != nil {
 				perr = fmt.Errorf("reading the password: %w", err)
 				return

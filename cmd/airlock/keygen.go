@@ -329,10 +329,7 @@ func readPassphrase(stdin io.Reader, stderr io.Writer, keyPath string, twice boo
 	if !ok || !isTerminal(f) {
 		return "", fmt.Errorf("%w: %s is not set and standard input is not a terminal to ask on", errNoPassphrase, envPassphrase)
 	}
-	fd := int(f.Fd())
-	fmt.Fprintf(stderr, "%spassphrase for %s: ", prefix, keyPath)
-	p1, err := term.ReadPassword(fd)
-	fmt.Fprintln(stderr)
+	p1, err := askSecret(f, stderr, "passphrase for "+keyPath)
 	if err != nil {
 		return "", fmt.Errorf("reading the passphrase: %w", err)
 	}
@@ -342,9 +339,7 @@ func readPassphrase(stdin io.Reader, stderr io.Writer, keyPath string, twice boo
 	if !twice {
 		return string(p1), nil
 	}
-	fmt.Fprintf(stderr, "%sthe same passphrase again: ", prefix)
-	p2, err := term.ReadPassword(fd)
-	fmt.Fprintln(stderr)
+	p2, err := askSecret(f, stderr, "the same passphrase again")
 	if err != nil {
 		return "", fmt.Errorf("reading the passphrase: %w", err)
 	}
@@ -355,3 +350,12 @@ func readPassphrase(stdin io.Reader, stderr io.Writer, keyPath string, twice boo
 }
 
 func isTerminal(f *os.File) bool { return term.IsTerminal(int(f.Fd())) }
+
+// askSecret asks for a secret on the terminal f without echo: the prompt
+// on stderr after the command's prefix, then a new line once typed.
+func askSecret(f *os.File, stderr io.Writer, prompt string) ([]byte, error) {
+	fmt.Fprintf(stderr, "%s%s: ", prefix, prompt)
+	p, err := term.ReadPassword(int(f.Fd()))
+	fmt.Fprintln(stderr)
+	return p, err
+}

@@ -8,7 +8,6 @@ import (
 	"os"
 
 	"github.com/urfave/cli/v2"
-	"golang.org/x/term"
 
 	"github.com/airlock-dev/airlock/cmd/airlock/internal/drop"
 )
@@ -43,9 +42,7 @@ func dropOptions(c *cli.Context) drop.Options {
 		if !ok || !isTerminal(f) {
 			return "", fmt.Errorf("the server asks for a password, %s is not set and standard input is not a terminal to ask on", drop.PasswordEnv)
 		}
-		fmt.Fprintf(stderr, "%s%s: ", prefix, prompt)
-		p, err := term.ReadPassword(int(f.Fd()))
-		fmt.Fprintln(stderr)
+		p, err := askSecret(f, stderr, prompt)
 		if err != nil {
 			return "", fmt.Errorf("reading the password: %w", err)
 		}
