@@ -9,13 +9,17 @@ import (
 	"github.com/airlock-dev/airlock/codes"
 )
 
-// AddOrg adds an organization.
+// AddOrg adds an organization: the vendor's staff only.
 func (l *Ledger) AddOrg(ctx context.Context, name string) (*Org, error) {
 	if err := CheckName("organization", name); err != nil {
 		return nil, err
 	}
 	o := &Org{Name: name}
 	err := l.update(ctx, func(tx Tx, c *chain) error {
+		a, err := l.actingVendor(tx, "add organizations")
+		if err != nil {
+			return err
+		}
 		if got, err := tx.Org(name); err != nil {
 			return err
 		} else if got != nil {
@@ -26,6 +30,7 @@ func (l *Ledger) AddOrg(ctx context.Context, name string) (*Org, error) {
 			return err
 		}
 		e := l.event(o.CreatedAt, "org add", name)
+		e.Actor = a.name
 		e.Detail = fmt.Sprintf("organization %q added", name)
 		return c.add(e)
 	})
@@ -35,8 +40,9 @@ func (l *Ledger) AddOrg(ctx context.Context, name string) (*Org, error) {
 	return o, nil
 }
 
-// AddAccount adds a virtual account to an organization. removalLimit < 0
-// means DefaultRemovalLimit.
+// AddAccount adds a virtual account to an organization, for an actor who
+// manages it: the vendor's staff, its administrators, a partner it
+// delegated to. removalLimit < 0 means DefaultRemovalLimit.
 func (l *Ledger) AddAccount(ctx context.Context, org, name string, removalLimit int) (*Account, error) {
 	if err := CheckName("organization", org); err != nil {
 		return nil, err
@@ -49,12 +55,9 @@ func (l *Ledger) AddAccount(ctx context.Context, org, name string, removalLimit 
 	}
 	a := &Account{Org: org, Name: name, RemovalLimit: removalLimit}
 	err := l.update(ctx, func(tx Tx, c *chain) error {
-		o, err := tx.Org(org)
+		o, actor, err := l.authorize(tx, org, needManage)
 		if err != nil {
 			return err
-		}
-		if o == nil {
-			return fmt.Errorf("%w: no organization %q", ErrNotFound, org)
 		}
 		if got, err := tx.Account(org, name); err != nil {
 			return err
@@ -66,7 +69,7 @@ func (l *Ledger) AddAccount(ctx context.Context, org, name string, removalLimit 
 			return err
 		}
 		e := l.event(a.CreatedAt, "account add", a.Ref())
-		e.Account = a.Ref()
+		e.Actor, e.Account = actor, a.Ref()
 		e.Detail = fmt.Sprintf("account %q added, at most %d removals without a return per 365 days", a.Ref(), removalLimit)
 		return c.add(e)
 	})
@@ -111,12 +114,17 @@ func allowedWord(b bool) string {
 }
 
 // SetRemovalLimit sets how many instances an account may remove without a
-// return per 365 days.
+// return per 365 days. Only the vendor sets it: the limit guards the
+// vendor's licenses against instances removed and kept running.
 func (l *Ledger) SetRemovalLimit(ctx context.Context, ref string, limit int) error {
 	if limit < 0 || limit > 1_000_000 {
 		return fmt.Errorf("%w: removal limit %d is not from 0 to 1000000", ErrInvalid, limit)
 	}
 	return l.update(ctx, func(tx Tx, c *chain) error {
+		who, err := l.actingVendor(tx, "set the removal limit of an account")
+		if err != nil {
+			return err
+		}
 		a, err := account(tx, ref)
 		if err != nil {
 			return err
@@ -125,7 +133,7 @@ func (l *Ledger) SetRemovalLimit(ctx context.Context, ref string, limit int) err
 			return err
 		}
 		e := l.event(l.now(), "account set", a.Ref())
-		e.Account = a.Ref()
+		e.Actor, e.Account = who.name, a.Ref()
 		e.Detail = fmt.Sprintf("removal limit of %q set from %d to %d per 365 days", a.Ref(), a.RemovalLimit, limit)
 		return c.add(e)
 	})
@@ -165,7 +173,9 @@ func (s *LotSpec) check() error {
 	return nil
 }
 
-// AddLot adds licenses to an account.
+// AddLot adds licenses to an account: the vendor's staff only, since
+// licenses come from the vendor (an organization's people move them
+// between its accounts with Transfer).
 func (l *Ledger) AddLot(ctx context.Context, s LotSpec) (*Lot, error) {
 	if err := s.check(); err != nil {
 		return nil, err
@@ -175,6 +185,10 @@ func (l *Ledger) AddLot(ctx context.Context, s LotSpec) (*Lot, error) {
 		if err := refuseOnSatellite(tx, "add lots"); err != nil {
 			return err
 		}
+		who, err := l.actingVendor(tx, "add lots: licenses come from the vendor")
+		if err != nil {
+			return err
+		}
 		a, err := account(tx, s.Account)
 		if err != nil {
 			return err
@@ -182,7 +196,7 @@ func (l *Ledger) AddLot(ctx context.Context, s LotSpec) (*Lot, error) {
 		now := l.now()
 		origin := s.Origin
 		if origin == "" {
-			origin = "added by " + l.opts.Actor
+			origin = "added by " + who.name
 		}
 		lot = &Lot{AccountID: a.ID, Tag: s.Tag, Kind: s.Kind, Start: s.Start, End: s.End,
 			ExportControlled: s.ExportControlled, Initial: s.Count, Count: s.Count, Origin: origin, CreatedAt: now}
@@ -190,7 +204,7 @@ func (l *Ledger) AddLot(ctx context.Context, s LotSpec) (*Lot, error) {
 			return err
 		}
 		e := l.event(now, "lot add", s.Tag)
-		e.Account, e.CodeHash = a.Ref(), lotHash(lot)
+		e.Actor, e.Account, e.CodeHash = who.name, a.Ref(), lotHash(lot)
 		e.Detail = fmt.Sprintf("lot %d: %d %s (%s) into %q: %s", lot.ID, s.Count, s.Tag, describeTerms(lot), a.Ref(), origin)
 		return c.add(e)
 	})
@@ -224,68 +238,83 @@ type Balance struct {
 	Lots         []Lot
 }
 
-// Licenses returns the balances of one account ("ORG/ACCOUNT"), or of
-// every account for "", by account and tag.
+// Licenses returns the balances of one account ("ORG/ACCOUNT"), for an
+// actor who may read its organization, or of every account for "", for
+// the vendor's staff only, by account and tag.
 func (l *Ledger) Licenses(ctx context.Context, ref string) ([]Balance, error) {
 	var out []Balance
 	err := l.view(ctx, func(tx ReadTx) error {
 		var only int64
 		if ref != "" {
-			a, err := account(tx, ref)
+			a, _, err := l.accountFor(tx, ref, needRead)
 			if err != nil {
 				return err
 			}
 			only = a.ID
-		}
-		accounts, err := tx.Accounts()
-		if err != nil {
+		} else if _, err := l.actingVendor(tx, "list every organization's licenses"); err != nil {
 			return err
 		}
-		refs := map[int64]string{}
-		for i := range accounts {
-			refs[accounts[i].ID] = accounts[i].Ref()
-		}
-		lots, err := tx.Lots(only, "")
-		if err != nil {
-			return err
-		}
-		reserved, err := reservedByLot(tx)
-		if err != nil {
-			return err
-		}
-		type key struct {
-			account int64
-			tag     string
-		}
-		byKey := map[key]*Balance{}
-		var keys []key
-		for _, lot := range lots {
-			k := key{lot.AccountID, lot.Tag}
-			b := byKey[k]
-			if b == nil {
-				b = &Balance{Account: refs[lot.AccountID], Tag: lot.Tag}
-				byKey[k] = b
-				keys = append(keys, k)
-			}
-			b.Owned += lot.Count
-			b.Available += lot.Count - lot.Held
-			r := reserved[lot.ID]
-			b.Reserved += r
-			b.InTransition += lot.Held - r
-			b.Lots = append(b.Lots, lot)
-		}
-		sort.Slice(keys, func(i, j int) bool {
-			if a, b := byKey[keys[i]].Account, byKey[keys[j]].Account; a != b {
-				return a < b
-			}
-			return keys[i].tag < keys[j].tag
-		})
-		for _, k := range keys {
-			out = append(out, *byKey[k])
-		}
-		return nil
+		var err error
+		out, err = balances(tx, only, nil)
+		return err
 	})
 	return out, err
+}
+
+// balances returns the balances of the account only (every account for
+// 0) for which in is true (every one for nil), by account and tag.
+func balances(tx ReadTx, only int64, in func(accountID int64) bool) ([]Balance, error) {
+	accounts, err := tx.Accounts()
+	if err != nil {
+		return nil, err
+	}
+	refs := map[int64]string{}
+	for i := range accounts {
+		refs[accounts[i].ID] = accounts[i].Ref()
+	}
+	lots, err := tx.Lots(only, "")
+	if err != nil {
+		return nil, err
+	}
+	reserved, err := reservedByLot(tx)
+	if err != nil {
+		return nil, err
+	}
+	type key struct {
+		account int64
+		tag     string
+	}
+	byKey := map[key]*Balance{}
+	var out []Balance
+	var keys []key
+	for _, lot := range lots {
+		if in != nil && !in(lot.AccountID) {
+			continue
+		}
+		k := key{lot.AccountID, lot.Tag}
+		b := byKey[k]
+		if b == nil {
+			b = &Balance{Account: refs[lot.AccountID], Tag: lot.Tag}
+			byKey[k] = b
+			keys = append(keys, k)
+		}
+		b.Owned += lot.Count
+		b.Available += lot.Count - lot.Held
+		r := reserved[lot.ID]
+		b.Reserved += r
+		b.InTransition += lot.Held - r
+		b.Lots = append(b.Lots, lot)
+	}
+	sort.Slice(keys, func(i, j int) bool {
+		if a, b := byKey[keys[i]].Account, byKey[keys[j]].Account; a != b {
+			return a < b
+		}
+		return keys[i].tag < keys[j].tag
+	})
+	for _, k := range keys {
+		out = append(out, *byKey[k])
+	}
+	return out, nil
 }
 
 // reservedByLot sums, per lot, what the latest code of every live
@@ -315,9 +344,9 @@ func reservedByLot(tx ReadTx) (map[int64]int64, error) {
 }
 
 // Transfer moves count licenses of tag from one account to another of the
-// same organization: it takes them from the available part of the source
-// account's lots, oldest first, and adds a lot with the same terms to the
-// destination for each lot it took from.
+// same organization, for an actor who manages it: it takes them from the
+// available part of the source account's lots, oldest first, and adds a
+// lot with the same terms to the destination for each lot it took from.
 func (l *Ledger) Transfer(ctx context.Context, from, to, tag string, count int64) ([]Lot, error) {
 	fromOrg, _, err := ParseAccountRef(from)
 	if err != nil {
@@ -345,7 +374,7 @@ func (l *Ledger) Transfer(ctx context.Context, from, to, tag string, count int64
 		if err := refuseOnSatellite(tx, "transfer licenses"); err != nil {
 			return err
 		}
-		src, err := account(tx, from)
+		src, actor, err := l.accountFor(tx, from, needManage)
 		if err != nil {
 			return err
 		}
@@ -390,14 +419,14 @@ func (l *Ledger) Transfer(ctx context.Context, from, to, tag string, count int64
 			made = append(made, nl)
 			left -= n
 			e := l.event(now, "transfer in", tag)
-			e.Account, e.CodeHash = dst.Ref(), lotHash(&nl)
+			e.Actor, e.Account, e.CodeHash = actor, dst.Ref(), lotHash(&nl)
 			e.Detail = fmt.Sprintf("lot %d: %d %s (%s) from %q lot %d", nl.ID, n, tag, describeTerms(&nl), src.Ref(), lot.ID)
 			if err := c.add(e); err != nil {
 				return err
 			}
 		}
 		e := l.event(now, "transfer", tag)
-		e.Account = src.Ref()
+		e.Actor, e.Account = actor, src.Ref()
 		e.Detail = fmt.Sprintf("%d %s moved from %q to %q", count, tag, src.Ref(), dst.Ref())
 		return c.add(e)
 	})

@@ -71,8 +71,11 @@ func (l *Ledger) instanceCode(tx ReadTx, kind codes.Kind, id []byte, open func(m
 // may still install the latest, whose frees stay in transition. A
 // confirmation applied before, or of a serial at or below one already
 // confirmed, changes nothing (Again).
+//
+// The actor must manage the organization of the instance's account;
+// that is checked once the code's MAC checked, before anything changes.
 func (l *Ledger) Confirm(ctx context.Context, code []byte) (*Applied, error) {
-	return l.confirm(ctx, code, nil)
+	return l.confirm(ctx, code, l.personHook())
 }
 
 // confirm is Confirm, with hook (when not nil) run in its transaction
@@ -193,8 +196,11 @@ func (l *Ledger) confirm(ctx context.Context, code []byte, hook codeHook) (*Appl
 //     that one;
 //   - the same return code applied again changes nothing (Again); another
 //     return for a reservation already closed is ErrClosed.
+//
+// The actor must manage the organization of the instance's account, as
+// for Confirm.
 func (l *Ledger) Return(ctx context.Context, code []byte) (*Applied, error) {
-	return l.returnCode(ctx, code, nil)
+	return l.returnCode(ctx, code, l.personHook())
 }
 
 // returnCode is Return, with hook (when not nil) run in its transaction
@@ -351,7 +357,8 @@ const MaxReasonLen = 500
 // An account may remove at most its removal limit of instances that still
 // held licenses within 365 days; beyond that Remove fails with
 // ErrRemovalLimit and the count. Removing an instance that holds nothing
-// does not count.
+// does not count. The actor must manage the organization of the
+// instance's account.
 func (l *Ledger) Remove(ctx context.Context, instanceRef, reason string) (*Removed, error) {
 	reason = strings.TrimSpace(reason)
 	if err := checkText("reason", reason, MaxReasonLen); err != nil {
@@ -371,7 +378,11 @@ func (l *Ledger) Remove(ctx context.Context, instanceRef, reason string) (*Remov
 		if res != nil {
 			acctID = res.AccountID
 		}
-		acct, err := tx.AccountByID(acctID)
+		who, err := l.actingAs(tx)
+		if err != nil {
+			return err
+		}
+		acct, actor, err := who.mayAccountID(tx, acctID, needManage)
 		if err != nil {
 			return err
 		}
@@ -403,7 +414,7 @@ func (l *Ledger) Remove(ctx context.Context, instanceRef, reason string) (*Remov
 			return err
 		}
 		e := l.event(now, "remove", inst.UDI)
-		e.Account, e.Instance = acct.Ref(), inst.UDI
+		e.Actor, e.Account, e.Instance = actor, acct.Ref(), inst.UDI
 		if res != nil {
 			e.Detail = fmt.Sprintf("removed, reservation %s released (%s), removal %d of %d in 365 days: %s", res.IDString(), FormatLicenses(out.Released), out.Removals, acct.RemovalLimit, reason)
 		} else {

@@ -30,10 +30,14 @@ func (i *InstanceInfo) Forked() bool { return i.Journal != nil && i.Journal.Fork
 func (i *InstanceInfo) KeyHash() []byte { return codes.InstanceKeyHash(i.PublicKey) }
 
 // Instances lists every instance, removed ones included, in the order
-// they became known.
+// they became known: the vendor's staff only, since it spans every
+// organization.
 func (l *Ledger) Instances(ctx context.Context) ([]InstanceInfo, error) {
 	var out []InstanceInfo
 	err := l.view(ctx, func(tx ReadTx) error {
+		if _, err := l.actingVendor(tx, "list every organization's instances"); err != nil {
+			return err
+		}
 		insts, err := tx.Instances()
 		if err != nil {
 			return err
@@ -107,7 +111,10 @@ type ReservationDetail struct {
 
 // Show returns what the ledger knows of an instance: a UDI or its
 // "P:…,S:…" part. A live instance is preferred; otherwise the last one
-// removed with that UDI is shown.
+// removed with that UDI is shown. The actor must read the organization
+// of the instance's account; for a person who is not the vendor's, the
+// reservations and events of the instance in another organization's
+// accounts (before it moved) are left out.
 func (l *Ledger) Show(ctx context.Context, ref string) (*InstanceDetail, error) {
 	var out *InstanceDetail
 	err := l.view(ctx, func(tx ReadTx) error {
@@ -115,6 +122,15 @@ func (l *Ledger) Show(ctx context.Context, ref string) (*InstanceDetail, error) 
 		if err != nil {
 			return err
 		}
+		who, err := l.actingAs(tx)
+		if err != nil {
+			return err
+		}
+		acct, _, err := who.mayAccountID(tx, inst.AccountID, needRead)
+		if err != nil {
+			return err
+		}
+		mine := func(account string) bool { return who.vendor() || eventOrg(account) == acct.Org }
 		refs, err := accountRefs(tx)
 		if err != nil {
 			return err
@@ -130,6 +146,9 @@ func (l *Ledger) Show(ctx context.Context, ref string) (*InstanceDetail, error) 
 		for i := range rs {
 			r := rs[i]
 			d := ReservationDetail{Reservation: r, Account: refs[r.AccountID]}
+			if !mine(d.Account) {
+				continue
+			}
 			if d.Codes, err = tx.Issued(r.ID, false); err != nil {
 				return err
 			}
@@ -149,11 +168,11 @@ func (l *Ledger) Show(ctx context.Context, ref string) (*InstanceDetail, error) 
 			}
 			out.Reservations = append(out.Reservations, d)
 		}
-		if len(rs) > 0 {
-			out.Reservation = &rs[len(rs)-1]
+		if n := len(out.Reservations); n > 0 {
+			out.Reservation = &out.Reservations[n-1].Reservation
 		}
 		return tx.History(HistoryFilter{Instance: inst.UDI}, func(e *Event) error {
-			if e.At >= inst.CreatedAt {
+			if e.At >= inst.CreatedAt && mine(e.Account) {
 				out.History = append(out.History, *e)
 				if e.Action == "fork" {
 					out.Forks = append(out.Forks, *e)
@@ -201,23 +220,46 @@ func matches(i *Instance, r instanceRef) bool {
 
 // History returns the events that match f, oldest first. f.Instance may be
 // a UDI or its "P:…,S:…" part; f.Account is "ORG/ACCOUNT".
+//
+// The actor must read the organization of the account, or of the
+// instance's account, and a person who is not the vendor's gets only the
+// events of that organization. The whole history, without an account or
+// an instance, is the vendor's staff's only.
 func (l *Ledger) History(ctx context.Context, f HistoryFilter) ([]Event, error) {
 	var out []Event
 	err := l.view(ctx, func(tx ReadTx) error {
+		who, err := l.actingAs(tx)
+		if err != nil {
+			return err
+		}
+		if f.Instance == "" && f.Account == "" {
+			if err := who.vendorOnly("read the whole history: give an account or an instance"); err != nil {
+				return err
+			}
+		}
+		org := ""
+		if f.Account != "" {
+			acct, _, err := l.accountWith(tx, who, f.Account, needRead)
+			if err != nil {
+				return err
+			}
+			org = acct.Org
+		}
 		if f.Instance != "" {
 			inst, err := anyInstance(tx, f.Instance)
 			if err != nil {
 				return err
 			}
-			f.Instance = inst.UDI
-		}
-		if f.Account != "" {
-			if _, err := account(tx, f.Account); err != nil {
+			acct, _, err := who.mayAccountID(tx, inst.AccountID, needRead)
+			if err != nil {
 				return err
 			}
+			f.Instance, org = inst.UDI, acct.Org
 		}
 		return tx.History(f, func(e *Event) error {
-			out = append(out, *e)
+			if who.vendor() || eventOrg(e.Account) == org {
+				out = append(out, *e)
+			}
 			return nil
 		})
 	})
@@ -225,7 +267,8 @@ func (l *Ledger) History(ctx context.Context, f HistoryFilter) ([]Event, error) 
 }
 
 // Code returns the authorization code of an instance's latest reservation
-// with the given serial (0: the latest), to hand it out again.
+// with the given serial (0: the latest), to hand it out again. The actor
+// must read the organization of that reservation's account.
 func (l *Ledger) Code(ctx context.Context, ref string, serial uint64) (*Issued, error) {
 	var out *Issued
 	err := l.view(ctx, func(tx ReadTx) error {
@@ -241,6 +284,13 @@ func (l *Ledger) Code(ctx context.Context, ref string, serial uint64) (*Issued, 
 			return fmt.Errorf("%w: %s has no reservation", ErrNotFound, inst.UDI)
 		}
 		r := rs[len(rs)-1]
+		who, err := l.actingAs(tx)
+		if err != nil {
+			return err
+		}
+		if _, _, err := who.mayAccountID(tx, r.AccountID, needRead); err != nil {
+			return err
+		}
 		if serial == 0 {
 			serial = r.Serial
 		}

@@ -58,7 +58,12 @@ type BatchResult struct {
 //
 // The same request code reserved again returns the code stored the first
 // time, with Again set, whatever the account or licenses given: print
-// that, never a second reservation.
+// that, never a second reservation. For a person who is not the vendor's,
+// that code must be of an account of the organization of account: a
+// request answered for another organization is refused (ErrDenied).
+//
+// The actor must manage the organization of account; ReserveBatch checks
+// that once per transaction of Options.BatchSize requests.
 func (l *Ledger) Reserve(ctx context.Context, account string, request []byte, licenses []codes.License) (*Authorized, error) {
 	rs := l.reserve(ctx, account, []*ask{{code: request}}, licenses, nil)
 	return rs[0].Authorized, rs[0].Err
@@ -294,15 +299,27 @@ func (l *Ledger) reserveChunk(ctx context.Context, ref string, asks []*ask, over
 		for _, a := range asks {
 			a.plan, a.out, a.dupOf = nil, nil, nil
 		}
-		now, key, err := l.signingClock(c)
+		who, err := l.actingAs(tx)
 		if err != nil {
 			return err
 		}
 		var acct *Account
+		actor := who.name
 		if ref != "" {
-			if acct, err = account(tx, ref); err != nil {
+			if acct, actor, err = l.accountWith(tx, who, ref, needManage); err != nil {
 				return err
 			}
+		}
+		for _, a := range asks {
+			if a.system != nil { // ReserveSystem: the account it was imported into
+				if _, actor, err = who.mayAccountID(tx, a.system.AccountID, needManage); err != nil {
+					return err
+				}
+			}
+		}
+		now, key, err := l.signingClock(c)
+		if err != nil {
+			return err
 		}
 		var planned []*ask
 		stored := 0
@@ -316,7 +333,7 @@ func (l *Ledger) reserveChunk(ctx context.Context, ref string, asks []*ask, over
 				if a.plan.err != nil {
 					return a.plan.err
 				}
-				if err := l.storeReserved(tx, c, a, now); err != nil {
+				if err := l.storeReserved(tx, c, a, now, actor); err != nil {
 					return err
 				}
 			}
@@ -334,6 +351,13 @@ func (l *Ledger) reserveChunk(ctx context.Context, ref string, asks []*ask, over
 			}
 			seen[string(a.hash)] = a
 			p, deltas, err := l.planReserve(tx, cache, acct, a, override, now, key)
+			if err == nil && p == nil && !who.vendor() && acct != nil {
+				// Answered before: the stored code is given again only
+				// within the organization.
+				if err = sameOrg(a.out.Account, acct.Org, "request code"); err != nil {
+					a.out = nil
+				}
+			}
 			switch {
 			case err != nil && len(asks) == 1:
 				return err
@@ -343,7 +367,7 @@ func (l *Ledger) reserveChunk(ctx context.Context, ref string, asks []*ask, over
 				planned = append(planned, a)
 				w.sign(p)
 			case err == nil:
-			case refusal(err):
+			case refusal(err) || errors.Is(err, ErrDenied):
 				a.err = err
 			default:
 				return err
@@ -369,8 +393,8 @@ func (l *Ledger) reserveChunk(ctx context.Context, ref string, asks []*ask, over
 	})
 }
 
-// storeReserved stores a signed code and its history event.
-func (l *Ledger) storeReserved(tx Tx, c *chain, a *ask, now int64) error {
+// storeReserved stores a signed code and its history event, by actor.
+func (l *Ledger) storeReserved(tx Tx, c *chain, a *ask, now int64, actor string) error {
 	p := a.plan
 	h := codeHash(p.code)
 	is := &Issued{Reservation: p.res.ID, Serial: 1, Code: p.code, Hash: h, RequestHash: a.hash, Nonce: a.nonce,
@@ -379,7 +403,7 @@ func (l *Ledger) storeReserved(tx Tx, c *chain, a *ask, now int64) error {
 		return err
 	}
 	e := l.event(now, "reserve", p.inst.UDI)
-	e.Account, e.Instance, e.CodeHash = p.acct.Ref(), p.inst.UDI, h
+	e.Actor, e.Account, e.Instance, e.CodeHash = actor, p.acct.Ref(), p.inst.UDI, h
 	e.Detail = p.note
 	if err := c.add(e); err != nil {
 		return err

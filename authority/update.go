@@ -17,7 +17,8 @@ import (
 // instance confirms the new code (Confirm): until then it may still run
 // an older one. A newer update supersedes one not yet confirmed: what is
 // held is then the most any serial from the last confirmed one to the new
-// one takes, lot by lot.
+// one takes, lot by lot. The actor must manage the organization of the
+// instance's account.
 func (l *Ledger) Update(ctx context.Context, instanceRef string, changes []codes.License) (*Authorized, error) {
 	if len(changes) == 0 {
 		return nil, fmt.Errorf("%w: an update names at least one license TAG=COUNT", ErrInvalid)
@@ -35,6 +36,13 @@ func (l *Ledger) Update(ctx context.Context, instanceRef string, changes []codes
 		if err != nil {
 			return err
 		}
+		who, err := l.actingAs(tx)
+		if err != nil {
+			return err
+		}
+		if _, _, err := who.mayAccountID(tx, inst.AccountID, needManage); err != nil {
+			return err
+		}
 		if err := ofProduct(tx, inst); err != nil {
 			return err
 		}
@@ -48,7 +56,7 @@ func (l *Ledger) Update(ctx context.Context, instanceRef string, changes []codes
 		if res == nil {
 			return fmt.Errorf("%w: %s holds no reservation to update (state %s)", ErrNotFound, inst.UDI, inst.State)
 		}
-		acct, err := tx.AccountByID(res.AccountID)
+		acct, actor, err := who.mayAccountID(tx, res.AccountID, needManage)
 		if err != nil {
 			return err
 		}
@@ -201,6 +209,7 @@ func (l *Ledger) Update(ctx context.Context, instanceRef string, changes []codes
 			return err
 		}
 		e := l.event(now, "update", inst.UDI)
+		e.Actor = actor
 		e.Account, e.Instance, e.CodeHash = acct.Ref(), inst.UDI, h
 		e.Detail = fmt.Sprintf("reservation %s serial %d: %s", res.IDString(), serial, strings.Join(lines, ", "))
 		if len(inTransition) > 0 {

@@ -10,11 +10,11 @@ import (
 
 // Operations of one organization, for front ends that serve the people of
 // many (the web portal). The desk's own operations (Licenses, Reserve,
-// Confirm, Return) take any account and any code: the command line is
-// the licensing desk, trusted with the whole ledger. These take the
-// organization first and check, with the portal's roles, that the actor
-// may read or manage it, so that a person of one organization never
-// reads or changes another's.
+// Confirm, Return) check the actor's role on the organization of the
+// account or instance they touch (roles.go); these take the organization
+// first, as a page names it in its path, and also refuse what is of
+// another organization than that one, so that a page of one organization
+// never shows or changes another's, even for the vendor's staff.
 
 // An Access is what the actor may do in one organization.
 type Access struct {
@@ -92,7 +92,9 @@ func (l *Ledger) Orgs(ctx context.Context) ([]Org, error) {
 // may read, and their balances as Licenses returns them.
 func (l *Ledger) OrgBalances(ctx context.Context, org string) ([]Account, []Balance, error) {
 	var accts []Account
+	var out []Balance
 	err := l.view(ctx, func(tx ReadTx) error {
+		accts, out = nil, nil
 		o, _, err := l.authorize(tx, org, needRead)
 		if err != nil {
 			return err
@@ -101,31 +103,21 @@ func (l *Ledger) OrgBalances(ctx context.Context, org string) ([]Account, []Bala
 		if err != nil {
 			return err
 		}
+		mine := map[int64]bool{}
 		for _, a := range all {
 			if a.OrgID == o.ID {
 				accts = append(accts, a)
+				mine[a.ID] = true
 			}
 		}
-		return nil
+		if len(accts) == 0 {
+			return nil
+		}
+		out, err = balances(tx, 0, func(id int64) bool { return mine[id] })
+		return err
 	})
-	if err != nil || len(accts) == 0 {
-		return accts, nil, err
-	}
-	// Licenses reads every account in one snapshot; names of
-	// organizations hold no '/', so "ORG/ACCOUNT" names one account.
-	bs, err := l.Licenses(ctx, "")
 	if err != nil {
 		return nil, nil, err
-	}
-	mine := map[string]bool{}
-	for _, a := range accts {
-		mine[a.Ref()] = true
-	}
-	var out []Balance
-	for _, b := range bs {
-		if mine[b.Account] {
-			out = append(out, b)
-		}
 	}
 	return accts, out, nil
 }
@@ -214,22 +206,12 @@ func sameOrg(ref, org, what string) error {
 	return nil
 }
 
-// ReserveIn is Reserve from the account "ORG/ACCOUNT" of org, for an
-// actor who may manage org. A request answered before for another
-// organization's account is refused rather than served again.
-//
-// The role check and the reservation are two transactions: a delegation
-// revoked, or a role changed, between them does not stop a reservation
-// already under way, as it would not stop one that had just committed.
+// ReserveIn is Reserve from the account "ORG/ACCOUNT" of org, which
+// checks in its transaction that the actor manages org. A request
+// answered before for another organization's account is refused rather
+// than served again, for the vendor's staff too.
 func (l *Ledger) ReserveIn(ctx context.Context, org, account string, request []byte, licenses []codes.License) (*Authorized, error) {
 	if err := CheckName("account", account); err != nil {
-		return nil, err
-	}
-	err := l.view(ctx, func(tx ReadTx) error {
-		_, _, err := l.authorize(tx, org, needManage)
-		return err
-	})
-	if err != nil {
 		return nil, err
 	}
 	a, err := l.Reserve(ctx, org+"/"+account, request, licenses)

@@ -225,7 +225,7 @@ func TestSignInAndSessionsOnEachBackend(t *testing.T) {
 		if _, _, err := desk.SignIn(ctx, "ann@acme.example", pw); !errors.Is(err, authority.ErrSignIn) {
 			t.Fatalf("old password: %v", err)
 		}
-		es, err := desk.History(ctx, authority.HistoryFilter{})
+		es, err := vera.History(ctx, authority.HistoryFilter{})
 		if err != nil {
 			t.Fatal(err)
 		}

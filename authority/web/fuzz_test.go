@@ -31,7 +31,7 @@ func FuzzReviewRequest(f *testing.F) {
 			t.Fatalf("status %d for %q\n%s", r.StatusCode, input, r.body)
 		}
 		wantHeaders(t, "review", r)
-		bs, err := d.l.Licenses(ctx, "acme/plant")
+		bs, err := d.l.As(vera).Licenses(ctx, "acme/plant")
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -157,7 +157,7 @@ func (d *desk) must(err error) {
 // reserved, in transition.
 func (d *desk) balance(acct, tag string) [4]int64 {
 	d.t.Helper()
-	bs, err := d.l.Licenses(ctx, acct)
+	bs, err := d.l.As(vera).Licenses(ctx, acct)
 	d.must(err)
 	for _, b := range bs {
 		if b.Tag == tag {

@@ -350,7 +350,7 @@ func TestReserveFromAPastedRequestCode(t *testing.T) {
 	if d.balance("acme/plant", camera) != [4]int64{25, 15, 10, 0} {
 		t.Fatalf("balance %v", d.balance("acme/plant", camera))
 	}
-	es, err := d.l.History(ctx, authority.HistoryFilter{Account: "acme/plant"})
+	es, err := d.l.As(vera).History(ctx, authority.HistoryFilter{Account: "acme/plant"})
 	d.must(err)
 	if last := es[len(es)-1]; last.Action != "reserve" || last.Actor != ann || !bytes.Equal(last.CodeHash, hash(bin)) {
 		t.Fatalf("history %+v", last)
@@ -378,7 +378,7 @@ func TestReserveFromAPastedRequestCode(t *testing.T) {
 	b.get("/orgs/acme/confirm").want(t, 200, `name="code"`)
 	cf := typed(codes.KindConfirmation, v.confirm(a.Reservation, 1))
 	b.post("/orgs/acme/confirm", url.Values{"csrf": {tok}, "code": {cf}}).want(t, 200, "Confirmed", v.udi.String())
-	es, err = d.l.History(ctx, authority.HistoryFilter{Account: "acme/plant"})
+	es, err = d.l.As(vera).History(ctx, authority.HistoryFilter{Account: "acme/plant"})
 	d.must(err)
 	if last := es[len(es)-1]; last.Action != "confirm" || last.Actor != ann {
 		t.Fatalf("history %+v", last)
