@@ -46,20 +46,28 @@ build:
 ## start the binary hundreds of times. -timeout=20m: the command's package
 ## takes 5 minutes alone on 2 cores, and go test's default of 10 would
 ## fail it on a loaded machine. As root (CI), where test-deps
-## installs PostgreSQL, its tests may not skip (AIRLOCK_REQUIRE_POSTGRES=1).
+## installs PostgreSQL and Chromium, their tests may not skip
+## (AIRLOCK_REQUIRE_POSTGRES=1, AIRLOCK_REQUIRE_BROWSER=1). The browser
+## test's screenshots go to bin/artifacts/browser (AIRLOCK_ARTIFACTS=DIR
+## puts them in DIR/browser).
 PG_REQUIRE = $$(if [ "$$(id -u)" = 0 ]; then echo AIRLOCK_REQUIRE_POSTGRES=1; fi)
+BROWSER_REQUIRE = $$(if [ "$$(id -u)" = 0 ]; then echo AIRLOCK_REQUIRE_BROWSER=1; fi)
 
 test: lint test-deps
-	GORACE=atexit_sleep_ms=0 env $(PG_REQUIRE) $(GO) test -race -count=1 -timeout=20m ./...
+	GORACE=atexit_sleep_ms=0 env $(PG_REQUIRE) $(BROWSER_REQUIRE) $(GO) test -race -count=1 -timeout=20m ./...
 	GORACE=atexit_sleep_ms=0 env $(PG_REQUIRE) AIRLOCK_TEST_LEDGER=postgres $(GO) test -race -count=1 -timeout=20m ./authority
 
 ## test-deps: the real-OpenSSH transport test needs Debian's openssh-server,
 ## the proxy tests of connected mode Debian's tinyproxy, the PostgreSQL
 ## ledger's tests Debian's postgresql (they run a throwaway server of their
-## own: initdb and postgres, as the postgres account under root). As root
-## (CI) they are installed when missing; otherwise those tests say they
-## skipped. AIRLOCK_REQUIRE_SSHD=1 (AIRLOCK_REQUIRE_TINYPROXY=1,
-## AIRLOCK_REQUIRE_POSTGRES=1) turns the skip into a failure.
+## own: initdb and postgres, as the postgres account under root), the web
+## portal's browser test Debian's chromium, node and npm (npm ci installs
+## the locked playwright-core of cmd/airlock/testdata/browser into the
+## user's cache, never into the repository). As root (CI) they are
+## installed when missing; otherwise those tests say they skipped.
+## AIRLOCK_REQUIRE_SSHD=1 (AIRLOCK_REQUIRE_TINYPROXY=1,
+## AIRLOCK_REQUIRE_POSTGRES=1, AIRLOCK_REQUIRE_BROWSER=1) turns the skip
+## into a failure.
 test-deps:
 	@if [ ! -x /usr/sbin/sshd ] && [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
 		echo "installing openssh-server for the SFTP tests"; \
@@ -76,6 +84,13 @@ test-deps:
 		echo "installing postgresql for the PostgreSQL ledger tests"; \
 		(DEBIAN_FRONTEND=noninteractive apt-get install -y -q -o DPkg::Lock::Timeout=300 postgresql >/dev/null 2>&1 || \
 		 (apt-get update -q -o DPkg::Lock::Timeout=300 >/dev/null && DEBIAN_FRONTEND=noninteractive apt-get install -y -q -o DPkg::Lock::Timeout=300 postgresql >/dev/null)) || exit 1; \
+	fi
+	@pkgs=; [ -x /usr/bin/chromium ] || pkgs=chromium; \
+	command -v node >/dev/null || pkgs="$$pkgs nodejs"; command -v npm >/dev/null || pkgs="$$pkgs npm"; \
+	if [ -n "$$pkgs" ] && [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+		echo "installing$$(printf ' %s' $$pkgs) for the web portal's browser test"; \
+		(DEBIAN_FRONTEND=noninteractive apt-get install -y -q -o DPkg::Lock::Timeout=300 $$pkgs >/dev/null 2>&1 || \
+		 (apt-get update -q -o DPkg::Lock::Timeout=300 >/dev/null && DEBIAN_FRONTEND=noninteractive apt-get install -y -q -o DPkg::Lock::Timeout=300 $$pkgs >/dev/null)) || exit 1; \
 	fi
 
 lint:
