@@ -1,5 +1,6 @@
-# airlock: make demo runs a round trip in a temporary folder; make test runs
-# every check CI runs. The machine this targets has 2 cores.
+# airlock: make demo runs a round trip in a temporary folder; make portal
+# serves the web portal on a seeded demo desk; make test runs every check CI
+# runs. The machine this targets has 2 cores.
 
 GO        ?= go
 BIN       := bin/airlock
@@ -29,7 +30,7 @@ FUZZ_TARGETS := \
 	./instance:FuzzDecodeState \
 	./instance:FuzzDecodeAnswer
 
-.PHONY: all build test test-deps lint bench fuzz vectors check-vectors demo man clean
+.PHONY: all build test test-deps lint bench fuzz vectors check-vectors demo portal man clean
 
 all: build
 
@@ -124,6 +125,14 @@ check-vectors:
 ## demo: build, then run the round trip in a temporary folder.
 demo: build
 	@sh ./cmd/airlock/demo.sh $(BIN)
+
+## portal: build, seed a demo desk (organizations acme and globex, three
+## people with printed demo passwords, an instance's request code in a
+## file) and serve the web portal on https://127.0.0.1:8443/ until Ctrl-C.
+## PORTAL_LISTEN=ADDR listens elsewhere; PORTAL_DIR=DIR keeps the desk in
+## DIR (reused when seeded) instead of a temporary folder.
+portal: build
+	@sh ./cmd/airlock/portal.sh $(BIN)
 
 man:
 	$(GO) run ./cmd/airlock __man docs/man
