@@ -469,6 +469,9 @@ type GatewayView struct {
 func (l *Ledger) Gateways(ctx context.Context, org string) ([]GatewayView, error) {
 	var out []GatewayView
 	err := l.view(ctx, func(tx ReadTx) error {
+		if _, err := l.mayOrg(tx, org, needRead); err != nil {
+			return err
+		}
 		o, err := orgNamed(tx, org)
 		if err != nil {
 			return err

@@ -162,6 +162,9 @@ func (l *Ledger) AddFleetProduct(ctx context.Context, org, pk, name string, auto
 	}
 	var out *FleetProduct
 	err := l.update(ctx, func(tx Tx, c *chain) error {
+		if _, err := l.mayOrg(tx, org, needManage); err != nil {
+			return err
+		}
 		o, err := orgNamed(tx, org)
 		if err != nil {
 			return err
@@ -211,6 +214,9 @@ func (l *Ledger) FleetProducts(ctx context.Context, org string) ([]FleetProduct,
 	var ps []FleetProduct
 	specs := map[int64]CodeSpec{}
 	err := l.view(ctx, func(tx ReadTx) error {
+		if _, err := l.mayOrg(tx, org, needRead); err != nil {
+			return err
+		}
 		o, err := orgNamed(tx, org)
 		if err != nil {
 			return err
@@ -239,7 +245,8 @@ type Purchase struct {
 // package pkg. validity defines a new package, and must match an
 // existing one's when given (nil: the package must exist). With product
 // set (a product key or name) the codes land in that product, otherwise
-// in the organization's unallocated pool.
+// in the organization's unallocated pool. The vendor's staff only: codes, as
+// lots, come from the vendor.
 func (l *Ledger) BuyCodes(ctx context.Context, org, pkg string, validity *Validity, count int64, product, reference string) (*Purchase, error) {
 	if err := checkLabel("package name", pkg); err != nil {
 		return nil, err
@@ -252,6 +259,9 @@ func (l *Ledger) BuyCodes(ctx context.Context, org, pkg string, validity *Validi
 	}
 	var out *Purchase
 	err := l.update(ctx, func(tx Tx, c *chain) error {
+		if _, err := l.actingVendor(tx, "buy codes: a purchase comes from the vendor"); err != nil {
+			return err
+		}
 		o, err := orgNamed(tx, org)
 		if err != nil {
 			return err
@@ -517,6 +527,9 @@ func poolCounts(tx ReadTx, orgID int64) (*PoolCounts, error) {
 func (l *Ledger) Pools(ctx context.Context, org string) (*PoolCounts, error) {
 	var out *PoolCounts
 	err := l.view(ctx, func(tx ReadTx) error {
+		if _, err := l.mayOrg(tx, org, needRead); err != nil {
+			return err
+		}
 		o, err := orgNamed(tx, org)
 		if err != nil {
 			return err
@@ -536,6 +549,9 @@ func (l *Ledger) CodeAllocations(ctx context.Context, org, product string) ([]Co
 	var out []CodeAllocation
 	var pc *PoolCounts
 	err := l.view(ctx, func(tx ReadTx) error {
+		if _, err := l.mayOrg(tx, org, needRead); err != nil {
+			return err
+		}
 		o, err := orgNamed(tx, org)
 		if err != nil {
 			return err
@@ -569,6 +585,9 @@ func (l *Ledger) CodeAllocations(ctx context.Context, org, product string) ([]Co
 func (l *Ledger) DeleteFleetProduct(ctx context.Context, org, product string, dry bool) (*FleetProduct, error) {
 	var out *FleetProduct
 	err := l.updateOrCheck(ctx, dry, func(tx Tx, c *chain) error {
+		if _, err := l.mayOrg(tx, org, needManage); err != nil {
+			return err
+		}
 		p, err := liveFleetProduct(tx, org, product)
 		if err != nil {
 			return err
@@ -601,6 +620,9 @@ func (l *Ledger) SetProductAutoRenew(ctx context.Context, org, product string, o
 	var out *FleetProduct
 	var did bool
 	err := l.update(ctx, func(tx Tx, c *chain) error {
+		if _, err := l.mayOrg(tx, org, needManage); err != nil {
+			return err
+		}
 		p, err := liveFleetProduct(tx, org, product)
 		if err != nil {
 			return err
@@ -644,6 +666,9 @@ func (l *Ledger) SetDeviceAutoRenew(ctx context.Context, org, product, dk string
 	var out *Device
 	var did bool
 	err := l.update(ctx, func(tx Tx, c *chain) error {
+		if _, err := l.mayOrg(tx, org, needManage); err != nil {
+			return err
+		}
 		p, err := liveFleetProduct(tx, org, product)
 		if err != nil {
 			return err
@@ -687,6 +712,9 @@ func (l *Ledger) SetBlocked(ctx context.Context, org, product string, dks []stri
 	}
 	n := 0
 	err := l.update(ctx, func(tx Tx, c *chain) error {
+		if _, err := l.mayOrg(tx, org, needManage); err != nil {
+			return err
+		}
 		p, err := liveFleetProduct(tx, org, product)
 		if err != nil {
 			return err
@@ -732,6 +760,9 @@ func (l *Ledger) Blocklist(ctx context.Context, org, product string) (*FleetProd
 	var p *FleetProduct
 	var out []string
 	err := l.view(ctx, func(tx ReadTx) error {
+		if _, err := l.mayOrg(tx, org, needRead); err != nil {
+			return err
+		}
 		var err error
 		if p, err = fleetProduct(tx, org, product); err != nil {
 			return err
@@ -747,6 +778,9 @@ func (l *Ledger) Blocklist(ctx context.Context, org, product string) (*FleetProd
 func (l *Ledger) DeleteDevice(ctx context.Context, org, product, dk string) (*Device, error) {
 	var out *Device
 	err := l.update(ctx, func(tx Tx, c *chain) error {
+		if _, err := l.mayOrg(tx, org, needManage); err != nil {
+			return err
+		}
 		p, err := fleetProduct(tx, org, product)
 		if err != nil {
 			return err
@@ -814,6 +848,9 @@ func (v *DeviceView) State(now int64) string {
 func (l *Ledger) Devices(ctx context.Context, q DeviceQuery) ([]DeviceView, error) {
 	var out []DeviceView
 	err := l.view(ctx, func(tx ReadTx) error {
+		if _, err := l.mayOrg(tx, q.Org, needRead); err != nil {
+			return err
+		}
 		o, err := orgNamed(tx, q.Org)
 		if err != nil {
 			return err
@@ -900,6 +937,9 @@ func (l *Ledger) DeviceHistory(ctx context.Context, org, product, dk string) ([]
 		f := DeviceFilter{DK: dk, IncludeDeleted: true}
 		where := "any organization"
 		if org != "" {
+			if _, err := l.mayOrg(tx, org, needRead); err != nil {
+				return err
+			}
 			o, err := orgNamed(tx, org)
 			if err != nil {
 				return err
@@ -953,6 +993,9 @@ type Renewed struct {
 func (l *Ledger) RenewDue(ctx context.Context) (*Renewed, error) {
 	var out Renewed
 	err := l.update(ctx, func(tx Tx, c *chain) error {
+		if _, err := l.actingVendor(tx, "renew the codes of every organization's devices"); err != nil {
+			return err
+		}
 		r, err := l.sweep(tx, c, 0, l.now())
 		out = r
 		return err

@@ -41,6 +41,9 @@ func (l *Ledger) SetAlertRecipient(ctx context.Context, org, address string, add
 	}
 	var did bool
 	err := l.update(ctx, func(tx Tx, c *chain) error {
+		if _, err := l.mayOrg(tx, org, needManage); err != nil {
+			return err
+		}
 		o, err := orgNamed(tx, org)
 		if err != nil {
 			return err
@@ -76,6 +79,9 @@ func (l *Ledger) AlertRecipients(ctx context.Context, org string) ([]string, int
 	var out []string
 	below := int64(-1)
 	err := l.view(ctx, func(tx ReadTx) error {
+		if _, err := l.mayOrg(tx, org, needRead); err != nil {
+			return err
+		}
 		o, err := orgNamed(tx, org)
 		if err != nil {
 			return err
@@ -99,6 +105,9 @@ func (l *Ledger) SetAlertThreshold(ctx context.Context, org string, below int64)
 		return fmt.Errorf("%w: threshold %d is over %d", ErrInvalid, below, int64(MaxCodeCount))
 	}
 	return l.update(ctx, func(tx Tx, c *chain) error {
+		if _, err := l.mayOrg(tx, org, needManage); err != nil {
+			return err
+		}
 		o, err := orgNamed(tx, org)
 		if err != nil {
 			return err
@@ -131,12 +140,18 @@ func (l *Ledger) Alerts(ctx context.Context, org string) ([]OrgAlerts, error) {
 	err := l.view(ctx, func(tx ReadTx) error {
 		var orgs []Org
 		if org != "" {
+			if _, err := l.mayOrg(tx, org, needRead); err != nil {
+				return err
+			}
 			o, err := orgNamed(tx, org)
 			if err != nil {
 				return err
 			}
 			orgs = append(orgs, *o)
 		} else {
+			if _, err := l.actingVendor(tx, "compute every organization's alerts"); err != nil {
+				return err
+			}
 			ps, err := tx.FleetProducts(0)
 			if err != nil {
 				return err
@@ -224,6 +239,9 @@ func dueSoon(tx ReadTx, p *FleetProduct, now int64) (int64, error) {
 // went out: detail says how and to whom.
 func (l *Ledger) RecordAlerts(ctx context.Context, org, detail string) error {
 	return l.update(ctx, func(tx Tx, c *chain) error {
+		if _, err := l.mayOrg(tx, org, needManage); err != nil {
+			return err
+		}
 		e := l.event(l.now(), actionAlerts, org)
 		e.Account = org
 		e.Detail = detail

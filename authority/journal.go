@@ -67,9 +67,10 @@ type UsageImported struct {
 // journal. A report that comes from a second history of the instance (a
 // restored backup or a copy of its state folder) is recorded too, and
 // flagged: a "fork" event in the history and in Show. The same report
-// twice changes nothing (Again).
+// twice changes nothing (Again). The actor must manage the organization
+// of the instance's account.
 func (l *Ledger) ImportUsage(ctx context.Context, code []byte) (*UsageImported, error) {
-	return l.importUsage(ctx, code, nil)
+	return l.importUsage(ctx, code, l.personHook())
 }
 
 // importUsage is ImportUsage, with hook (when not nil) run in its

@@ -166,6 +166,9 @@ func (l *Ledger) EntitledReleases(ctx context.Context, org string) ([]Release, e
 	}
 	var out []Release
 	err := l.view(ctx, func(tx ReadTx) error {
+		if _, err := l.mayOrg(tx, org, needRead); err != nil {
+			return err
+		}
 		o, err := orgNamed(tx, org)
 		if err != nil {
 			return err
@@ -223,6 +226,9 @@ func (l *Ledger) Manifest(ctx context.Context, org string, expires time.Time) ([
 	var code []byte
 	var m *codes.Manifest
 	err := l.update(ctx, func(tx Tx, c *chain) error {
+		if _, err := l.mayOrg(tx, org, needRead); err != nil {
+			return err
+		}
 		o, err := orgNamed(tx, org)
 		if err != nil {
 			return err

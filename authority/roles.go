@@ -92,3 +92,19 @@ func eventOrg(account string) string {
 	org, _, _ := strings.Cut(account, "/")
 	return org
 }
+
+// mayOrg checks that the actor may n on the organization named, and
+// returns how the history names them. For the vendor's staff it looks
+// nothing up: the operation finds the organization and says that it is
+// missing, as it did before there were roles.
+func (l *Ledger) mayOrg(tx ReadTx, org string, n need) (string, error) {
+	a, err := l.actingAs(tx)
+	if err != nil {
+		return "", err
+	}
+	if a.vendor() {
+		return a.name, nil
+	}
+	_, name, err := l.authorizeWith(tx, a, org, n)
+	return name, err
+}

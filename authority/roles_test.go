@@ -159,6 +159,43 @@ var roleOps = []op{
 		_, err := l.Instances(ctx)
 		return err
 	}},
+	{"AddProduct", "manage", func(r *rolesEnv, l *authority.Ledger) error {
+		_, err := l.AddProduct(ctx, "acme", "site-9", "vms")
+		return err
+	}},
+	{"Products", "read", func(r *rolesEnv, l *authority.Ledger) error {
+		_, err := l.Products(ctx, "acme")
+		return err
+	}},
+	{"AddFleetProduct", "manage", func(r *rolesEnv, l *authority.Ledger) error {
+		_, err := l.AddFleetProduct(ctx, "acme", "PK-ROLES", "cameras", true)
+		return err
+	}},
+	{"FleetProducts", "read", func(r *rolesEnv, l *authority.Ledger) error {
+		_, _, err := l.FleetProducts(ctx, "acme")
+		return err
+	}},
+	{"Pools", "read", func(r *rolesEnv, l *authority.Ledger) error {
+		_, err := l.Pools(ctx, "acme")
+		return err
+	}},
+	{"Alerts of all", "vendor", func(r *rolesEnv, l *authority.Ledger) error {
+		_, err := l.Alerts(ctx, "")
+		return err
+	}},
+	{"RenewDue", "vendor", func(r *rolesEnv, l *authority.Ledger) error {
+		_, err := l.RenewDue(ctx)
+		return err
+	}},
+	{"ImportUsage", "manage", func(r *rolesEnv, l *authority.Ledger) error {
+		now := r.clk.Now().Unix()
+		u, err := codes.SealUsage(&codes.Usage{UDI: r.d.udi, From: now - 3600, To: now, HighWater: now}, r.d.mac())
+		if err != nil {
+			return err
+		}
+		_, err = l.ImportUsage(ctx, u)
+		return err
+	}},
 }
 
 // TestDeskOperationsCheckRoles: every operation of the desk checks the

@@ -22,7 +22,8 @@ type SystemImport struct {
 // the authority keys, pins the instance key to the UDI as Reserve does,
 // and keeps the description, whose demand and hardware-bound components
 // ReserveSystem then authorizes. A newer description of the same system
-// replaces the old one while the system holds no reservation.
+// replaces the old one while the system holds no reservation. The actor
+// must manage the organization of the account.
 func (l *Ledger) ImportSystem(ctx context.Context, ref string, code []byte) (*SystemImport, error) {
 	var s *codes.System
 	err := l.openWithKeys("system description", func(k *codes.AuthorityKey) error {
@@ -36,7 +37,7 @@ func (l *Ledger) ImportSystem(ctx context.Context, ref string, code []byte) (*Sy
 	var out *SystemImport
 	err = l.update(ctx, func(tx Tx, c *chain) error {
 		out = &SystemImport{System: s, UDI: s.UDI.String()} // the transaction may run again (Store.Update)
-		acct, err := account(tx, ref)
+		acct, _, err := l.accountFor(tx, ref, needManage)
 		if err != nil {
 			return err
 		}

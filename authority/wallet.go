@@ -35,6 +35,9 @@ func (l *Ledger) AddProduct(ctx context.Context, org, name, software string) (*P
 	}
 	p := &Product{Org: org, Name: name, Software: software}
 	err := l.update(ctx, func(tx Tx, c *chain) error {
+		if _, err := l.mayOrg(tx, org, needManage); err != nil {
+			return err
+		}
 		o, err := orgNamed(tx, org)
 		if err != nil {
 			return err
@@ -65,6 +68,9 @@ func (l *Ledger) Products(ctx context.Context, org string) ([]Product, error) {
 	}
 	var out []Product
 	err := l.view(ctx, func(tx ReadTx) error {
+		if _, err := l.mayOrg(tx, org, needRead); err != nil {
+			return err
+		}
 		o, err := orgNamed(tx, org)
 		if err != nil {
 			return err
@@ -169,6 +175,9 @@ func (l *Ledger) CheckRedeem(ctx context.Context, org, name, key string) (*Redee
 	}
 	var r *Redeemed
 	err = l.view(ctx, func(tx ReadTx) error {
+		if _, err := l.mayOrg(tx, org, needManage); err != nil {
+			return err
+		}
 		r, err = checkRedeem(tx, org, name, KeyHash(b))
 		return err
 	})
