@@ -424,7 +424,8 @@ func answer(req *codes.ActivationRequest, gw *Gateway, held map[int64]map[string
 
 // RetireGateway forgets the key a gateway was pinned to, for a gateway
 // whose state was rebuilt: its next activation request pins its new key.
-// Its devices stay where they are. reason is recorded.
+// Its devices stay where they are. reason is recorded. The actor must
+// manage the gateway's organization.
 func (l *Ledger) RetireGateway(ctx context.Context, udi, reason string) (*Gateway, error) {
 	if err := checkLabel("reason", reason); err != nil {
 		return nil, err
@@ -438,14 +439,21 @@ func (l *Ledger) RetireGateway(ctx context.Context, udi, reason string) (*Gatewa
 		if gw == nil {
 			return fmt.Errorf("%w: no gateway has UDI %s ('airlock authority gateway list --org ORG' lists them)", ErrNotFound, udi)
 		}
+		org, err := orgByID(tx, gw.OrgID)
+		if err != nil {
+			return err
+		}
+		a, err := l.actingAs(tx)
+		if err != nil {
+			return err
+		}
+		if _, err := a.may(tx, &Org{ID: gw.OrgID, Name: org}, needManage); err != nil {
+			return err
+		}
 		if len(gw.PublicKey) == 0 {
 			return fmt.Errorf("%w: the key of gateway %s is retired already: its next activation request pins its key", ErrClosed, udi)
 		}
 		if err := tx.SetGatewayKey(gw.ID, nil); err != nil {
-			return err
-		}
-		org, err := orgByID(tx, gw.OrgID)
-		if err != nil {
 			return err
 		}
 		now := l.now()

@@ -25,6 +25,8 @@ import (
 // them; its code does not lapse, nothing is borrowed from a higher tier,
 // and a request the account does not cover whole is refused
 // (ErrUnavailable), as an update is.
+//
+// The actor must manage the organization of the instance's account.
 func (l *Ledger) AnswerExportRequest(ctx context.Context, code []byte) (*Authorized, error) {
 	unverified, err := codes.ParseUnverifiedExportRequest(code)
 	if err != nil {
@@ -41,6 +43,11 @@ func (l *Ledger) AnswerExportRequest(ctx context.Context, code []byte) (*Authori
 			return err
 		})
 		if err != nil {
+			return err
+		}
+		if who, err := l.actingAs(tx); err != nil {
+			return err
+		} else if _, err := who.mayAccount(tx, acct, needManage); err != nil {
 			return err
 		}
 		h := codeHash(code)

@@ -181,6 +181,9 @@ func (l *Ledger) IssueKey(ctx context.Context, s KeySpec) (*IssuedKey, error) {
 	}
 	out := &IssuedKey{Key: FormatKey(key)}
 	err = l.update(ctx, func(tx Tx, c *chain) error {
+		if _, err := l.actingVendor(tx, "issue license keys"); err != nil {
+			return err
+		}
 		k, err := l.issueKey(tx, c, s, key, l.opts.Actor)
 		out.Record = k
 		return err

@@ -100,6 +100,9 @@ func (l *Ledger) AddRelease(ctx context.Context, name, version, fileName string,
 		return nil, err
 	}
 	err := l.update(ctx, func(tx Tx, c *chain) error {
+		if _, err := l.actingVendor(tx, "add releases"); err != nil {
+			return err
+		}
 		all, err := tx.Releases()
 		if err != nil {
 			return err

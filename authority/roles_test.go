@@ -159,6 +159,14 @@ var roleOps = []op{
 		_, err := l.Instances(ctx)
 		return err
 	}},
+	{"IssueKey", "vendor", func(r *rolesEnv, l *authority.Ledger) error {
+		_, err := l.IssueKey(ctx, authority.KeySpec{Software: "vms", Years: 1, Lines: []authority.KeyLine{{Tag: camera, Count: 1}}})
+		return err
+	}},
+	{"Satellites", "vendor", func(r *rolesEnv, l *authority.Ledger) error {
+		_, err := l.Satellites(ctx)
+		return err
+	}},
 	{"AddProduct", "manage", func(r *rolesEnv, l *authority.Ledger) error {
 		_, err := l.AddProduct(ctx, "acme", "site-9", "vms")
 		return err

@@ -314,6 +314,9 @@ func (l *Ledger) AddSatellite(ctx context.Context, name string, trustFile []byte
 	}
 	s := &Satellite{Name: name, Trust: code, CreatedBy: l.opts.Actor}
 	err = l.update(ctx, func(tx Tx, c *chain) error {
+		if _, err := l.actingVendor(tx, "add satellites"); err != nil {
+			return err
+		}
 		if err := refuseOnSatellite(tx, "register satellites of its own"); err != nil {
 			return err
 		}
@@ -373,6 +376,9 @@ func (l *Ledger) DelegateToSatellite(ctx context.Context, name string, accounts 
 		return fmt.Errorf("%w: give the accounts to delegate with --account ORG/ACCOUNT", ErrInvalid)
 	}
 	return l.update(ctx, func(tx Tx, c *chain) error {
+		if _, err := l.actingVendor(tx, "delegate accounts to satellites"); err != nil {
+			return err
+		}
 		s, err := liveSatellite(tx, name)
 		if err != nil {
 			return err
@@ -444,6 +450,9 @@ func liveSatellite(tx ReadTx, name string) (*Satellite, error) {
 func (l *Ledger) RemoveSatellite(ctx context.Context, name string, accounts []string) ([]string, error) {
 	var back []string
 	err := l.update(ctx, func(tx Tx, c *chain) error {
+		if _, err := l.actingVendor(tx, "remove satellites"); err != nil {
+			return err
+		}
 		back = nil // the transaction may run again (Store.Update)
 		s, err := liveSatellite(tx, name)
 		if err != nil {
@@ -514,6 +523,9 @@ type SatelliteInfo struct {
 func (l *Ledger) Satellites(ctx context.Context) ([]SatelliteInfo, error) {
 	var out []SatelliteInfo
 	err := l.view(ctx, func(tx ReadTx) error {
+		if _, err := l.actingVendor(tx, "list satellites"); err != nil {
+			return err
+		}
 		all, err := tx.Satellites()
 		if err != nil {
 			return err
@@ -536,6 +548,9 @@ func (l *Ledger) Satellites(ctx context.Context) ([]SatelliteInfo, error) {
 func (l *Ledger) SatelliteInfo(ctx context.Context, name string) (*SatelliteInfo, error) {
 	var out *SatelliteInfo
 	err := l.view(ctx, func(tx ReadTx) error {
+		if _, err := l.actingVendor(tx, "see a satellite"); err != nil {
+			return err
+		}
 		s, err := liveSatellite(tx, name)
 		if err != nil {
 			return err
@@ -606,6 +621,9 @@ func openTrustUpdate(file, current []byte) ([]byte, *codes.TrustSet, error) {
 func (l *Ledger) UpdateSatelliteTrust(ctx context.Context, name string, file []byte) (*codes.TrustSet, error) {
 	var out *codes.TrustSet
 	err := l.update(ctx, func(tx Tx, c *chain) error {
+		if _, err := l.actingVendor(tx, "update a satellite's trust"); err != nil {
+			return err
+		}
 		s, err := liveSatellite(tx, name)
 		if err != nil {
 			return err
