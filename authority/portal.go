@@ -226,10 +226,13 @@ func describeRole(p *Person) string {
 // resolved.
 func (l *Ledger) authorizeWith(tx ReadTx, a *acting, org string, n need) (*Org, string, error) {
 	o, err := orgNamed(tx, org)
+	if errors.Is(err, ErrNotFound) && !a.vendor() {
+		// Refused in the words another's organization gets: whether one
+		// of that name exists is not for them to learn.
+		_, err = a.may(tx, &Org{ID: -1, Name: org}, n)
+		return nil, "", err
+	}
 	if err != nil {
-		if !a.vendor() {
-			return nil, "", fmt.Errorf("%w: %s cannot %s %q", ErrDenied, a.name, n, org)
-		}
 		return nil, "", err
 	}
 	name, err := a.may(tx, o, n)
