@@ -171,7 +171,7 @@ func ledgerFlags(more ...cli.Flag) []cli.Flag {
 	return append([]cli.Flag{
 		dirFlag(false),
 		dbFlag(),
-		&cli.StringFlag{Name: flagActor, EnvVars: []string{envActor}, Usage: "record `NAME` as who acted, in the history (default: $" + envActor + ", or your user name)"},
+		&cli.StringFlag{Name: flagActor, EnvVars: []string{envActor}, Usage: "act as `NAME`, a person's e-mail address once the ledger has people (their role is checked), and record them in the history (default: $" + envActor + ", or your user name)"},
 	}, more...)
 }
 

@@ -30,15 +30,16 @@ const (
 	flagWith           = "with"
 )
 
-const portalRolesHelp = `Every portal command acts as --actor (or AIRLOCK_ACTOR), the e-mail
+const portalRolesHelp = `Every desk command acts as --actor (or AIRLOCK_ACTOR), the e-mail
 address of a person on the ledger (airlock authority person add), and
 checks that person's role: vendor support may do everything; an
-organization's administrator manages it (registers serials, allocates,
-sets fields, shares, delegates, adds its people); a viewer only reads
-it; a partner manages the organizations that delegated to it, and the
-history names the partner and the organization. Until the vendor adds
-its first person with the vendor role, the desk's operator acts as the
-vendor.`
+organization's administrator manages it (reserves, confirms, updates,
+transfers, adds accounts, registers serials, allocates, sets fields,
+shares, delegates, adds its people); a viewer only reads it; a partner
+manages the organizations that delegated to it, and the history names
+the partner and the organization. Organizations, lots, keys and the
+whole history are the vendor's. Until the vendor adds its first person
+with the vendor role, the desk's operator acts as the vendor.`
 
 func authorityPersonCommand() *cli.Command {
 	return &cli.Command{
