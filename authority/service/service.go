@@ -36,6 +36,7 @@ import (
 	"time"
 
 	"github.com/airlock-dev/airlock/authority"
+	"github.com/airlock-dev/airlock/authority/internal/ratelimit"
 	"github.com/airlock-dev/airlock/codes"
 	"github.com/airlock-dev/airlock/codes/api"
 )
@@ -131,8 +132,8 @@ type Service struct {
 	opts     Options
 	routes   map[string]http.HandlerFunc // by exact path: no cleaning, no redirects
 	slots    chan struct{}
-	perInst  *limiter
-	perAddr  *limiter
+	perInst  *ratelimit.Limiter
+	perAddr  *ratelimit.Limiter
 	srv      atomic.Pointer[http.Server]
 	stopping atomic.Bool
 }
@@ -162,8 +163,8 @@ func New(l *authority.Ledger, opts Options) *Service {
 		opts:    opts,
 		routes:  map[string]http.HandlerFunc{},
 		slots:   make(chan struct{}, opts.MaxConcurrent),
-		perInst: newLimiter(opts.Rate, opts.Burst, maxClients),
-		perAddr: newLimiter(opts.RegisterRate, opts.RegisterBurst, maxClients),
+		perInst: ratelimit.New(opts.Rate, opts.Burst, maxClients),
+		perAddr: ratelimit.New(opts.RegisterRate, opts.RegisterBurst, maxClients),
 	}
 	s.routes[api.PathHealth] = s.health
 	s.routes[api.PathRegister] = s.register
@@ -308,7 +309,7 @@ func (s *Service) route(path string, fn handler) {
 		// The UDI is not authenticated yet: key its bucket by the address
 		// too, so that a stranger who names an instance's UDI exhausts
 		// his own bucket, not the instance's.
-		if ok, retry := s.perInst.allow(signed.UDI+"\x00"+clientAddr(r), s.opts.Now()); !ok {
+		if ok, retry := s.perInst.Allow(signed.UDI+"\x00"+ratelimit.ClientAddr(r), s.opts.Now()); !ok {
 			s.fail(w, r, start, rateLimited(retry, "too many requests from this instance"))
 			return
 		}
@@ -336,7 +337,7 @@ func (s *Service) register(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, start, err)
 		return
 	}
-	if ok, retry := s.perAddr.allow(clientAddr(r), s.opts.Now()); !ok {
+	if ok, retry := s.perAddr.Allow(ratelimit.ClientAddr(r), s.opts.Now()); !ok {
 		s.fail(w, r, start, rateLimited(retry, "too many registrations from this address"))
 		return
 	}
@@ -420,15 +421,6 @@ func (s *Service) slotBody(w http.ResponseWriter, r *http.Request, limit int64) 
 	return body, release, nil
 }
 
-// clientAddr is the IP address the connection comes from.
-func clientAddr(r *http.Request) string {
-	host, _, err := net.SplitHostPort(r.RemoteAddr)
-	if err != nil {
-		return r.RemoteAddr
-	}
-	return host
-}
-
 // rateLimited is a 429 with Retry-After in whole seconds, at least 1.
 func rateLimited(retry time.Duration, msg string) *apiError {
 	secs := int((retry + time.Second - 1) / time.Second)
@@ -475,7 +467,7 @@ func (s *Service) log(r *http.Request, start time.Time, status int, code string,
 		return
 	}
 	s.opts.Log(Entry{
-		Method: r.Method, Path: r.URL.Path, UDI: r.Header.Get(api.HeaderUDI), Remote: clientAddr(r),
+		Method: r.Method, Path: r.URL.Path, UDI: r.Header.Get(api.HeaderUDI), Remote: ratelimit.ClientAddr(r),
 		Status: status, Code: code, Duration: time.Since(start), Err: err,
 	})
 }

@@ -4,6 +4,7 @@ import (
 	"net/http"
 	"time"
 
+	"github.com/airlock-dev/airlock/authority/internal/ratelimit"
 	"github.com/airlock-dev/airlock/codes/api"
 )
 
@@ -24,7 +25,7 @@ func (s *Service) sync(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, start, err)
 		return
 	}
-	if ok, retry := s.perAddr.allow(clientAddr(r), s.opts.Now()); !ok {
+	if ok, retry := s.perAddr.Allow(ratelimit.ClientAddr(r), s.opts.Now()); !ok {
 		s.fail(w, r, start, rateLimited(retry, "too many requests from this address"))
 		return
 	}

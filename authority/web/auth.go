@@ -5,13 +5,12 @@ import (
 	"errors"
 	"fmt"
 	"math"
-	"net"
 	"net/http"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/airlock-dev/airlock/authority"
+	"github.com/airlock-dev/airlock/authority/internal/ratelimit"
 )
 
 // signInPage shows the sign-in form, with a token bound to a cookie of
@@ -71,11 +70,11 @@ func (s *server) signIn(w http.ResponseWriter, r *http.Request) {
 	email := strings.TrimSpace(r.PostFormValue("email"))
 	password := r.PostFormValue("password")
 	now := s.opts.Now()
-	if ok, wait := s.perAddr.allow(clientAddr(r), now); !ok {
+	if ok, wait := s.perAddr.Allow(ratelimit.ClientAddr(r), now); !ok {
 		s.tooMany(w, r, wait)
 		return
 	}
-	if ok, wait := s.perAcct.allow(strings.ToLower(email), now); !ok {
+	if ok, wait := s.perAcct.Allow(strings.ToLower(email), now); !ok {
 		s.tooMany(w, r, wait)
 		return
 	}
@@ -111,17 +110,6 @@ func (s *server) tooMany(w http.ResponseWriter, r *http.Request, wait time.Durat
 		hint: fmt.Sprintf("Wait %s, then try again.", (time.Duration(secs) * time.Second).String())})
 }
 
-// clientAddr is the address the connection comes from. The portal is
-// served directly, not behind a proxy: behind one, every client would
-// share the proxy's address and its limit.
-func clientAddr(r *http.Request) string {
-	host, _, err := net.SplitHostPort(r.RemoteAddr)
-	if err != nil {
-		return r.RemoteAddr
-	}
-	return host
-}
-
 // signOut ends the session.
 func (s *server) signOut(w http.ResponseWriter, r *http.Request, ss *session) {
 	if err := s.l.SignOut(r.Context(), ss.id); err != nil {
@@ -131,63 +119,4 @@ func (s *server) signOut(w http.ResponseWriter, r *http.Request, ss *session) {
 	clearCookie(w, sessionCookie)
 	w.Header().Set("Clear-Site-Data", `"cookies"`)
 	http.Redirect(w, r, "/signin", http.StatusSeeOther)
-}
-
-// A limiter is a token bucket per key (a client address, an e-mail
-// address), in memory.
-type limiter struct {
-	rate  float64 // tokens a second
-	burst float64
-	mu    sync.Mutex
-	m     map[string]*bucket
-}
-
-type bucket struct {
-	tokens float64
-	at     time.Time
-}
-
-// maxKeys bounds a limiter's table (about 100 bytes a key): past it,
-// buckets that have refilled are dropped, and if none has, the new key
-// is refused until one has.
-const maxKeys = 1 << 16
-
-func newLimiter(rate float64, burst int) *limiter {
-	return &limiter{rate: rate, burst: float64(burst), m: map[string]*bucket{}}
-}
-
-// allow takes a token of key's bucket, or says how long until there is
-// one.
-func (l *limiter) allow(key string, now time.Time) (bool, time.Duration) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	b := l.m[key]
-	if b == nil {
-		if len(l.m) >= maxKeys {
-			l.prune(now)
-			if len(l.m) >= maxKeys {
-				return false, time.Minute
-			}
-		}
-		b = &bucket{tokens: l.burst, at: now}
-		l.m[key] = b
-	}
-	if dt := now.Sub(b.at).Seconds(); dt > 0 {
-		b.tokens = min(l.burst, b.tokens+dt*l.rate)
-	}
-	b.at = now
-	if b.tokens >= 1 {
-		b.tokens--
-		return true, 0
-	}
-	return false, time.Duration((1 - b.tokens) / l.rate * float64(time.Second))
-}
-
-// prune drops the buckets that would be full now.
-func (l *limiter) prune(now time.Time) {
-	for k, b := range l.m {
-		if b.tokens+now.Sub(b.at).Seconds()*l.rate >= l.burst {
-			delete(l.m, k)
-		}
-	}
 }

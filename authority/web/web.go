@@ -49,6 +49,7 @@ import (
 	"time"
 
 	"github.com/airlock-dev/airlock/authority"
+	"github.com/airlock-dev/airlock/authority/internal/ratelimit"
 )
 
 //go:embed templates/*.html
@@ -109,14 +110,17 @@ const (
 	DefaultAccountBurst = 5
 )
 
+// maxKeys bounds each sign-in limiter's table (about 100 bytes a key).
+const maxKeys = 1 << 16
+
 // A server holds the portal's state: the ledger, the templates, the rate
 // limits.
 type server struct {
 	l         *authority.Ledger
 	opts      Options
 	pages     map[string]*template.Template
-	perAddr   *limiter
-	perAcct   *limiter
+	perAddr   *ratelimit.Limiter
+	perAcct   *ratelimit.Limiter
 	crossSite *http.CrossOriginProtection
 	mux       *http.ServeMux
 }
@@ -143,8 +147,8 @@ func New(l *authority.Ledger, opts Options) http.Handler {
 		l:         l,
 		opts:      opts,
 		pages:     parsePages(),
-		perAddr:   newLimiter(opts.SignInRate, opts.SignInBurst),
-		perAcct:   newLimiter(opts.AccountRate, opts.AccountBurst),
+		perAddr:   ratelimit.New(opts.SignInRate, opts.SignInBurst, maxKeys),
+		perAcct:   ratelimit.New(opts.AccountRate, opts.AccountBurst, maxKeys),
 		crossSite: http.NewCrossOriginProtection(),
 		mux:       http.NewServeMux(),
 	}

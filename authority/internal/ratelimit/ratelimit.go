@@ -1,15 +1,20 @@
-package service
+// Package ratelimit holds the token buckets of the authority's HTTPS
+// front ends (the API's requests and registrations, the portal's
+// sign-ins), in memory: each process counts its own.
+package ratelimit
 
 import (
+	"net"
+	"net/http"
 	"sync"
 	"time"
 )
 
-// A limiter holds a token bucket per key: rate tokens a second, at most
+// A Limiter holds a token bucket per key: rate tokens a second, at most
 // burst. Its table holds at most max keys; past it, the buckets full again
 // (idle for burst/rate) are dropped, at most once a second, and a new key
 // is refused until there is room.
-type limiter struct {
+type Limiter struct {
 	rate  float64
 	burst float64
 	max   int
@@ -24,13 +29,15 @@ type bucket struct {
 	at     time.Time // when tokens was computed
 }
 
-func newLimiter(rate float64, burst, max int) *limiter {
-	return &limiter{rate: rate, burst: float64(burst), max: max, buckets: map[string]*bucket{}}
+// New returns a Limiter of rate tokens a second, burst at most, for at
+// most max keys.
+func New(rate float64, burst, max int) *Limiter {
+	return &Limiter{rate: rate, burst: float64(burst), max: max, buckets: map[string]*bucket{}}
 }
 
-// allow takes a token from key's bucket at now. When none is left it
+// Allow takes a token from key's bucket at now. When none is left it
 // reports false and how long until one is.
-func (l *limiter) allow(key string, now time.Time) (bool, time.Duration) {
+func (l *Limiter) Allow(key string, now time.Time) (bool, time.Duration) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	b := l.buckets[key]
@@ -54,7 +61,7 @@ func (l *limiter) allow(key string, now time.Time) (bool, time.Duration) {
 
 // sweep drops the buckets that are full at now, and reports whether the
 // table has room. The caller holds mu.
-func (l *limiter) sweep(now time.Time) bool {
+func (l *Limiter) sweep(now time.Time) bool {
 	if now.Sub(l.lastSweep) >= time.Second {
 		l.lastSweep = now
 		for k, b := range l.buckets {
@@ -64,4 +71,15 @@ func (l *limiter) sweep(now time.Time) bool {
 		}
 	}
 	return len(l.buckets) < l.max
+}
+
+// ClientAddr is the IP address the connection comes from, the key of a
+// per-client limit. Served behind a proxy, every client would share the
+// proxy's address and its limit.
+func ClientAddr(r *http.Request) string {
+	host, _, err := net.SplitHostPort(r.RemoteAddr)
+	if err != nil {
+		return r.RemoteAddr
+	}
+	return host
 }
