@@ -26,8 +26,8 @@ type Access struct {
 
 // Access checks that the actor may read the organization named and says
 // whether they may manage it. A person may not tell an organization they
-// cannot read from one that does not exist: both are ErrDenied, in the
-// same words.
+// cannot read from one that does not exist: authorizeWith refuses both
+// in the same words.
 func (l *Ledger) Access(ctx context.Context, org string) (*Access, error) {
 	var out *Access
 	err := l.view(ctx, func(tx ReadTx) error {
@@ -37,9 +37,6 @@ func (l *Ledger) Access(ctx context.Context, org string) (*Access, error) {
 		}
 		o, name, err := l.authorizeWith(tx, a, org, needRead)
 		if err != nil {
-			if !a.vendor() {
-				return fmt.Errorf("%w: %s cannot read %q", ErrDenied, a.name, org)
-			}
 			return err
 		}
 		_, merr := a.may(tx, o, needManage)
