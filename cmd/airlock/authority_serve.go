@@ -186,9 +186,10 @@ func authorityServe(c *cli.Context) error {
 		}})
 	}
 	svc := service.New(d.l, opts)
-	noteServing(c.App.ErrWriter, fmt.Sprintf("%q", m.Name), "direct", ln.Addr(), trust, now, sf.certPath, cert.Leaf)
+	public := publicAddr(ln.Addr(), cert.Leaf, sf.hosts)
+	noteServing(c.App.ErrWriter, fmt.Sprintf("%q", m.Name), "direct", ln.Addr(), public, trust, now, sf.certPath, cert.Leaf)
 	if opts.Portal != nil {
-		note(c.App.ErrWriter, "web portal on https://%s/ (people sign in with the password 'airlock authority person password' sets)", publicAddr(ln.Addr(), cert.Leaf))
+		note(c.App.ErrWriter, "web portal on https://%s/ (people sign in with the password 'airlock authority person password' sets)", public)
 	}
 	return runService(svc, ln, cert, out, nil)
 }
@@ -326,14 +327,14 @@ func serviceOptions(c *cli.Context, trust *codes.TrustSet, out *lineWriter) serv
 // "serving"), where, with which key and certificate, and the transport
 // command of the instances that pin it (transport: its flag, "direct"
 // or "satellite").
-func noteServing(stderr io.Writer, what, transport string, addr net.Addr, trust *codes.TrustSet, now time.Time, certPath string, leaf *x509.Certificate) {
+func noteServing(stderr io.Writer, what, transport string, addr net.Addr, public string, trust *codes.TrustSet, now time.Time, certPath string, leaf *x509.Certificate) {
 	keyNote := ""
 	if k := trust.Current(now.Unix()); k != nil {
 		keyNote = " with key " + k.ID().String()
 	}
 	note(stderr, "serving %s on https://%s%s", what, addr, keyNote)
 	note(stderr, "TLS certificate %s, SHA-256 %s, valid until %s", certPath, service.Fingerprint(leaf.Raw), leaf.NotAfter.UTC().Format(time.DateOnly))
-	note(stderr, "instances pin it: airlock instance transport --%s https://%s --ca %s", transport, publicAddr(addr, leaf), filepath.Base(certPath))
+	note(stderr, "instances pin it: airlock instance transport --%s https://%s --ca %s", transport, public, filepath.Base(certPath))
 }
 
 // runService serves svc on ln until SIGINT or SIGTERM, then lets the
@@ -377,14 +378,18 @@ func runService(svc *service.Service, ln net.Listener, cert tls.Certificate, out
 	return nil
 }
 
-// publicAddr is how instances reach addr: the certificate's first DNS name
-// other than localhost when serve listens on every address, else addr.
-func publicAddr(addr net.Addr, leaf *x509.Certificate) string {
+// publicAddr is how instances reach addr: when serve listens on every
+// address, the first name --tls-host gave (named), else the
+// certificate's first DNS name other than localhost; else addr.
+func publicAddr(addr net.Addr, leaf *x509.Certificate, named []string) string {
 	host, port, err := net.SplitHostPort(addr.String())
 	if err != nil {
 		return addr.String()
 	}
 	if ip := net.ParseIP(host); ip != nil && ip.IsUnspecified() {
+		if len(named) > 0 {
+			return net.JoinHostPort(named[0], port)
+		}
 		host = "HOST"
 		for _, n := range leaf.DNSNames {
 			if n != "localhost" {

@@ -10,6 +10,7 @@ import (
 	"encoding/pem"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -318,5 +319,32 @@ airlock: 192.0.2.9 POST /v1/register - 503 0s: unavailable: ledger busy
 	}
 	if want := "airlock: error: 192.0.2.9 POST /v1/confirm - 500 0s: disk I/O error\nairlock: error: 192.0.2.9 POST /v1/register - 503 0s: no authority key: none of the 1 authority keys is valid\n"; b.String() != want {
 		t.Errorf("log with --quiet:\n%s\nwant:\n%s", b.String(), want)
+	}
+}
+
+// TestPublicAddrPrefersTheNamedHost: listening on every address, the
+// lines for instances and people name the first --tls-host, else the
+// certificate's first name that is not localhost (the machine's own name,
+// which init adds); on one address, that address.
+func TestPublicAddrPrefersTheNamedHost(t *testing.T) {
+	leaf := &x509.Certificate{DNSNames: []string{"localhost", "vm", "licensing.example.com"}}
+	any := &net.TCPAddr{IP: net.IPv6unspecified, Port: 8443}
+	one := &net.TCPAddr{IP: net.IPv4(127, 0, 0, 1), Port: 8443}
+	for _, c := range []struct {
+		addr  net.Addr
+		named []string
+		want  string
+	}{
+		{any, []string{"licensing.example.com"}, "licensing.example.com:8443"},
+		{any, nil, "vm:8443"},
+		{any, []string{"2001:db8::1"}, "[2001:db8::1]:8443"},
+		{one, []string{"licensing.example.com"}, "127.0.0.1:8443"},
+	} {
+		if got := publicAddr(c.addr, leaf, c.named); got != c.want {
+			t.Errorf("publicAddr(%v, %v) = %q, want %q", c.addr, c.named, got, c.want)
+		}
+	}
+	if got := publicAddr(any, &x509.Certificate{DNSNames: []string{"localhost"}}, nil); got != "HOST:8443" {
+		t.Errorf("no name: %q", got)
 	}
 }

@@ -126,7 +126,7 @@ func satelliteServe(c *cli.Context) error {
 	opts := serviceOptions(c, trust, out)
 	opts.Satellite = true
 	svc := service.New(d.l, opts)
-	noteServing(stderr, fmt.Sprintf("satellite %q", st.Name), "satellite", ln.Addr(), trust, now, sf.certPath, cert.Leaf)
+	noteServing(stderr, fmt.Sprintf("satellite %q", st.Name), "satellite", ln.Addr(), publicAddr(ln.Addr(), cert.Leaf, sf.hosts), trust, now, sf.certPath, cert.Leaf)
 	var syncs func(context.Context)
 	if vendor == nil {
 		note(stderr, "no --vendor: sync by files ('airlock satellite sync export', then 'import')")
