@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"net/http"
+	"strings"
 
 	"github.com/airlock-dev/airlock/authority"
 	"github.com/airlock-dev/airlock/authority/internal/printable"
@@ -96,10 +97,21 @@ func classify(err error) *pageError {
 	}
 	for _, c := range refusals {
 		if errors.Is(err, c.sentinel) {
-			return &pageError{c.status, c.title, clean(err.Error()), c.hint, err}
+			return &pageError{c.status, c.title, withoutTitle(clean(err.Error()), c.title), c.hint, err}
 		}
 	}
 	return &pageError{http.StatusInternalServerError, "Internal error", "Something failed inside the licensing desk.", "Nothing was shown that should not be; tell the vendor's support the time this happened.", err}
+}
+
+// withoutTitle drops the words of the title from the start of msg, where
+// the refusal's sentinel put them ("not found: …" under "Not found"): the
+// page says them once, as its heading.
+func withoutTitle(msg, title string) string {
+	prefix := strings.ToLower(title) + ": "
+	if len(msg) > len(prefix) && strings.ToLower(msg[:len(prefix)]) == prefix {
+		return msg[len(prefix):]
+	}
+	return msg
 }
 
 // maxMessage bounds a refusal's words on a page.

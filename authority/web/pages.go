@@ -8,8 +8,11 @@ import (
 	"fmt"
 	"html/template"
 	"io"
+	"io/fs"
 	"net/http"
+	"path"
 	"strings"
+	"time"
 
 	"github.com/airlock-dev/airlock/authority"
 	"github.com/airlock-dev/airlock/codes"
@@ -26,10 +29,8 @@ type page struct {
 	Data   any               // the page's own
 }
 
-// The pages, each parsed with the layout.
-var pageNames = []string{"signin.html", "orgs.html", "licenses.html", "reserve.html", "review.html", "reserved.html",
-	"code.html", "applied.html", "error.html"}
-
+// funcs are the templates' functions. A file of the package that needs
+// another adds it in its init, before New parses the pages.
 var funcs = template.FuncMap{
 	"role": describeRole,
 	"licenses": func(ls []codes.License) string {
@@ -38,13 +39,26 @@ var funcs = template.FuncMap{
 		}
 		return authority.FormatLicenses(ls)
 	},
-	"hex": hex.EncodeToString,
+	"hex":    hex.EncodeToString,
+	"date":   func(unix int64) string { return time.Unix(unix, 0).UTC().Format(time.DateOnly) },
+	"when":   func(unix int64) string { return time.Unix(unix, 0).UTC().Format("2006-01-02 15:04 UTC") },
+	"vendor": func(p *authority.Person) bool { return p != nil && p.Role == authority.RoleVendor },
 }
 
+// parsePages parses every page of templates/, each with the layout and
+// the nav (the shared parts, which are no pages themselves).
 func parsePages() map[string]*template.Template {
+	names, err := fs.Glob(templateFS, "templates/*.html")
+	if err != nil {
+		panic("web: " + err.Error())
+	}
 	out := map[string]*template.Template{}
-	for _, n := range pageNames {
-		out[n] = template.Must(template.New(n).Funcs(funcs).ParseFS(templateFS, "templates/layout.html", "templates/"+n))
+	for _, p := range names {
+		n := path.Base(p)
+		if n == "layout.html" || n == "nav.html" {
+			continue
+		}
+		out[n] = template.Must(template.New(n).Funcs(funcs).ParseFS(templateFS, "templates/layout.html", "templates/nav.html", p))
 	}
 	return out
 }

@@ -173,6 +173,16 @@ func New(l *authority.Ledger, opts Options) http.Handler {
 		m.HandleFunc("GET /orgs/{org}/"+k.Path, s.inOrg(s.codeForm(k)))
 		m.HandleFunc("POST /orgs/{org}/"+k.Path, s.inOrg(s.applyCode(k)))
 	}
+	// The pages of each part of the portal, each in its own file.
+	s.instanceRoutes(m)
+	s.historyRoutes(m)
+	s.walletRoutes(m)
+	s.fleetRoutes(m)
+	s.portalRoutes(m)
+	s.deskRoutes(m)
+	m.HandleFunc("GET /favicon.ico", func(w http.ResponseWriter, r *http.Request) {
+		http.Redirect(w, r, "/static/favicon.svg", http.StatusMovedPermanently)
+	})
 	m.HandleFunc("/", s.notFound)
 	return s
 }
