@@ -1,8 +1,10 @@
 #!/bin/sh
 # make portal: the web portal of 'airlock authority serve --portal' on this
 # machine, with a demo desk to sign in to: the organization acme (accounts
-# plant and lab) and globex, three people with demo passwords, and an
-# instance whose request code waits in a file, ready to paste.
+# plant and lab) and globex, three people with demo passwords, an
+# instance whose request code waits in a file, ready to paste, a product
+# with a license key to redeem, and device fleets whose gateway activated
+# cameras and locks (the locks' codes end within 30 days).
 # Usage: portal.sh path/to/airlock
 #   PORTAL_DIR=DIR      keep the desk in DIR (seeded when DIR has none yet;
 #                       default: a new temporary folder, removed on exit)
@@ -60,6 +62,32 @@ if [ ! -e desk/ledger.db ]; then
 	site init --udi "$udi" --trust desk/trust.airlock
 	site enable
 	site request --license vms.camera.core=10 --license vms.analytics=2 >request.txt
+
+	echo "== a product with a wallet, and codes to hand over, in codes.txt"
+	desk product add --org acme --software vms site-1
+	{
+		echo "License key for acme's wallet (Wallet page):"
+		desk key issue --product vms --tag vms.camera.core --count 10 --years 3
+		echo "Serial number on a certificate (Serials page):"
+		desk serial issue --product vms --tag vms.camera.core --count 10 --support-until $((year + 1))-12-31
+		echo "Upgrade notification for acme (Upgrades page):"
+		desk upgrade issue --from vms:vms.camera.core --to vms-pro:vmspro.camera --quantity 5 --org acme
+	} >codes.txt
+
+	echo "== device fleets: cameras on annual codes, locks on 20-day trial codes"
+	desk pool product add --org acme --pk PK-CAM --name cameras --auto-renew
+	desk pool product add --org acme --pk PK-LOCK --name locks
+	desk pool buy --org acme --package annual --validity 1y --count 100 --reference PO-7
+	desk pool buy --org acme --package trial --validity 20d --count 20 --reference PO-8
+	desk pool allocate --org acme --product PK-CAM --package annual --count 40 --yes
+	desk pool allocate --org acme --product PK-LOCK --package trial --count 10 --yes
+	gw="$dir/gateway"
+	"$bin" instance --state "$gw" init --udi P:GW,S:gw-1,U:5b1e7c2a-3d4f-4a6b-8c9d-0e1f2a3b4c5d --trust desk/trust.airlock
+	"$bin" instance --state "$gw" device add --pk PK-CAM cam-001 cam-002 cam-003
+	"$bin" instance --state "$gw" device add --pk PK-LOCK lock-01 lock-02
+	"$bin" instance --state "$gw" activation request --out gw-request.airlock
+	desk activation process --out gw-activation.airlock gw-request.airlock
+	"$bin" instance --state "$gw" activation install gw-activation.airlock
 fi
 
 case $listen in
@@ -74,6 +102,7 @@ Sign in as
   ann@acme.example    password $ann_pw   administrator of acme: reserve, enter codes
   vic@acme.example    password $vic_pw   viewer of acme: reads only
   sam@vendor.example  password $sam_pw   vendor support: every organization
+License key, serial number and upgrade notification to enter: $dir/codes.txt
 Paste the request code in $dir/request.txt
 (or upload it) on acme's Reserve page, then install the authorization file
 you download on the demo site:
