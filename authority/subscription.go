@@ -122,11 +122,14 @@ type SubscriptionStarted struct {
 // StartSubscription starts the subscription of a product today (UTC): in
 // the current subscription year of its organization, which it starts
 // when it is the organization's first. The product is in its grace period
-// for GraceDays. With dry set it changes nothing and returns what it
-// would do.
+// for GraceDays. The actor must manage the organization. With dry set it
+// changes nothing and returns what it would do.
 func (l *Ledger) StartSubscription(ctx context.Context, org, name string, dry bool) (*SubscriptionStarted, error) {
 	var out *SubscriptionStarted
 	err := l.updateOrCheck(ctx, dry, func(tx Tx, c *chain) error {
+		if _, err := l.mayOrg(tx, org, needManage); err != nil {
+			return err
+		}
 		p, err := product(tx, org, name)
 		if err != nil {
 			return err
@@ -518,10 +521,13 @@ const PreloadedLicenses = 1
 func (h *HardwareStatus) Licenses() int64 { return PreloadedLicenses + h.Extensions }
 
 // SubscriptionStatus returns the license state of a product at the
-// ledger's clock.
+// ledger's clock, for an actor who may read the organization.
 func (l *Ledger) SubscriptionStatus(ctx context.Context, org, name string) (*SubscriptionStatus, error) {
 	var out *SubscriptionStatus
 	err := l.view(ctx, func(tx ReadTx) error {
+		if _, err := l.mayOrg(tx, org, needRead); err != nil {
+			return err
+		}
 		p, err := product(tx, org, name)
 		if err != nil {
 			return err

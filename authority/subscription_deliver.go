@@ -31,7 +31,7 @@ type SystemRegistered struct {
 // its organization, made if missing, so that confirm, show and history
 // work for them as for any instance. A newer description of a registered
 // system replaces the old one (its demand grows or shrinks; hardware
-// stays registered).
+// stays registered). The actor must manage the organization.
 func (l *Ledger) RegisterSystem(ctx context.Context, org, name string, code []byte) (*SystemRegistered, error) {
 	var s *codes.System
 	err := l.openWithKeys("system description", func(k *codes.AuthorityKey) error {
@@ -45,6 +45,9 @@ func (l *Ledger) RegisterSystem(ctx context.Context, org, name string, code []by
 	var out *SystemRegistered
 	err = l.update(ctx, func(tx Tx, c *chain) error {
 		out = &SystemRegistered{System: s, UDI: s.UDI.String()} // the transaction may run again (Store.Update)
+		if _, err := l.mayOrg(tx, org, needManage); err != nil {
+			return err
+		}
 		p, err := product(tx, org, name)
 		if err != nil {
 			return err
@@ -163,7 +166,8 @@ type Extended struct {
 // Extend allocates count extension licenses of tag (empty: the tag the
 // component was preloaded with) from the wallet of a product, from lots
 // of extension keys that expire first, to one hardware component of the
-// product. With dry set it changes nothing and returns what it would do.
+// product, for an actor who manages the organization. With dry set it
+// changes nothing and returns what it would do.
 func (l *Ledger) Extend(ctx context.Context, org, name, component, tag string, count int64, dry bool) (*Extended, error) {
 	if count < 1 || count > MaxLotCount {
 		return nil, fmt.Errorf("%w: count %d is not from 1 to %d", ErrInvalid, count, int64(MaxLotCount))
@@ -173,6 +177,9 @@ func (l *Ledger) Extend(ctx context.Context, org, name, component, tag string, c
 	}
 	var out *Extended
 	err := l.updateOrCheck(ctx, dry, func(tx Tx, c *chain) error {
+		if _, err := l.mayOrg(tx, org, needManage); err != nil {
+			return err
+		}
 		p, err := product(tx, org, name)
 		if err != nil {
 			return err
@@ -250,10 +257,14 @@ type Delivered struct {
 // registered component of the system, preloaded license and extensions.
 // The first code answers the system description's nonce; later ones are
 // updates (the next serial of its reservation), which the system confirms.
-// Delivering when nothing changed returns the last code again.
+// Delivering when nothing changed returns the last code again. The actor
+// must manage the organization.
 func (l *Ledger) Deliver(ctx context.Context, org, name, system string) (*Delivered, error) {
 	var out *Delivered
 	err := l.update(ctx, func(tx Tx, c *chain) error {
+		if _, err := l.mayOrg(tx, org, needManage); err != nil {
+			return err
+		}
 		now, key, err := l.signingClock(c)
 		if err != nil {
 			return err

@@ -124,10 +124,13 @@ type Wallet struct {
 }
 
 // Wallet returns the wallet of a product of an organization at the
-// ledger's clock.
+// ledger's clock, for an actor who may read the organization.
 func (l *Ledger) Wallet(ctx context.Context, org, name string) (*Wallet, error) {
 	var w *Wallet
 	err := l.view(ctx, func(tx ReadTx) error {
+		if _, err := l.mayOrg(tx, org, needRead); err != nil {
+			return err
+		}
 		p, err := product(tx, org, name)
 		if err != nil {
 			return err
