@@ -358,15 +358,26 @@ const MaxReasonLen = 500
 // held licenses within 365 days; beyond that Remove fails with
 // ErrRemovalLimit and the count. Removing an instance that holds nothing
 // does not count. The actor must manage the organization of the
-// instance's account.
+// instance's account; an instance of an organization a person may not
+// read is refused in the words of one that does not exist.
 func (l *Ledger) Remove(ctx context.Context, instanceRef, reason string) (*Removed, error) {
+	return l.remove(ctx, "", instanceRef, reason)
+}
+
+// remove is Remove, of an instance of org's accounts only when org is set
+// (RemoveIn).
+func (l *Ledger) remove(ctx context.Context, org, instanceRef, reason string) (*Removed, error) {
 	reason = strings.TrimSpace(reason)
 	if err := checkText("reason", reason, MaxReasonLen); err != nil {
 		return nil, err
 	}
 	var out *Removed
 	err := l.update(ctx, func(tx Tx, c *chain) error {
-		inst, err := instance(tx, instanceRef)
+		who, err := l.actingAs(tx)
+		if err != nil {
+			return err
+		}
+		inst, acct, actor, err := l.instanceAs(tx, who, instanceRef, org, false, needManage)
 		if err != nil {
 			return err
 		}
@@ -374,17 +385,10 @@ func (l *Ledger) Remove(ctx context.Context, instanceRef, reason string) (*Remov
 		if err != nil {
 			return err
 		}
-		acctID := inst.AccountID
-		if res != nil {
-			acctID = res.AccountID
-		}
-		who, err := l.actingAs(tx)
-		if err != nil {
-			return err
-		}
-		acct, actor, err := who.mayAccountID(tx, acctID, needManage)
-		if err != nil {
-			return err
+		if res != nil && res.AccountID != inst.AccountID {
+			if acct, actor, err = l.instanceAccount(tx, who, res.AccountID, instanceRef, org, needManage); err != nil {
+				return err
+			}
 		}
 		now := l.now()
 		out = &Removed{UDI: inst.UDI, Account: acct.Ref(), Limit: acct.RemovalLimit}

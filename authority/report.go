@@ -114,23 +114,33 @@ type ReservationDetail struct {
 // removed with that UDI is shown. The actor must read the organization
 // of the instance's account; for a person who is not the vendor's, the
 // reservations and events of the instance in another organization's
-// accounts (before it moved) are left out.
+// accounts (before it moved) are left out. An instance of an organization
+// a person may not read is refused in the words of one that does not
+// exist.
 func (l *Ledger) Show(ctx context.Context, ref string) (*InstanceDetail, error) {
+	return l.show(ctx, "", ref)
+}
+
+// show is Show, of an instance of org's accounts only when org is set
+// (ShowIn): then only org's reservations and events are shown, to the
+// vendor's staff too.
+func (l *Ledger) show(ctx context.Context, org, ref string) (*InstanceDetail, error) {
 	var out *InstanceDetail
 	err := l.view(ctx, func(tx ReadTx) error {
-		inst, err := anyInstance(tx, ref)
-		if err != nil {
-			return err
-		}
 		who, err := l.actingAs(tx)
 		if err != nil {
 			return err
 		}
-		acct, _, err := who.mayAccountID(tx, inst.AccountID, needRead)
+		inst, acct, _, err := l.instanceAs(tx, who, ref, org, true, needRead)
 		if err != nil {
 			return err
 		}
-		mine := func(account string) bool { return who.vendor() || eventOrg(account) == acct.Org }
+		mine := func(account string) bool {
+			if org != "" {
+				return eventOrg(account) == org
+			}
+			return who.vendor() || eventOrg(account) == acct.Org
+		}
 		refs, err := accountRefs(tx)
 		if err != nil {
 			return err
@@ -246,11 +256,7 @@ func (l *Ledger) History(ctx context.Context, f HistoryFilter) ([]Event, error) 
 			org = acct.Org
 		}
 		if f.Instance != "" {
-			inst, err := anyInstance(tx, f.Instance)
-			if err != nil {
-				return err
-			}
-			acct, _, err := who.mayAccountID(tx, inst.AccountID, needRead)
+			inst, acct, _, err := l.instanceAs(tx, who, f.Instance, "", true, needRead)
 			if err != nil {
 				return err
 			}
@@ -268,11 +274,23 @@ func (l *Ledger) History(ctx context.Context, f HistoryFilter) ([]Event, error) 
 
 // Code returns the authorization code of an instance's latest reservation
 // with the given serial (0: the latest), to hand it out again. The actor
-// must read the organization of that reservation's account.
+// must read the organization of that reservation's account; a person of
+// another organization is refused in the words of an instance that does
+// not exist.
 func (l *Ledger) Code(ctx context.Context, ref string, serial uint64) (*Issued, error) {
+	return l.code(ctx, "", ref, serial)
+}
+
+// code is Code, of an instance of org's accounts only when org is set
+// (CodeIn).
+func (l *Ledger) code(ctx context.Context, org, ref string, serial uint64) (*Issued, error) {
 	var out *Issued
 	err := l.view(ctx, func(tx ReadTx) error {
-		inst, err := anyInstance(tx, ref)
+		who, err := l.actingAs(tx)
+		if err != nil {
+			return err
+		}
+		inst, _, _, err := l.instanceAs(tx, who, ref, org, true, needRead)
 		if err != nil {
 			return err
 		}
@@ -284,11 +302,7 @@ func (l *Ledger) Code(ctx context.Context, ref string, serial uint64) (*Issued, 
 			return fmt.Errorf("%w: %s has no reservation", ErrNotFound, inst.UDI)
 		}
 		r := rs[len(rs)-1]
-		who, err := l.actingAs(tx)
-		if err != nil {
-			return err
-		}
-		if _, _, err := who.mayAccountID(tx, r.AccountID, needRead); err != nil {
+		if _, _, err := l.instanceAccount(tx, who, r.AccountID, ref, org, needRead); err != nil {
 			return err
 		}
 		if serial == 0 {

@@ -18,8 +18,15 @@ import (
 // an older one. A newer update supersedes one not yet confirmed: what is
 // held is then the most any serial from the last confirmed one to the new
 // one takes, lot by lot. The actor must manage the organization of the
-// instance's account.
+// instance's account; an instance of an organization a person may not
+// read is refused in the words of one that does not exist.
 func (l *Ledger) Update(ctx context.Context, instanceRef string, changes []codes.License) (*Authorized, error) {
+	return l.updateInstance(ctx, "", instanceRef, changes)
+}
+
+// updateInstance is Update, of an instance of org's accounts only when
+// org is set (UpdateIn).
+func (l *Ledger) updateInstance(ctx context.Context, org, instanceRef string, changes []codes.License) (*Authorized, error) {
 	if len(changes) == 0 {
 		return nil, fmt.Errorf("%w: an update names at least one license TAG=COUNT", ErrInvalid)
 	}
@@ -32,15 +39,12 @@ func (l *Ledger) Update(ctx context.Context, instanceRef string, changes []codes
 		if err != nil {
 			return err
 		}
-		inst, err := instance(tx, instanceRef)
-		if err != nil {
-			return err
-		}
 		who, err := l.actingAs(tx)
 		if err != nil {
 			return err
 		}
-		if _, _, err := who.mayAccountID(tx, inst.AccountID, needManage); err != nil {
+		inst, _, _, err := l.instanceAs(tx, who, instanceRef, org, false, needManage)
+		if err != nil {
 			return err
 		}
 		if err := ofProduct(tx, inst); err != nil {
@@ -56,7 +60,7 @@ func (l *Ledger) Update(ctx context.Context, instanceRef string, changes []codes
 		if res == nil {
 			return fmt.Errorf("%w: %s holds no reservation to update (state %s)", ErrNotFound, inst.UDI, inst.State)
 		}
-		acct, actor, err := who.mayAccountID(tx, res.AccountID, needManage)
+		acct, actor, err := l.instanceAccount(tx, who, res.AccountID, instanceRef, org, needManage)
 		if err != nil {
 			return err
 		}
