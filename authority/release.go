@@ -149,10 +149,15 @@ func releaseHash(r *Release) []byte {
 }
 
 // Releases returns every registered release file, by release name,
-// version and file name.
+// version and file name: the vendor's catalogue, for the vendor's staff
+// only (an organization reads what it is entitled to with
+// EntitledReleases).
 func (l *Ledger) Releases(ctx context.Context) ([]Release, error) {
 	var out []Release
 	err := l.view(ctx, func(tx ReadTx) error {
+		if _, err := l.actingVendor(tx, "list every release file: an organization lists what it is entitled to ('release list --org ORG')"); err != nil {
+			return err
+		}
 		var err error
 		out, err = tx.Releases()
 		return err

@@ -125,10 +125,14 @@ func (l *Ledger) SetLadder(ctx context.Context, name string, tags []string) (*La
 	return out, nil
 }
 
-// Ladders returns the tier ladders, by name.
+// Ladders returns the tier ladders, by name, for the vendor's staff
+// only: tags and their ladders are the vendor's catalogue.
 func (l *Ledger) Ladders(ctx context.Context) ([]Ladder, error) {
 	var out []Ladder
 	err := l.view(ctx, func(tx ReadTx) error {
+		if _, err := l.actingVendor(tx, "list the tier ladders"); err != nil {
+			return err
+		}
 		var err error
 		out, err = tx.Ladders()
 		return err
