@@ -271,7 +271,7 @@ func TestAgreementReportDetectsEditedRecords(t *testing.T) {
 				t.Fatalf("got %q, want %q", err, tc.want)
 			}
 			// verify catches it too.
-			if _, err := e.l.Verify(ctx); !errors.Is(err, authority.ErrCorrupt) || !strings.Contains(err.Error(), tc.want) {
+			if _, err := authority.VerifyStore(ctx, e.l.Store()); !errors.Is(err, authority.ErrCorrupt) || !strings.Contains(err.Error(), tc.want) {
 				t.Fatalf("verify: %v", err)
 			}
 		})

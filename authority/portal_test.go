@@ -209,7 +209,7 @@ func TestVerifyDetectsTamperedRegistrations(t *testing.T) {
 			e.must(err)
 			e.verify()
 			e.tamper(`PRAGMA foreign_keys = OFF`, stmt)
-			if _, err := e.l.Verify(ctx); !errors.Is(err, authority.ErrCorrupt) {
+			if _, err := authority.VerifyStore(ctx, e.l.Store()); !errors.Is(err, authority.ErrCorrupt) {
 				t.Fatalf("verify after %s: %v", name, err)
 			}
 		})

@@ -83,10 +83,16 @@ func RotateKey(current *codes.TrustSet, old, key *codes.AuthorityKey, now time.T
 // UpdatesDir.
 func UpdateName(seq uint64) string { return fmt.Sprintf("%04d.airlock", seq) }
 
-// RecordRotation writes r in the history.
+// RecordRotation writes r in the history, for the vendor's staff only: the
+// authority key is the vendor's.
 func (l *Ledger) RecordRotation(ctx context.Context, r *Rotation) error {
 	return l.update(ctx, func(tx Tx, c *chain) error {
+		who, err := l.actingVendor(tx, "rotate the authority key")
+		if err != nil {
+			return err
+		}
 		e := l.event(l.now(), "rotate-key", r.New.ID().String())
+		e.Actor = who.name
 		e.CodeHash = codeHash(r.Update)
 		e.Detail = fmt.Sprintf("key %s retired at %s, key %s signs from then; trust sequence %d", r.Old.ID(), codes.FormatTime(r.At), r.New.ID(), r.Set.Sequence)
 		return c.add(e)

@@ -63,7 +63,36 @@ type VerifyReport struct {
 //   - connected registrations, borrows and export grants agree with the
 //     instances and reservations (verifyConnected);
 //   - registrations, serials and upgrades agree (verifyPortal).
+//
+// Only the vendor's staff verify (the history is the vendor's, and the
+// checks read every organization): the role is checked before the store's
+// own check, which may take long, and again in the transaction that
+// verifies. VerifyStore verifies a store without an actor.
 func (l *Ledger) Verify(ctx context.Context) (*VerifyReport, error) {
+	const what = "verify the ledger"
+	if err := l.view(ctx, func(tx ReadTx) error {
+		_, err := l.actingVendor(tx, what)
+		return err
+	}); err != nil {
+		return nil, err
+	}
+	return l.verify(ctx, func(tx ReadTx) error {
+		_, err := l.actingVendor(tx, what)
+		return err
+	})
+}
+
+// VerifyStore is Verify for whoever holds the store itself, not a person
+// acting on the ledger: `airlock authority migrate` checks the source and
+// the copy with it. It checks no role, so a front end that serves people
+// never calls it; they call Ledger.Verify.
+func VerifyStore(ctx context.Context, st Store) (*VerifyReport, error) {
+	return New(st, Options{}).verify(ctx, func(ReadTx) error { return nil })
+}
+
+// verify runs the checks of Verify; allowed runs first in the
+// transaction that reads the ledger.
+func (l *Ledger) verify(ctx context.Context, allowed func(ReadTx) error) (*VerifyReport, error) {
 	if c, ok := l.st.(Checker); ok {
 		if err := c.Check(ctx); err != nil {
 			return nil, err
@@ -71,6 +100,9 @@ func (l *Ledger) Verify(ctx context.Context) (*VerifyReport, error) {
 	}
 	rep := &VerifyReport{}
 	err := l.view(ctx, func(tx ReadTx) error {
+		if err := allowed(tx); err != nil {
+			return err
+		}
 		m, err := tx.Meta()
 		if err != nil {
 			return err

@@ -102,7 +102,7 @@ func authorityMigrate(c *cli.Context) error {
 		return fmt.Errorf("the source %s: %w", store.RedactURL(fromName), err)
 	}
 	defer src.Close()
-	before, err := authority.New(src, authority.Options{}).Verify(ctx)
+	before, err := authority.VerifyStore(ctx, src)
 	if err != nil {
 		return fmt.Errorf("the source %s: %w", src.Path(), err)
 	}
@@ -115,7 +115,7 @@ func authorityMigrate(c *cli.Context) error {
 	if err != nil {
 		return fmt.Errorf("copying into %s: %w", dst.Path(), err)
 	}
-	after, err := authority.New(dst, authority.Options{}).Verify(ctx)
+	after, err := authority.VerifyStore(ctx, dst)
 	if err != nil {
 		return fmt.Errorf("the copy in %s: %w", dst.Path(), err)
 	}
