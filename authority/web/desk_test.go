@@ -1,6 +1,7 @@
 package web_test
 
 import (
+	"database/sql"
 	"encoding/hex"
 	"net/http"
 	"net/url"
@@ -402,5 +403,28 @@ func TestDeskVerifiesTheLedger(t *testing.T) {
 		"<dt>Events</dt><dd>"+strconv.FormatInt(n, 10)+"</dd>", "<dt>Lots</dt><dd>3</dd>")
 	if d.historyLen() != n {
 		t.Fatal("verifying changed the history")
+	}
+}
+
+// TestDeskShowsAVerificationFailure: a ledger edited behind the
+// authority's back fails the verification, and the page says the
+// violation in the library's words.
+func TestDeskShowsAVerificationFailure(t *testing.T) {
+	d := newDesk(t)
+	b, tok := d.signedIn(vera)
+	st, ok := d.l.Store().(interface{ Path() string })
+	if !ok {
+		t.Skip("the store has no file to edit")
+	}
+	db, err := sql.Open("sqlite", st.Path())
+	d.must(err)
+	defer db.Close()
+	if _, err := db.Exec(`UPDATE lots SET count = count + 10, initial_count = initial_count + 10 WHERE id = (SELECT MIN(id) FROM lots)`); err != nil {
+		t.Skipf("cannot edit the ledger: %v", err)
+	}
+	r := b.post("/desk/verify", url.Values{"csrf": {tok}})
+	r.want(t, 200, "Verification failed", `id="verify-result">FAILED: ledger verification failed: `, "is not the lot its history event recorded")
+	if strings.Contains(r.body, "verify-head") {
+		t.Fatal("a failed verification shows a head")
 	}
 }
