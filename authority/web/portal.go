@@ -174,8 +174,28 @@ type regIssued struct {
 
 type regSerialsData struct {
 	Licenses []authority.License
-	Filter   string // as typed
+	Manages  []authority.License // those the person may change
+	Filter   string              // as typed
 	Done     string
+}
+
+// regManages returns the licenses of ls the person may change: every one
+// for whoever manages the organization, else those shared with them as
+// manager (the library lets such a person set fields and share).
+func regManages(ss *session, acc *authority.Access, ls []authority.License) []authority.License {
+	if acc.Manage {
+		return ls
+	}
+	var out []authority.License
+	for _, l := range ls {
+		for _, sh := range l.Shares {
+			if sh.Email == ss.person.Email && sh.Role == "manager" {
+				out = append(out, l)
+				break
+			}
+		}
+	}
+	return out
 }
 
 // regMaxFilters bounds the field filters of the licenses list.
@@ -209,7 +229,7 @@ func (s *server) regSerials(w http.ResponseWriter, r *http.Request, ss *session,
 		s.portalFail(w, r, ss, acc, err)
 		return
 	}
-	d.Licenses = ls
+	d.Licenses, d.Manages = ls, regManages(ss, acc, ls)
 	s.render(w, r, http.StatusOK, "serials_list.html", ss.page("Serials and license keys", acc, d))
 }
 
@@ -553,6 +573,7 @@ func (s *server) regConvertVoucher(w http.ResponseWriter, r *http.Request, ss *s
 
 type regSharingData struct {
 	Licenses []authority.License
+	Manages  []authority.License // those the person may share
 	Done     string
 }
 
@@ -564,7 +585,7 @@ func (s *server) regSharing(w http.ResponseWriter, r *http.Request, ss *session,
 		s.portalFail(w, r, ss, acc, err)
 		return
 	}
-	s.render(w, r, http.StatusOK, "sharing_list.html", ss.page("Sharing", acc, &regSharingData{Licenses: ls, Done: regDone[r.URL.Query().Get("done")]}))
+	s.render(w, r, http.StatusOK, "sharing_list.html", ss.page("Sharing", acc, &regSharingData{Licenses: ls, Manages: regManages(ss, acc, ls), Done: regDone[r.URL.Query().Get("done")]}))
 }
 
 // regShare shares a license of the organization with a person of it, as
@@ -582,6 +603,7 @@ func (s *server) regShare(w http.ResponseWriter, r *http.Request, ss *session, a
 
 type regDelegationData struct {
 	Delegations []authority.Delegation
+	Delegates   bool // the person may delegate: manages, and is not a partner
 	Done        string
 }
 
@@ -591,7 +613,7 @@ func (s *server) regDelegation(w http.ResponseWriter, r *http.Request, ss *sessi
 		s.portalFail(w, r, ss, acc, err)
 		return
 	}
-	s.render(w, r, http.StatusOK, "delegation_list.html", ss.page("Delegation", acc, &regDelegationData{Delegations: ds, Done: regDone[r.URL.Query().Get("done")]}))
+	s.render(w, r, http.StatusOK, "delegation_list.html", ss.page("Delegation", acc, &regDelegationData{Delegations: ds, Delegates: acc.Manage && ss.person.Role != authority.RolePartner, Done: regDone[r.URL.Query().Get("done")]}))
 }
 
 // regDelegate delegates the organization's management to a partner, or

@@ -343,7 +343,7 @@ func pickStatus(org string) int {
 // and a partner are refused delegating.
 func TestSharingAndDelegation(t *testing.T) {
 	d := regDesk(t)
-	id := d.regRegister("acme", 3)
+	id, other := d.regRegister("acme", 3), d.regRegister("acme", 1)
 	b, tok := d.signedIn(ann)
 	b.get("/orgs/acme/sharing").want(t, 200, id, "nobody", "Share the license")
 	b.post("/orgs/acme/sharing", url.Values{"csrf": {tok}, "key": {id}, "email": {vic}, "role": {"manager"}}).wantRedirect(t, "/orgs/acme/sharing?done=shared")
@@ -361,6 +361,12 @@ func TestSharingAndDelegation(t *testing.T) {
 		b.post("/orgs/acme/sharing", tc.form).want(t, tc.status, tc.words)
 	}
 	vc, vctok := d.signedIn(vic)
+	if page := vc.get("/orgs/acme/sharing"); strings.Count(page.body, "<option value=\""+other) != 0 {
+		t.Fatal("a viewer is offered sharing a license not shared with them")
+	} else {
+		page.want(t, 200, "Share a license", `<option value="`+id)
+	}
+	vc.get("/orgs/acme/serials").want(t, 200, "Set a custom field")
 	vc.post("/orgs/acme/serials/field", url.Values{"csrf": {vctok}, "key": {id}, "name": {"owner"}, "value": {"vic"}}).wantRedirect(t, "/orgs/acme/serials?done=field")
 
 	b.get("/orgs/acme/delegation").want(t, 200, "acme never delegated", "Delegate to a partner")
@@ -372,7 +378,11 @@ func TestSharingAndDelegation(t *testing.T) {
 
 	p, ptok := d.signedIn(pat)
 	p.get("/orgs/acme/vouchers").want(t, 200, "Convert a voucher")
-	p.get("/orgs/acme/delegation").want(t, 200, "Contoso")
+	if page := p.get("/orgs/acme/delegation"); strings.Contains(page.body, "Delegate to a partner") || strings.Contains(page.body, "Revoke the delegation") {
+		t.Fatal("a partner is offered delegating")
+	} else {
+		page.want(t, 200, "Contoso", "in force")
+	}
 	regRefused(t, d, p, http.StatusForbidden, map[string]url.Values{
 		"/orgs/acme/delegation": {"csrf": {ptok}, "partner": {"Contoso"}, "action": {"revoke"}},
 	})
