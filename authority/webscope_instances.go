@@ -351,3 +351,26 @@ func orgAccount(tx ReadTx, o *Org, name string) (string, error) {
 	}
 	return "", fmt.Errorf("%w: organization %q has no account %q", ErrNotFound, o.Name, name)
 }
+
+// ReviewSystem opens a system description (binary) with the authority's
+// keys for an actor who may manage org, and returns what it describes,
+// before ImportSystem registers it. It changes nothing.
+func (l *Ledger) ReviewSystem(ctx context.Context, org string, code []byte) (*codes.System, error) {
+	var s *codes.System
+	err := l.openWithKeys("system description", func(k *codes.AuthorityKey) error {
+		var err error
+		s, err = codes.OpenSystem(code, k)
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
+	err = l.view(ctx, func(tx ReadTx) error {
+		_, _, err := l.authorize(tx, org, needManage)
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
+	return s, nil
+}
