@@ -303,6 +303,12 @@ func TestSubscriptionFlow(t *testing.T) {
 	b.post("/orgs/acme/subscriptions/extend", ext).want(t, 200, "Extended", "4 in all")
 	b.post("/orgs/acme/subscriptions/deliver", url.Values{"csrf": {tok}, "product": {"site-1"}, "system": {udi}, "step": {"do"}}).
 		want(t, 200, "serial 2", "4 vms.camera.hw on SN-1", "Enter a confirmation code")
+
+	// A second system grows the demand by 25, beyond the allowance of
+	// 100% of the 10 allocated: the page warns, the product still works.
+	_, err = d.l.As(vera).RegisterSystem(ctx, "acme", "site-1", d.walletSystem("annex", 25, ""))
+	d.must(err)
+	b.get("/orgs/acme/subscriptions").want(t, 200, "over allowance until 2027-03-02", `<p class="warn" role="status">Over allowance: the demand of acme grew by 25`, "allowance of 10", "allocate 25 vms.camera.core more")
 }
 
 // TestSubscriptionRefusals: a viewer sees the page without its forms and

@@ -144,10 +144,16 @@ func (t *subsTimeline) draw() template.HTML {
 	case months <= 24:
 		step = 3
 	}
-	for m := from; !m.After(to); m = m.AddDate(0, 1, 0) {
-		if (int(m.Month())-1)%step != 0 {
-			continue
-		}
+	// The first month is labelled too when the next label is far
+	// enough not to overlap it: the axis then says where it starts.
+	first := from
+	for (int(first.Month())-1)%step != 0 {
+		first = first.AddDate(0, 1, 0)
+	}
+	if x(first.Unix())-x(from.Unix()) >= 50 {
+		fmt.Fprintf(&b, `<text x="%.1f" y="%d" font-size="11" fill="%s" text-anchor="start">%s</text>`, x(from.Unix()), tlTop-12, tlFillText, from.Format("2006-01"))
+	}
+	for m := first; !m.After(to); m = m.AddDate(0, step, 0) {
 		mx := x(m.Unix())
 		fmt.Fprintf(&b, `<line x1="%.1f" y1="%d" x2="%.1f" y2="%d" stroke="%s" stroke-width="1"/>`, mx, tlTop-8, mx, height-tlBottom, tlStrokeGrid)
 		label := m.Format("2006-01")
