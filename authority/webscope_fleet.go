@@ -109,25 +109,31 @@ func (l *Ledger) SetDeviceAutoRenewIn(ctx context.Context, org, product, dk stri
 	return l.SetDeviceAutoRenew(ctx, org, p.PK, dk, on)
 }
 
-// DeviceHistoryIn is DeviceHistory of the device dk of a product of org:
-// the device (one) and the codes it consumed, its first activation
-// first.
-func (l *Ledger) DeviceHistoryIn(ctx context.Context, org, product, dk string) (*DeviceView, []Consumption, error) {
+// A DeviceRecord is one device and every code it consumed.
+type DeviceRecord struct {
+	Device  DeviceView
+	History []Consumption // its first activation first
+	Now     int64         // the ledger's time of the record, Unix seconds: the state is at it
+}
+
+// DeviceHistoryIn is DeviceHistory of the device dk of a product of org.
+func (l *Ledger) DeviceHistoryIn(ctx context.Context, org, product, dk string) (*DeviceRecord, error) {
 	p, err := l.FleetProductIn(ctx, org, product)
 	if err != nil {
-		return nil, nil, err
+		return nil, err
 	}
 	if dk == "" {
-		return nil, nil, fmt.Errorf("%w: no device key given", ErrInvalid)
+		return nil, fmt.Errorf("%w: no device key given", ErrInvalid)
 	}
+	now := l.now()
 	views, hist, err := l.DeviceHistory(ctx, org, p.PK, dk)
 	if err != nil {
-		return nil, nil, err
+		return nil, err
 	}
 	if len(views) != 1 {
-		return nil, nil, fmt.Errorf("%w: product %s has %d devices with key %q", ErrCorrupt, p.PK, len(views), dk)
+		return nil, fmt.Errorf("%w: product %s has %d devices with key %q", ErrCorrupt, p.PK, len(views), dk)
 	}
-	return &views[0], hist[0], nil
+	return &DeviceRecord{Device: views[0], History: hist[0], Now: now}, nil
 }
 
 // A DevicePage is one page of the devices a DeviceQuery selects.
@@ -319,7 +325,8 @@ type ExpiryWeek struct {
 }
 
 // ExpiryWeeks counts, for each of the next weeks (1 to MaxUsePeriods)
-// from the ledger's now, the devices of q.Org whose codes end in it,
+// from the start of the ledger's day (00:00 UTC), the devices of q.Org
+// whose codes end in it and have not ended yet,
 // among those q selects (its product, a product of q.Org, device key,
 // activation and expiry dates); devices deleted, lapsed, or of deleted
 // products are not counted, as near expiry lists them.
@@ -329,9 +336,10 @@ func (l *Ledger) ExpiryWeeks(ctx context.Context, q DeviceQuery, weeks int) ([]E
 	}
 	const week = 7 * dayS
 	now := l.now()
+	today := now - now%dayS
 	out := make([]ExpiryWeek, weeks)
 	for i := range out {
-		out[i].From, out[i].To = now+int64(i)*week, now+int64(i+1)*week
+		out[i].From, out[i].To = today+int64(i)*week, today+int64(i+1)*week
 	}
 	err := l.view(ctx, func(tx ReadTx) error {
 		for i := range out {
@@ -365,7 +373,7 @@ func (l *Ledger) ExpiryWeeks(ctx context.Context, q DeviceQuery, weeks int) ([]E
 			return err
 		}
 		for _, v := range views {
-			w := &out[(v.Until-now)/week]
+			w := &out[(v.Until-today)/week]
 			if v.WillRenew {
 				w.Renew++
 			} else {

@@ -1,5 +1,869 @@
 package web
 
-import "net/http"
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"html/template"
+	"math"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+	"time"
 
-func (s *server) fleetRoutes(m *http.ServeMux) {}
+	"github.com/airlock-dev/airlock/authority"
+)
+
+// The pages of device fleets and their activation-code pools (README
+// runbook 13): the pools and their allocation to products, the alert
+// settings, the devices and their renewals. Each is a call of the
+// library as the person (the organization-scoped ones of
+// authority/webscope_fleet.go, which never say that a product key
+// exists in another organization).
+
+func (s *server) fleetRoutes(m *http.ServeMux) {
+	m.HandleFunc("GET /orgs/{org}/activation", s.inOrg(s.fleetActivation))
+	m.HandleFunc("POST /orgs/{org}/activation/allocate/review", s.inOrg(s.fleetAllocateReview))
+	m.HandleFunc("POST /orgs/{org}/activation/allocate", s.inOrg(s.fleetAllocate))
+	m.HandleFunc("POST /orgs/{org}/activation/auto-renew", s.inOrg(s.fleetProductAutoRenew))
+	m.HandleFunc("POST /orgs/{org}/activation/recipients", s.inOrg(s.fleetAlertRecipient))
+	m.HandleFunc("POST /orgs/{org}/activation/threshold", s.inOrg(s.fleetAlertThreshold))
+	m.HandleFunc("POST /orgs/{org}/activation/buy", s.inOrg(s.fleetBuyCodes))
+	m.HandleFunc("GET /orgs/{org}/devices", s.inOrg(s.fleetDevices(false)))
+	m.HandleFunc("GET /orgs/{org}/devices/near-expiry", s.inOrg(s.fleetDevices(true)))
+	m.HandleFunc("GET /orgs/{org}/devices/{product}/{dk}", s.inOrg(s.fleetDeviceHistory))
+	m.HandleFunc("POST /orgs/{org}/devices/auto-renew", s.inOrg(s.fleetDeviceAutoRenew))
+}
+
+func init() {
+	funcs["fleetOnOff"] = func(b bool) string {
+		if b {
+			return "on"
+		}
+		return "off"
+	}
+	funcs["fleetYesNo"] = func(b bool) string {
+		if b {
+			return "yes"
+		}
+		return "no"
+	}
+	funcs["fleetPath"] = url.PathEscape
+	funcs["fleetCause"] = func(c int) string {
+		switch c {
+		case authority.CauseActivation:
+			return "activation"
+		case authority.CauseRenewal:
+			return "renewal"
+		case authority.CauseReactivation:
+			return "reactivation"
+		}
+		return "unknown"
+	}
+}
+
+// fleetRefusal gives the refusals of pools and devices their own words:
+// their sentinels are kinds of general ones (not enough licenses, a
+// closed reservation) whose titles would mislead here. The message is
+// the refusal's, without the general sentinel's words.
+func fleetRefusal(err error) error {
+	for _, c := range []struct {
+		sentinel, general error
+		status            int
+		title, hint       string
+	}{
+		{authority.ErrNoCodes, authority.ErrUnavailable, http.StatusConflict, "Not enough activation codes",
+			"The vendor records the codes an organization buys; allocate at most what is unallocated."},
+		{authority.ErrProductDeleted, authority.ErrClosed, http.StatusConflict, "Product deleted",
+			"A deleted product takes no codes and changes no more."},
+		{authority.ErrSpecMismatch, authority.ErrInvalid, http.StatusBadRequest, "Another package",
+			"A product holds codes of one package only: choose its package, or another product."},
+		{authority.ErrAutoRenewOff, authority.ErrInvalid, http.StatusConflict, "Product auto-renew is off",
+			"Turn the product's auto-renew on first, on the activation codes page."},
+		{authority.ErrClosed, authority.ErrClosed, http.StatusConflict, "Device deleted",
+			"A deleted device does not renew; if it activates again it is back."},
+	} {
+		if errors.Is(err, c.sentinel) {
+			msg := strings.TrimPrefix(err.Error(), c.general.Error()+": ")
+			return &pageError{status: c.status, title: c.title, msg: clean(msg), hint: c.hint, err: err}
+		}
+	}
+	return err
+}
+
+// fleetBadField is the refusal of a form field the portal reads itself.
+func fleetBadField(format string, args ...any) error {
+	return &pageError{status: http.StatusBadRequest, title: "Not accepted", msg: clean(fmt.Sprintf(format, args...))}
+}
+
+// fleetNumber reads a field that holds a whole number.
+func fleetNumber(what, s string) (int64, error) {
+	n, err := strconv.ParseInt(strings.TrimSpace(s), 10, 64)
+	if err != nil {
+		if len(s) > 32 {
+			s = s[:32] + "…"
+		}
+		return 0, fleetBadField("%s %q is not a whole number", what, s)
+	}
+	return n, nil
+}
+
+// fleetSwitch reads a switch's "on" or "off".
+func fleetSwitch(r *http.Request) (bool, error) {
+	switch v := onlyValue(r, "on"); v {
+	case "on":
+		return true, nil
+	case "off":
+		return false, nil
+	default:
+		return false, fleetBadField("the switch must be on or off, not %q", fleetClip(v))
+	}
+}
+
+func fleetClip(s string) string {
+	if len(s) > 64 {
+		return s[:64] + "…"
+	}
+	return s
+}
+
+// The activation codes page.
+
+type fleetPackageRow struct {
+	Name, Validity string
+	Unallocated    int64
+}
+
+type fleetProductRow struct {
+	authority.FleetProduct
+	Package     string // "" while it holds none
+	Validity    string
+	Allocatable int64
+}
+
+type fleetAllocationRow struct {
+	authority.CodeAllocation
+	PK, Product, Package, Validity string
+}
+
+type fleetActivationData struct {
+	Pools       *authority.PoolCounts
+	Packages    []fleetPackageRow
+	Products    []fleetProductRow
+	Live        []fleetProductRow // may take codes
+	Allocations []fleetAllocationRow
+	Recipients  []string
+	Threshold   int64 // -1: none
+	Alerts      []authority.Alert
+	Chart       template.HTML
+	ByWeek      bool
+}
+
+// fleetUsePeriods is how many periods the code-use chart shows.
+const fleetUsePeriods = 12
+
+// fleetActivation shows the organization's activation codes: the totals,
+// per package and per product (`airlock authority pool show`), the
+// allocations, the alert settings and alerts, the use over time, and
+// the forms of what the person may change.
+func (s *server) fleetActivation(w http.ResponseWriter, r *http.Request, ss *session, acc *authority.Access) {
+	ctx, org := r.Context(), acc.Org.Name
+	fail := func(err error) { s.failIn(w, r, ss, acc, fleetRefusal(err)) }
+	pc, err := ss.l.Pools(ctx, org)
+	if err != nil {
+		fail(err)
+		return
+	}
+	d := &fleetActivationData{Pools: pc, ByWeek: r.URL.Query().Get("by") == "week"}
+	for _, sp := range pc.SpecList {
+		d.Packages = append(d.Packages, fleetPackageRow{Name: sp.Name, Validity: sp.Validity.String(), Unallocated: pc.Unallocated[sp.ID]})
+	}
+	for _, p := range pc.Products {
+		row := fleetProductRow{FleetProduct: p, Allocatable: pc.Allocatable(&p)}
+		if sp, ok := pc.Specs[p.SpecID]; ok {
+			row.Package, row.Validity = sp.Name, sp.Validity.String()
+		}
+		d.Products = append(d.Products, row)
+		if !p.Deleted() {
+			d.Live = append(d.Live, row)
+		}
+	}
+	allocs, _, err := ss.l.CodeAllocations(ctx, org, "")
+	if err != nil {
+		fail(err)
+		return
+	}
+	byID := map[int64]authority.FleetProduct{}
+	for _, p := range pc.Products {
+		byID[p.ID] = p
+	}
+	for _, a := range allocs {
+		p, sp := byID[a.ProductID], pc.Specs[a.SpecID]
+		d.Allocations = append(d.Allocations, fleetAllocationRow{CodeAllocation: a, PK: p.PK, Product: p.Name, Package: sp.Name, Validity: sp.Validity.String()})
+	}
+	if d.Recipients, d.Threshold, err = ss.l.AlertRecipients(ctx, org); err != nil {
+		fail(err)
+		return
+	}
+	oas, err := ss.l.Alerts(ctx, org)
+	if err != nil {
+		fail(err)
+		return
+	}
+	for _, oa := range oas {
+		d.Alerts = append(d.Alerts, oa.Alerts...)
+	}
+	by, unit := authority.Monthly, "month"
+	if d.ByWeek {
+		by, unit = authority.Weekly, "week"
+	}
+	use, err := ss.l.CodeUse(ctx, org, by, fleetUsePeriods)
+	if err != nil {
+		fail(err)
+		return
+	}
+	c := &fleetChart{ID: "code-use", Title: fmt.Sprintf("Activation codes of %s per %s, the last %d %ss", org, unit, fleetUsePeriods, unit),
+		Series: []fleetSeries{{"Bought", "#1a7f37"}, {"Allocated", "#0b5cad"}, {"Consumed", "#b54708"}}, Period: "Period (" + unit + " from)"}
+	for _, u := range use {
+		label := time.Unix(u.From, 0).UTC().Format("2006-01")
+		if d.ByWeek {
+			label = time.Unix(u.From, 0).UTC().Format("01-02")
+		}
+		c.Groups = append(c.Groups, fleetGroup{Label: label, Long: fleetPeriodName(u.From, u.To), Values: []int64{u.Bought, u.Allocated, u.Consumed}})
+	}
+	c.Desc = "Codes bought, allocated to products and consumed by devices in each period, as the ledger recorded them; the table below gives the same numbers."
+	if d.Chart, err = c.html(); err != nil {
+		fail(err)
+		return
+	}
+	s.render(w, r, http.StatusOK, "activation_codes.html", ss.page("Activation codes", acc, d))
+}
+
+// fleetPeriodName says a period in words: "2026-03-02 to 2026-03-08".
+func fleetPeriodName(from, to int64) string {
+	return time.Unix(from, 0).UTC().Format(time.DateOnly) + " to " + time.Unix(to-1, 0).UTC().Format(time.DateOnly)
+}
+
+type fleetAllocateData struct {
+	Dry   *authority.CodesAllocated
+	Count int64
+	Left  int64 // unallocated codes of the package after it
+}
+
+// fleetAllocationForm reads the allocation form: the product, the package
+// ("" for the product's, or the only one with unallocated codes) and
+// the count.
+func fleetAllocationForm(r *http.Request) (product, pkg string, count int64, err error) {
+	product, pkg = onlyValue(r, "product"), onlyValue(r, "package")
+	if product == "" {
+		return "", "", 0, fleetBadField("choose the product the codes go to")
+	}
+	count, err = fleetNumber("count", onlyValue(r, "count"))
+	return product, pkg, count, err
+}
+
+// fleetAllocateReview shows what an allocation would do, from the library's
+// dry run (refusals included), with the warning that it cannot be
+// undone, and the form that makes it.
+func (s *server) fleetAllocateReview(w http.ResponseWriter, r *http.Request, ss *session, acc *authority.Access) {
+	if err := needManage(acc); err != nil {
+		s.failIn(w, r, ss, acc, err)
+		return
+	}
+	product, pkg, count, err := fleetAllocationForm(r)
+	if err != nil {
+		s.failIn(w, r, ss, acc, err)
+		return
+	}
+	dry, err := ss.l.AllocateCodesIn(r.Context(), acc.Org.Name, product, pkg, count, true)
+	if err != nil {
+		s.failIn(w, r, ss, acc, fleetRefusal(err))
+		return
+	}
+	d := &fleetAllocateData{Dry: dry, Count: count, Left: dry.Available - count}
+	s.render(w, r, http.StatusOK, "activation_review.html", ss.page("Review the allocation", acc, d))
+}
+
+// fleetAllocate allocates, as `airlock authority pool allocate` does after
+// its question. The review's count of unallocated codes comes back with
+// the form: when it changed meanwhile (another allocation, a purchase,
+// the same form sent twice) nothing is allocated and the person reviews
+// again.
+func (s *server) fleetAllocate(w http.ResponseWriter, r *http.Request, ss *session, acc *authority.Access) {
+	if err := needManage(acc); err != nil {
+		s.failIn(w, r, ss, acc, err)
+		return
+	}
+	product, pkg, count, err := fleetAllocationForm(r)
+	if err != nil {
+		s.failIn(w, r, ss, acc, err)
+		return
+	}
+	seen, err := fleetNumber("reviewed unallocated count", onlyValue(r, "reviewed"))
+	if err != nil {
+		s.failIn(w, r, ss, acc, err)
+		return
+	}
+	ctx, org := r.Context(), acc.Org.Name
+	dry, err := ss.l.AllocateCodesIn(ctx, org, product, pkg, count, true)
+	if err != nil {
+		s.failIn(w, r, ss, acc, fleetRefusal(err))
+		return
+	}
+	if dry.Available != seen {
+		s.failIn(w, r, ss, acc, &pageError{status: http.StatusConflict, title: "Changed since the review",
+			msg:  fmt.Sprintf("The unallocated codes of package %q were %d when you reviewed the allocation and are %d now, so nothing was allocated.", dry.Spec.Name, seen, dry.Available),
+			hint: "Review the allocation again from the activation codes page."})
+		return
+	}
+	a, err := ss.l.AllocateCodesIn(ctx, org, product, pkg, count, false)
+	if err != nil {
+		s.failIn(w, r, ss, acc, fleetRefusal(err))
+		return
+	}
+	d := &fleetAllocateData{Dry: a, Count: count, Left: a.Available - count}
+	s.render(w, r, http.StatusOK, "activation_allocated.html", ss.page("Codes allocated", acc, d))
+}
+
+// fleetBack answers a change made from a page by showing that page again.
+func fleetBack(w http.ResponseWriter, r *http.Request, path string) {
+	http.Redirect(w, r, path, http.StatusSeeOther)
+}
+
+// fleetProductAutoRenew turns a product's auto-renew on or off.
+func (s *server) fleetProductAutoRenew(w http.ResponseWriter, r *http.Request, ss *session, acc *authority.Access) {
+	if err := needManage(acc); err != nil {
+		s.failIn(w, r, ss, acc, err)
+		return
+	}
+	on, err := fleetSwitch(r)
+	if err != nil {
+		s.failIn(w, r, ss, acc, err)
+		return
+	}
+	if _, _, err := ss.l.SetProductAutoRenewIn(r.Context(), acc.Org.Name, onlyValue(r, "product"), on); err != nil {
+		s.failIn(w, r, ss, acc, fleetRefusal(err))
+		return
+	}
+	fleetBack(w, r, "/orgs/"+acc.Org.Name+"/activation#products")
+}
+
+// fleetAlertRecipient adds or removes an address that receives the alerts,
+// checked as the portal checks people's addresses.
+func (s *server) fleetAlertRecipient(w http.ResponseWriter, r *http.Request, ss *session, acc *authority.Access) {
+	if err := needManage(acc); err != nil {
+		s.failIn(w, r, ss, acc, err)
+		return
+	}
+	var add bool
+	switch onlyValue(r, "action") {
+	case "add":
+		add = true
+	case "remove":
+	default:
+		s.failIn(w, r, ss, acc, fleetBadField("the action must be add or remove"))
+		return
+	}
+	addr := strings.TrimSpace(onlyValue(r, "address"))
+	if add {
+		if err := authority.CheckEmail(addr); err != nil {
+			s.failIn(w, r, ss, acc, err)
+			return
+		}
+	}
+	if _, err := ss.l.SetAlertRecipient(r.Context(), acc.Org.Name, addr, add); err != nil {
+		s.failIn(w, r, ss, acc, err)
+		return
+	}
+	fleetBack(w, r, "/orgs/"+acc.Org.Name+"/activation#alerts")
+}
+
+// fleetAlertThreshold sets the codes left under which a product raises an
+// alert; an empty field or "off" clears it.
+func (s *server) fleetAlertThreshold(w http.ResponseWriter, r *http.Request, ss *session, acc *authority.Access) {
+	if err := needManage(acc); err != nil {
+		s.failIn(w, r, ss, acc, err)
+		return
+	}
+	below := int64(-1)
+	if v := strings.TrimSpace(onlyValue(r, "threshold")); v != "" && v != "off" {
+		n, err := fleetNumber("threshold", v)
+		if err != nil {
+			s.failIn(w, r, ss, acc, err)
+			return
+		}
+		if n < 0 {
+			s.failIn(w, r, ss, acc, fleetBadField("threshold %d is negative: leave the field empty to clear it", n))
+			return
+		}
+		below = n
+	}
+	if err := ss.l.SetAlertThreshold(r.Context(), acc.Org.Name, below); err != nil {
+		s.failIn(w, r, ss, acc, err)
+		return
+	}
+	fleetBack(w, r, "/orgs/"+acc.Org.Name+"/activation#alerts")
+}
+
+// fleetBuyCodes records a purchase of codes: the library lets the vendor's
+// staff only.
+func (s *server) fleetBuyCodes(w http.ResponseWriter, r *http.Request, ss *session, acc *authority.Access) {
+	if err := needManage(acc); err != nil {
+		s.failIn(w, r, ss, acc, err)
+		return
+	}
+	count, err := fleetNumber("count", onlyValue(r, "count"))
+	if err != nil {
+		s.failIn(w, r, ss, acc, err)
+		return
+	}
+	var validity *authority.Validity
+	if v := strings.TrimSpace(onlyValue(r, "validity")); v != "" {
+		val, err := authority.ParseValidity(v)
+		if err != nil {
+			s.failIn(w, r, ss, acc, err)
+			return
+		}
+		validity = &val
+	}
+	ctx, org := r.Context(), acc.Org.Name
+	product := onlyValue(r, "product")
+	if product != "" {
+		p, err := ss.l.FleetProductIn(ctx, org, product)
+		if err != nil {
+			s.failIn(w, r, ss, acc, err)
+			return
+		}
+		product = p.PK
+	}
+	if _, err := ss.l.BuyCodes(ctx, org, strings.TrimSpace(onlyValue(r, "package")), validity, count, product, strings.TrimSpace(onlyValue(r, "reference"))); err != nil {
+		s.failIn(w, r, ss, acc, fleetRefusal(err))
+		return
+	}
+	fleetBack(w, r, "/orgs/"+org+"/activation")
+}
+
+// The devices pages.
+
+// Page sizes of the device lists; the first is the default.
+var fleetPageSizes = []int{50, 25, 100, 200}
+
+// fleetMaxPageNumber bounds the page number read from the address, far
+// above what authority.MaxDeviceOffset lets through.
+const fleetMaxPageNumber = 1 << 20
+
+// fleetExpiryWeeks is how many weeks the near-expiry chart shows.
+const fleetExpiryWeeks = 12
+
+// A fleetSearch is the search form of the device lists: the flags of
+// `airlock authority device list`, as the address's query.
+type fleetSearch struct {
+	Product, DK                string
+	ActivatedFrom, ActivatedTo string // YYYY-MM-DD, as typed
+	ExpiresFrom, ExpiresTo     string
+	Deleted, NearExpiry        bool
+	Size, Page                 int // Page from 1
+	query                      authority.DeviceQuery
+}
+
+// fleetDay reads a date of the search form: YYYY-MM-DD (midnight UTC),
+// or an RFC 3339 time as the command line takes.
+func fleetDay(what, s string) (int64, error) {
+	if s == "" {
+		return 0, nil
+	}
+	if t, err := time.Parse(time.DateOnly, s); err == nil {
+		return t.Unix(), nil
+	}
+	if t, err := time.Parse(time.RFC3339, s); err == nil {
+		return t.Unix(), nil
+	}
+	return 0, fleetBadField("%s %q is not a date: want YYYY-MM-DD, e.g. 2027-01-31", what, fleetClip(s))
+}
+
+// fleetReadSearch reads the search of the address's query.
+func fleetReadSearch(r *http.Request, org string, nearExpiry bool) (*fleetSearch, error) {
+	q := r.URL.Query()
+	get := func(k string) string { return strings.TrimSpace(q.Get(k)) }
+	sr := &fleetSearch{Product: get("product"), DK: get("dk"), ActivatedFrom: get("activated_from"), ActivatedTo: get("activated_to"),
+		ExpiresFrom: get("expires_from"), ExpiresTo: get("expires_to"), Deleted: get("deleted") == "on",
+		NearExpiry: nearExpiry || get("near_expiry") == "on", Size: fleetPageSizes[0], Page: 1}
+	if nearExpiry {
+		sr.Deleted = false // near expiry lists live devices only
+	}
+	if v := get("size"); v != "" {
+		n, err := strconv.Atoi(v)
+		ok := false
+		for _, s := range fleetPageSizes {
+			ok = ok || (err == nil && n == s)
+		}
+		if !ok {
+			return nil, fleetBadField("page size %q: choose 25, 50, 100 or 200", fleetClip(v))
+		}
+		sr.Size = n
+	}
+	if v := get("page"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 1 || n > fleetMaxPageNumber {
+			return nil, fleetBadField("page %q is not a page number", fleetClip(v))
+		}
+		sr.Page = n
+	}
+	sr.query = authority.DeviceQuery{Org: org, Product: sr.Product, DK: sr.DK, NearExpiry: sr.NearExpiry, IncludeDeleted: sr.Deleted, Limit: sr.Size}
+	for _, f := range []struct {
+		what, v string
+		to      *int64
+	}{
+		{"first activated from", sr.ActivatedFrom, &sr.query.ActivatedFrom},
+		{"first activated before", sr.ActivatedTo, &sr.query.ActivatedTo},
+		{"code ends from", sr.ExpiresFrom, &sr.query.ExpiresFrom},
+		{"code ends before", sr.ExpiresTo, &sr.query.ExpiresTo},
+	} {
+		var err error
+		if *f.to, err = fleetDay(f.what, f.v); err != nil {
+			return nil, err
+		}
+	}
+	return sr, nil
+}
+
+// offset is the devices before the page.
+func (sr *fleetSearch) offset() (int, error) {
+	off := (sr.Page - 1) * sr.Size
+	if off > authority.MaxDeviceOffset {
+		return 0, fleetBadField("page %d starts after device %d: at most %d devices can come before a page; narrow the search (product, dates, device key) instead", sr.Page, off, authority.MaxDeviceOffset)
+	}
+	return off, nil
+}
+
+// url returns the address of page n of the search at path.
+func (sr *fleetSearch) url(path string, n int) string {
+	v := url.Values{}
+	for k, s := range map[string]string{"product": sr.Product, "dk": sr.DK, "activated_from": sr.ActivatedFrom, "activated_to": sr.ActivatedTo,
+		"expires_from": sr.ExpiresFrom, "expires_to": sr.ExpiresTo} {
+		if s != "" {
+			v.Set(k, s)
+		}
+	}
+	if sr.Deleted {
+		v.Set("deleted", "on")
+	}
+	if sr.NearExpiry && !strings.HasSuffix(path, "/near-expiry") {
+		v.Set("near_expiry", "on")
+	}
+	if sr.Size != fleetPageSizes[0] {
+		v.Set("size", strconv.Itoa(sr.Size))
+	}
+	if n > 1 {
+		v.Set("page", strconv.Itoa(n))
+	}
+	if len(v) == 0 {
+		return path
+	}
+	return path + "?" + v.Encode()
+}
+
+type fleetCodesLeft struct {
+	PK, Name string
+	Left     int64
+}
+
+type fleetDevicesData struct {
+	Search    *fleetSearch
+	Path      string // of this list
+	Here      string // this page, search included, for the switches to come back to
+	Products  []authority.FleetProduct
+	Sizes     []int
+	Page      *authority.DevicePage
+	Prev      string // the previous page's address, or ""
+	Next      string
+	NearList  bool // the near-expiry page
+	CodesLeft []fleetCodesLeft
+	Chart     template.HTML
+}
+
+// fleetDevices lists the devices a search selects, a page at a time, as
+// `airlock authority device list` does; nearExpiry makes it the list of
+// `airlock authority device near-expiry`, with the chart of the coming
+// weeks' expiries.
+func (s *server) fleetDevices(nearExpiry bool) func(http.ResponseWriter, *http.Request, *session, *authority.Access) {
+	return func(w http.ResponseWriter, r *http.Request, ss *session, acc *authority.Access) {
+		ctx, org := r.Context(), acc.Org.Name
+		fail := func(err error) { s.failIn(w, r, ss, acc, fleetRefusal(err)) }
+		sr, err := fleetReadSearch(r, org, nearExpiry)
+		if err != nil {
+			fail(err)
+			return
+		}
+		off, err := sr.offset()
+		if err != nil {
+			fail(err)
+			return
+		}
+		ps, _, err := ss.l.FleetProducts(ctx, org)
+		if err != nil {
+			fail(err)
+			return
+		}
+		pg, err := ss.l.DevicesIn(ctx, sr.query, off)
+		if err != nil {
+			fail(err)
+			return
+		}
+		path, title := "/orgs/"+org+"/devices", "Devices"
+		if nearExpiry {
+			path, title = path+"/near-expiry", "Devices near expiry"
+		}
+		d := &fleetDevicesData{Search: sr, Path: path, Here: sr.url(path, sr.Page), Products: ps, Sizes: fleetPageSizes, Page: pg, NearList: nearExpiry}
+		if sr.Page > 1 {
+			d.Prev = sr.url(path, sr.Page-1)
+		}
+		if pg.More {
+			d.Next = sr.url(path, sr.Page+1)
+		}
+		if nearExpiry {
+			seen := map[int64]bool{}
+			for _, v := range pg.Devices {
+				if !seen[v.Product.ID] {
+					seen[v.Product.ID] = true
+					d.CodesLeft = append(d.CodesLeft, fleetCodesLeft{PK: v.Product.PK, Name: v.Product.Name, Left: v.Product.Remaining()})
+				}
+			}
+			q := sr.query
+			q.NearExpiry = false
+			weeks, err := ss.l.ExpiryWeeks(ctx, q, fleetExpiryWeeks)
+			if err != nil {
+				fail(err)
+				return
+			}
+			of := org
+			for _, p := range ps {
+				if sr.Product != "" && (p.PK == sr.Product || p.Name == sr.Product) {
+					of = fmt.Sprintf("product %s (%s) of %s", p.PK, p.Name, org)
+				}
+			}
+			c := &fleetChart{ID: "near-expiry", Title: fmt.Sprintf("Devices of %s whose code ends in each of the next %d weeks", of, fleetExpiryWeeks),
+				Desc:   "Devices the search selects whose code ends in each week from now, split by whether each will renew (codes permitting) or lapse; the table below gives the same numbers.",
+				Series: []fleetSeries{{"Will renew", "#0b5cad"}, {"Will lapse", "#b42318"}}, Period: "Week from"}
+			for _, wk := range weeks {
+				c.Groups = append(c.Groups, fleetGroup{Label: time.Unix(wk.From, 0).UTC().Format("01-02"), Long: fleetPeriodName(wk.From, wk.To), Values: []int64{wk.Renew, wk.Lapse}})
+			}
+			if d.Chart, err = c.html(); err != nil {
+				fail(err)
+				return
+			}
+		}
+		s.render(w, r, http.StatusOK, "devices_list.html", ss.page(title, acc, d))
+	}
+}
+
+type fleetHistoryData struct {
+	*authority.DeviceRecord
+	Here string // this page, for the switch to come back to
+}
+
+// fleetDeviceHistory shows one device and every code it consumed, as
+// `airlock authority device history` does.
+func (s *server) fleetDeviceHistory(w http.ResponseWriter, r *http.Request, ss *session, acc *authority.Access) {
+	rec, err := ss.l.DeviceHistoryIn(r.Context(), acc.Org.Name, r.PathValue("product"), r.PathValue("dk"))
+	if err != nil {
+		s.failIn(w, r, ss, acc, fleetRefusal(err))
+		return
+	}
+	v := &rec.Device
+	d := &fleetHistoryData{DeviceRecord: rec, Here: "/orgs/" + acc.Org.Name + "/devices/" + url.PathEscape(v.Product.PK) + "/" + url.PathEscape(v.DK)}
+	s.render(w, r, http.StatusOK, "devices_history.html", ss.page("Device "+v.DK+" of "+v.Product.PK, acc, d))
+}
+
+// fleetDeviceAutoRenew turns one device's auto-renew on or off, and shows the
+// page the form came from again.
+func (s *server) fleetDeviceAutoRenew(w http.ResponseWriter, r *http.Request, ss *session, acc *authority.Access) {
+	if err := needManage(acc); err != nil {
+		s.failIn(w, r, ss, acc, err)
+		return
+	}
+	on, err := fleetSwitch(r)
+	if err != nil {
+		s.failIn(w, r, ss, acc, err)
+		return
+	}
+	org := acc.Org.Name
+	if _, _, err := ss.l.SetDeviceAutoRenewIn(r.Context(), org, onlyValue(r, "product"), onlyValue(r, "dk"), on); err != nil {
+		s.failIn(w, r, ss, acc, fleetRefusal(err))
+		return
+	}
+	fleetBack(w, r, fleetReturn(org, onlyValue(r, "back")))
+}
+
+// fleetReturn is the page a device's switch goes back to: back when it
+// is a page of the organization's devices on this portal, else the
+// device list.
+func fleetReturn(org, back string) string {
+	list := "/orgs/" + org + "/devices"
+	u, err := url.Parse(back)
+	if err != nil || u.Scheme != "" || u.Host != "" || u.User != nil || u.Opaque != "" ||
+		strings.ContainsAny(u.Path, "\\") || strings.Contains(u.Path, "//") || strings.Contains(u.Path, "/.") ||
+		(u.Path != list && !strings.HasPrefix(u.Path, list+"/")) {
+		return list
+	}
+	out := (&url.URL{Path: u.Path}).EscapedPath()
+	if q := u.Query(); len(q) > 0 {
+		out += "?" + q.Encode()
+	}
+	return out
+}
+
+// Charts: bar charts drawn on the server as inline SVG, with only
+// presentation attributes (the CSP forbids style), from numbers, through
+// html/template, which escapes every text; the numbers also go in a
+// table.
+
+type fleetSeries struct{ Name, Fill string }
+
+// A fleetGroup is one period: a value per series.
+type fleetGroup struct {
+	Label  string // on the axis
+	Long   string // in the table and the bars' titles
+	Values []int64
+}
+
+type fleetChart struct {
+	ID     string // prefix of the element ids
+	Title  string
+	Desc   string
+	Period string // the table's first column
+	Series []fleetSeries
+	Groups []fleetGroup
+}
+
+// Geometry of the charts, in SVG user units.
+const (
+	fleetChartW, fleetChartH = 640, 260
+	fleetChartLeft           = 56 // the y axis's labels
+	fleetChartRight          = 8
+	fleetChartTop            = 28 // the legend
+	fleetChartBottom         = 28 // the x axis's labels
+	fleetPlotW               = fleetChartW - fleetChartLeft - fleetChartRight
+	fleetPlotH               = fleetChartH - fleetChartTop - fleetChartBottom
+	fleetGroupGapPct         = 25 // of a group's width, between groups
+)
+
+type fleetSVGBar struct {
+	X, Y, W, H int
+	Fill       string
+	Title      string
+}
+
+type fleetSVGText struct {
+	X, Y int
+	Text string
+}
+
+type fleetSVGLegend struct {
+	X    int
+	Fill string
+	Name string
+}
+
+type fleetSVGTick struct {
+	Y     int
+	Label string
+}
+
+type fleetSVGChart struct {
+	*fleetChart
+	W, H, Left, Right, Top, Bottom int
+	Bars                           []fleetSVGBar
+	XLabels                        []fleetSVGText
+	Ticks                          []fleetSVGTick
+	Legend                         []fleetSVGLegend
+	Empty                          bool
+}
+
+// fleetScale returns the top of the y axis: the smallest of 1, 2, 5 ×
+// 10^k at or above max, at least 1.
+func fleetScale(max int64) int64 {
+	for s := int64(1); ; s *= 10 {
+		for _, m := range []int64{1, 2, 5} {
+			if s*m >= max {
+				return s * m
+			}
+		}
+		if s > math.MaxInt64/100 {
+			return max
+		}
+	}
+}
+
+// fleetBarHeight is the height of a bar of value v on a scale whose top is
+// scale: proportional, rounded, and at least 1 for any v above 0.
+func fleetBarHeight(v, scale int64) int {
+	if v <= 0 {
+		return 0
+	}
+	h := int(math.Round(float64(v) * fleetPlotH / float64(scale)))
+	return max(h, 1)
+}
+
+// html draws the chart and its table.
+func (c *fleetChart) html() (template.HTML, error) {
+	g := &fleetSVGChart{fleetChart: c, W: fleetChartW, H: fleetChartH, Left: fleetChartLeft, Right: fleetChartW - fleetChartRight, Top: fleetChartTop, Bottom: fleetChartH - fleetChartBottom}
+	var top int64
+	for _, gr := range c.Groups {
+		for _, v := range gr.Values {
+			top = max(top, v)
+		}
+	}
+	g.Empty = top == 0
+	scale := fleetScale(top)
+	g.Ticks = []fleetSVGTick{{g.Bottom, "0"}, {g.Top, strconv.FormatInt(scale, 10)}}
+	if scale%2 == 0 {
+		g.Ticks = append(g.Ticks, fleetSVGTick{g.Top + fleetPlotH/2, strconv.FormatInt(scale/2, 10)})
+	}
+	if n := len(c.Groups); n > 0 {
+		groupW := fleetPlotW / n
+		barW := max(groupW*(100-fleetGroupGapPct)/100/max(len(c.Series), 1), 1)
+		for i, gr := range c.Groups {
+			x0 := fleetChartLeft + i*groupW + groupW*fleetGroupGapPct/200
+			for j, v := range gr.Values {
+				h := fleetBarHeight(v, scale)
+				g.Bars = append(g.Bars, fleetSVGBar{X: x0 + j*barW, Y: g.Bottom - h, W: barW, H: h, Fill: c.Series[j].Fill,
+					Title: fmt.Sprintf("%s, %s: %d", c.Series[j].Name, gr.Long, v)})
+			}
+			g.XLabels = append(g.XLabels, fleetSVGText{X: fleetChartLeft + i*groupW + groupW/2, Y: fleetChartH - 10, Text: gr.Label})
+		}
+	}
+	for i, sr := range c.Series {
+		g.Legend = append(g.Legend, fleetSVGLegend{X: fleetChartLeft + i*150, Fill: sr.Fill, Name: sr.Name})
+	}
+	var buf bytes.Buffer
+	if err := fleetChartTemplate.Execute(&buf, g); err != nil {
+		return "", err
+	}
+	return template.HTML(buf.String()), nil
+}
+
+// fleetChartTemplate draws a fleetSVGChart; html/template escapes its texts (a
+// product's name may be markup) in the SVG as in the table.
+var fleetChartTemplate = template.Must(template.New("chart").Parse(`<figure class="chart" aria-labelledby="{{.ID}}-caption">
+<figcaption id="{{.ID}}-caption">{{.Title}}</figcaption>
+<svg xmlns="http://www.w3.org/2000/svg" role="img" aria-labelledby="{{.ID}}-title {{.ID}}-desc" viewBox="0 0 {{.W}} {{.H}}" width="{{.W}}" height="{{.H}}" font-family="sans-serif" font-size="11">
+<title id="{{.ID}}-title">{{.Title}}</title>
+<desc id="{{.ID}}-desc">{{.Desc}}</desc>
+{{range .Legend}}<rect x="{{.X}}" y="6" width="12" height="12" fill="{{.Fill}}"></rect><text x="{{.X}}" y="16" dx="16" fill="#1b1f24">{{.Name}}</text>
+{{end}}{{range .Ticks}}<line x1="{{$.Left}}" x2="{{$.Right}}" y1="{{.Y}}" y2="{{.Y}}" stroke="#d0d4da" stroke-width="1"></line><text x="{{$.Left}}" y="{{.Y}}" dx="-6" dy="4" text-anchor="end" fill="#1b1f24">{{.Label}}</text>
+{{end}}{{range .Bars}}<rect class="bar" x="{{.X}}" y="{{.Y}}" width="{{.W}}" height="{{.H}}" fill="{{.Fill}}"><title>{{.Title}}</title></rect>
+{{end}}{{range .XLabels}}<text x="{{.X}}" y="{{.Y}}" text-anchor="middle" fill="#1b1f24">{{.Text}}</text>
+{{end}}<line x1="{{.Left}}" x2="{{.Left}}" y1="{{.Top}}" y2="{{.Bottom}}" stroke="#1b1f24" stroke-width="1"></line>
+{{if .Empty}}<text x="{{.Left}}" y="{{.Top}}" dx="12" dy="40" fill="#1b1f24">Nothing in these periods.</text>
+{{end}}</svg>
+</figure>
+<table>
+<caption>{{.Title}}: the numbers</caption>
+<thead><tr><th scope="col">{{.Period}}</th>{{range .Series}}<th scope="col" class="n">{{.Name}}</th>{{end}}</tr></thead>
+<tbody>
+{{range .Groups}}<tr><th scope="row">{{.Long}}</th>{{range .Values}}<td class="n">{{.}}</td>{{end}}</tr>
+{{end}}</tbody>
+</table>
+`))
