@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"net/url"
 	"strconv"
 	"strings"
 	"time"
@@ -55,6 +56,7 @@ func (s *server) deskRoutes(m *http.ServeMux) {
 	m.HandleFunc("GET /desk/lots", s.atDesk(s.deskLots))
 	m.HandleFunc("POST /desk/lots/review", s.atDesk(s.deskLotReview))
 	m.HandleFunc("POST /desk/lots", s.atDesk(s.deskAddLot))
+	m.HandleFunc("GET /desk/lots/added", s.atDesk(s.deskLotAdded))
 	m.HandleFunc("GET /desk/people", s.atDesk(s.deskPeople))
 	m.HandleFunc("POST /desk/people", s.atDesk(s.deskAddPerson))
 	m.HandleFunc("POST /desk/people/password", s.atDesk(s.deskSetPassword))
@@ -350,6 +352,8 @@ func (s *server) deskLotReview(w http.ResponseWriter, r *http.Request, ss *sessi
 	s.render(w, r, http.StatusOK, "desk_lot_review.html", ss.page("Review the licenses", nil, d))
 }
 
+// deskAddLot adds the lot and redirects to the page that shows it, so
+// that reloading that page adds nothing more.
 func (s *server) deskAddLot(w http.ResponseWriter, r *http.Request, ss *session) {
 	sp, err := deskLotFormOf(r).spec()
 	if err != nil {
@@ -361,12 +365,37 @@ func (s *server) deskAddLot(w http.ResponseWriter, r *http.Request, ss *session)
 		s.fail(w, r, ss, err)
 		return
 	}
-	org, _, _ := strings.Cut(sp.Account, "/")
-	s.deskDone(w, r, ss, "Licenses added", fmt.Sprintf("Lot %d: %d %s (%s) added to %q.", lot.ID, lot.Count, lot.Tag, deskLotWords(lot), sp.Account),
-		deskLink{"/orgs/" + org + "/licenses", "Licenses of " + org}, deskLink{"/desk/lots", "Add more licenses"})
+	q := url.Values{"account": {sp.Account}, "lot": {strconv.FormatInt(lot.ID, 10)}}
+	http.Redirect(w, r, "/desk/lots/added?"+q.Encode(), http.StatusSeeOther)
 }
 
-// lotWords says a lot's kind, dates and export flag, as the command line
+// deskLotAdded shows a lot of an account, as the library returns it.
+func (s *server) deskLotAdded(w http.ResponseWriter, r *http.Request, ss *session) {
+	ref := r.URL.Query().Get("account")
+	id, err := strconv.ParseInt(r.URL.Query().Get("lot"), 10, 64)
+	if err != nil {
+		s.fail(w, r, ss, deskBadField("Lot", "not a lot number"))
+		return
+	}
+	bs, err := ss.l.Licenses(r.Context(), ref)
+	if err != nil {
+		s.fail(w, r, ss, err)
+		return
+	}
+	for _, b := range bs {
+		for _, lot := range b.Lots {
+			if lot.ID == id {
+				org, _, _ := strings.Cut(ref, "/")
+				s.deskDone(w, r, ss, "Licenses added", fmt.Sprintf("Lot %d: %d %s (%s) added to %q: %s.", lot.ID, lot.Initial, lot.Tag, deskLotWords(&lot), ref, lot.Origin),
+					deskLink{"/orgs/" + org + "/licenses", "Licenses of " + org}, deskLink{"/desk/lots", "Add more licenses"})
+				return
+			}
+		}
+	}
+	s.fail(w, r, ss, fmt.Errorf("%w: account %q has no lot %d", authority.ErrNotFound, ref, id))
+}
+
+// deskLotWords says a lot's kind, dates and export flag, as the command line
 // does.
 func deskLotWords(l *authority.Lot) string {
 	s := l.Kind.String()

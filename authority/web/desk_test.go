@@ -30,7 +30,7 @@ var deskPosts = []struct {
 	{"/desk/verify", url.Values{}},
 }
 
-var deskPages = []string{"/desk", "/desk/accounts", "/desk/lots", "/desk/people", "/desk/keys", "/desk/verify"}
+var deskPages = []string{"/desk", "/desk/accounts", "/desk/lots", "/desk/lots/added?account=acme/plant&lot=1", "/desk/people", "/desk/keys", "/desk/verify"}
 
 // deskWith returns the form with the token added.
 func deskWith(form url.Values, tok string) url.Values {
@@ -210,10 +210,18 @@ func TestDeskLotsAreReviewedThenAdded(t *testing.T) {
 			add.Set(m[1], strings.ReplaceAll(m[2], "&#34;", `"`))
 		}
 	}
-	b.post("/desk/lots", add).want(t, 200, "Licenses added", "10 vms.camera.core (term 2026-01-01T00:00:00Z..2027-01-01T00:00:00Z, export-controlled) added to &#34;acme/plant&#34;", `href="/orgs/acme/licenses"`)
+	r = b.post("/desk/lots", add)
+	r.wantRedirect(t, "/desk/lots/added?account=acme%2Fplant&lot=4")
+	// The page it redirects to shows the lot; reloading it adds nothing.
+	for range 2 {
+		b.get(r.Header.Get("Location")).want(t, 200, "Licenses added", "Lot 4: 10 vms.camera.core (term 2026-01-01T00:00:00Z..2027-01-01T00:00:00Z, export-controlled) added to &#34;acme/plant&#34;: order 4711.", `href="/orgs/acme/licenses"`)
+	}
 	if d.historyLen() != n+1 || d.balance("acme/plant", camera) != [4]int64{35, 35, 0, 0} {
 		t.Fatalf("after adding: %d events, balance %v", d.historyLen()-n, d.balance("acme/plant", camera))
 	}
+	b.get("/desk/lots/added?account=acme/plant&lot=99").want(t, 404, "has no lot 99")
+	b.get("/desk/lots/added?account=globex/hq&lot=4").want(t, 404, "has no lot 4")
+	b.get("/desk/lots/added?account=acme/plant&lot=x").want(t, 400, "not a lot number")
 	// A new tag in an empty account; markup in a tag is a tag, escaped.
 	r = b.post("/desk/lots/review", url.Values{"csrf": {tok}, "account": {"acme/lab"}, "tag": {"<i>x</i>"}, "count": {"2"}})
 	r.want(t, 200, "No licenses yet.", "&lt;i&gt;x&lt;/i&gt;")
