@@ -305,3 +305,35 @@ func TestOrgInstancesAndHistoryAreTheOrganizations(t *testing.T) {
 		}
 	}
 }
+
+// TestReviewSystemOpensWithoutRegistering: a description is opened for
+// who manages the organization, and nothing is registered; a viewer,
+// another organization's administrator and a code of another kind are
+// refused.
+func TestReviewSystemOpensWithoutRegistering(t *testing.T) {
+	e := newInstancesEnv(t)
+	d := e.device("plant-4")
+	sys := &codes.System{UDI: d.udi, Name: "plant 4", IssuedAt: t0.Unix() - 60, Nonce: []byte{1, 2, 3, 4, 5, 6, 7, 8}, Demand: []codes.License{lic(camera, 2)}}
+	code, err := codes.SealSystem(sys, d.key, d.auth)
+	e.must(err)
+	before := e.events()
+	s, err := e.ann.ReviewSystem(ctx, "acme", code)
+	e.must(err)
+	if s.Name != "plant 4" || s.UDI.String() != d.udi.String() {
+		t.Fatalf("reviewed %+v", s)
+	}
+	_, err = e.vic.ReviewSystem(ctx, "acme", code)
+	wantErr(t, err, authority.ErrDenied)
+	_, err = e.gus.ReviewSystem(ctx, "acme", code)
+	wantErr(t, err, authority.ErrDenied)
+	_, err = e.ann.ReviewSystem(ctx, "acme", d.request(lic(camera, 1)))
+	if err == nil {
+		t.Fatal("a request code reviewed as a system description")
+	}
+	if e.events() != before {
+		t.Fatal("a review changed the history")
+	}
+	if is, err := e.ann.OrgInstances(ctx, "acme"); err != nil || len(is) != 1 {
+		t.Fatalf("instances after a review: %d, %v", len(is), err)
+	}
+}

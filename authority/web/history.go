@@ -27,6 +27,7 @@ type historyData struct {
 	Since    string
 	Events   []authority.Event
 	Next     string // the URL of the next (older) page, or ""
+	Newest   string // the URL of the newest page, with the same filters
 	First    bool   // the newest page
 }
 
@@ -80,15 +81,17 @@ func (s *server) history(w http.ResponseWriter, r *http.Request, ss *session, ac
 		return
 	}
 	d.Events = evs
-	if more && len(evs) > 0 {
-		next := url.Values{}
-		for k, v := range map[string]string{"account": d.Account, "instance": d.Instance, "since": d.Since} {
-			if v != "" {
-				next.Set(k, v)
-			}
+	filters := url.Values{}
+	for k, v := range map[string]string{"account": d.Account, "instance": d.Instance, "since": d.Since} {
+		if v != "" {
+			filters.Set(k, v)
 		}
-		next.Set("before", strconv.FormatInt(evs[len(evs)-1].ID, 10))
-		d.Next = "/orgs/" + url.PathEscape(acc.Org.Name) + "/history?" + next.Encode()
+	}
+	base := "/orgs/" + url.PathEscape(acc.Org.Name) + "/history"
+	d.Newest = base + "?" + filters.Encode()
+	if more && len(evs) > 0 {
+		filters.Set("before", strconv.FormatInt(evs[len(evs)-1].ID, 10))
+		d.Next = base + "?" + filters.Encode()
 	}
 	s.render(w, r, http.StatusOK, "history_list.html", ss.page("History", acc, d))
 }
