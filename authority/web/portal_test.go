@@ -11,6 +11,7 @@ import (
 
 	"github.com/airlock-dev/airlock/authority"
 	"github.com/airlock-dev/airlock/codes"
+	"github.com/airlock-dev/airlock/formats/groups"
 )
 
 // pat is a person of the OEM and channel partner Contoso.
@@ -136,6 +137,7 @@ func TestSerialsRegisterShowsTheKeyOnce(t *testing.T) {
 	}{
 		{"/orgs/acme/serials/review", url.Values{"serial": {"garbage"}, "contact": {"A"}, "email": {ann}}, 400, "typo in group 1"},
 		{"/orgs/acme/serials/review", url.Values{"serial": {""}, "contact": {"A"}, "email": {ann}}, 400, "serial number is empty"},
+		{"/orgs/acme/serials/review", url.Values{"serial": {groups.Encode("SN", make([]byte, 10))}, "contact": {"A"}, "email": {ann}}, 404, "never issued"},
 		{"/orgs/acme/serials/review", url.Values{"serial": {key}, "contact": {"A"}, "email": {ann}}, 400, "starts with &#34;LK&#34;"},
 		{"/orgs/acme/serials/review", url.Values{"serial": {strings.Repeat("SN-", 5000)}, "contact": {"A"}, "email": {ann}}, 400, "not a serial number"},
 		{"/orgs/acme/serials/review", url.Values{"serial": {d.regSerial(1)}, "contact": {"A"}, "email": {"not an address"}}, 400, "not an e-mail address"},
@@ -296,6 +298,7 @@ func TestVouchersIssueAndConvert(t *testing.T) {
 	if d.historyLen() != before {
 		t.Fatal("the review changed the ledger")
 	}
+	p.post("/partner/vouchers/review", url.Values{"csrf": {ptok}, "voucher": {d.regSerial(1)}, "org": {"acme"}}).want(t, 400, "a voucher code starts with VC")
 	for _, org := range []string{"initech", "<b>x</b>"} {
 		bad := url.Values{"csrf": {ptok}, "voucher": {vc}, "org": {org}}
 		p.post("/partner/vouchers/review", bad).want(t, pickStatus(org))
