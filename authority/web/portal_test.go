@@ -60,10 +60,16 @@ func (d *desk) regRegister(org string, n int64) string {
 }
 
 // regRefused posts each form and checks it is refused with status and
-// changes nothing.
+// changes nothing: neither the history nor a balance.
 func regRefused(t *testing.T, d *desk, b *browser, status int, posts map[string]url.Values) {
 	t.Helper()
 	before := d.historyLen()
+	balances := [3][4]int64{d.balance("acme/plant", camera), d.balance("acme/plant", analytics), d.balance("globex/hq", camera)}
+	defer func() {
+		if got := [3][4]int64{d.balance("acme/plant", camera), d.balance("acme/plant", analytics), d.balance("globex/hq", camera)}; got != balances {
+			t.Fatalf("refused forms changed balances: %v, want %v", got, balances)
+		}
+	}()
 	for path, form := range posts {
 		r := b.post(path, form)
 		if r.StatusCode != status {
