@@ -147,7 +147,9 @@ type DevicePage struct {
 // product of q.Org (see FleetProductIn), q.Limit (1 to MaxDevicePage)
 // the size of the page, and offset (0 to MaxDeviceOffset) the devices
 // before it. The order is Devices's: by id, or soonest end first with
-// q.NearExpiry.
+// q.NearExpiry. With q.NearExpiry, Devices leaves out the devices of
+// deleted products after it read the page's rows, so a page that held
+// some is shorter, and may say no more follow when some do.
 func (l *Ledger) DevicesIn(ctx context.Context, q DeviceQuery, offset int) (*DevicePage, error) {
 	if q.Limit < 1 || q.Limit > MaxDevicePage {
 		return nil, fmt.Errorf("%w: a page has 1 to %d devices, not %d", ErrInvalid, MaxDevicePage, q.Limit)

@@ -662,3 +662,44 @@ func fleetWantHeights(t *testing.T, bars []fleetBar) {
 		}
 	}
 }
+
+// TestFleetEveryChangeIsRefusedWithoutRoleOrToken: each form of the
+// fleet pages, sent by a viewer, by another organization's
+// administrator, or without its token, is refused and changes nothing.
+func TestFleetEveryChangeIsRefusedWithoutRoleOrToken(t *testing.T) {
+	d := fleetDesk(t)
+	before := fleetState(d)
+	forms := map[string]url.Values{
+		"/orgs/acme/activation/allocate/review": {"product": {"PK-CAM"}, "count": {"5"}},
+		"/orgs/acme/activation/allocate":        {"product": {"PK-CAM"}, "package": {"annual"}, "count": {"5"}, "reviewed": {"60"}},
+		"/orgs/acme/activation/auto-renew":      {"product": {"PK-CAM"}, "on": {"off"}},
+		"/orgs/acme/activation/recipients":      {"action": {"add"}, "address": {"ops@plant.example"}},
+		"/orgs/acme/activation/threshold":       {"threshold": {"5"}},
+		"/orgs/acme/activation/buy":             {"package": {"annual"}, "count": {"5"}},
+		"/orgs/acme/devices/auto-renew":         {"product": {"PK-CAM"}, "dk": {"cam-001"}, "on": {"off"}},
+	}
+	vb, vtok := d.signedIn(vic)
+	gb, gtok := d.signedIn(gus)
+	sb, _ := d.signedIn(vera)
+	for path, form := range forms {
+		for _, c := range []struct {
+			who string
+			b   *browser
+			tok string
+		}{{"viewer", vb, vtok}, {"globex's administrator", gb, gtok}, {"no token", sb, ""}} {
+			f := url.Values{}
+			for k, v := range form {
+				f[k] = v
+			}
+			if c.tok != "" {
+				f.Set("csrf", c.tok)
+			}
+			if r := c.b.post(path, f); r.StatusCode != http.StatusForbidden {
+				t.Errorf("%s, %s: %d, want 403\n%s", path, c.who, r.StatusCode, r.body)
+			}
+		}
+	}
+	if fleetState(d) != before {
+		t.Fatal("a refused form changed the ledger")
+	}
+}
