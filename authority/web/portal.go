@@ -16,7 +16,7 @@ import (
 // The registered licenses of an organization (README runbook 14): serial
 // numbers registered into license keys, their custom fields and shares,
 // upgrades, vouchers of OEM partners, delegations to partners, flexible
-// regAgreements and the download manifest of entitled release files. Each
+// agreements and the download manifest of entitled release files. Each
 // page calls the library as the person signed in, as `airlock authority
 // register`, `license`, `upgrade`, `voucher`, `partner`, `org delegate`,
 // `agreement` and `manifest` do; what only the vendor may do (issue serial
@@ -161,7 +161,7 @@ func (s *server) regRedirectDone(w http.ResponseWriter, r *http.Request, path, n
 	http.Redirect(w, r, path+"?done="+url.QueryEscape(note), http.StatusSeeOther)
 }
 
-// An regIssued is a typed id shown once: a license key, a serial number, a
+// A regIssued is a typed id shown once: a license key, a serial number, a
 // voucher or an upgrade notification.
 type regIssued struct {
 	What  string // "license key"
