@@ -446,8 +446,10 @@ func (s *server) fleetBuyCodes(w http.ResponseWriter, r *http.Request, ss *sessi
 
 // The devices pages.
 
-// Page sizes of the device lists; the first is the default.
-var fleetPageSizes = []int{50, 25, 100, 200}
+// Page sizes of the device lists, and the default.
+var fleetPageSizes = []int{25, 50, 100, 200}
+
+const fleetPageSize = 50
 
 // fleetMaxPageNumber bounds the page number read from the address, far
 // above what authority.MaxDeviceOffset lets through.
@@ -488,7 +490,7 @@ func fleetReadSearch(r *http.Request, org string, nearExpiry bool) (*fleetSearch
 	get := func(k string) string { return strings.TrimSpace(q.Get(k)) }
 	sr := &fleetSearch{Product: get("product"), DK: get("dk"), ActivatedFrom: get("activated_from"), ActivatedTo: get("activated_to"),
 		ExpiresFrom: get("expires_from"), ExpiresTo: get("expires_to"), Deleted: get("deleted") == "on",
-		NearExpiry: nearExpiry || get("near_expiry") == "on", Size: fleetPageSizes[0], Page: 1}
+		NearExpiry: nearExpiry || get("near_expiry") == "on", Size: fleetPageSize, Page: 1}
 	if nearExpiry {
 		sr.Deleted = false // near expiry lists live devices only
 	}
@@ -552,7 +554,7 @@ func (sr *fleetSearch) url(path string, n int) string {
 	if sr.NearExpiry && !strings.HasSuffix(path, "/near-expiry") {
 		v.Set("near_expiry", "on")
 	}
-	if sr.Size != fleetPageSizes[0] {
+	if sr.Size != fleetPageSize {
 		v.Set("size", strconv.Itoa(sr.Size))
 	}
 	if n > 1 {
