@@ -198,7 +198,7 @@ func walletKeyRefusal(err error) error {
 	}
 	for _, k := range walletKeyRefusals {
 		if errors.Is(err, k.sentinel) {
-			return &pageError{status: k.status, title: k.title, msg: withoutTitle(clean(err.Error()), strings.ToLower(k.title)), hint: k.hint, err: err}
+			return &pageError{status: k.status, title: k.title, msg: withoutTitle(clean(err.Error()), k.title), hint: k.hint, err: err}
 		}
 	}
 	return err

@@ -85,6 +85,7 @@ func TestWalletRedeemFlow(t *testing.T) {
 	r := b.post("/orgs/acme/wallet/product", url.Values{"csrf": {tok}, "name": {"site-1"}, "software": {"vms"}})
 	r.wantRedirect(t, "/orgs/acme/wallet?product=site-1#product-site-1")
 	page := b.get("/orgs/acme/wallet")
+	b.get("/orgs/acme/subscriptions").want(t, 200, "Product site-1", "trial", "nothing to draw on a timeline")
 	page.want(t, 200, "Product site-1", "Software vms", "The wallet of acme/site-1 is empty", `<label for="redeem-key">License key</label>`, "Review the key")
 
 	key := d.walletKey("vms", camera, 10, 3)
