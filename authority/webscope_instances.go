@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"time"
 
 	"github.com/airlock-dev/airlock/codes"
 )
@@ -373,4 +374,29 @@ func (l *Ledger) ReviewSystem(ctx context.Context, org string, code []byte) (*co
 		return nil, err
 	}
 	return s, nil
+}
+
+// RemovalsIn returns how many instances holding licenses the account of
+// org (by its name, or as "ORG/ACCOUNT") removed within the last 365 days, and its removal
+// limit, for an actor who may read org: what Remove counts before it
+// removes one more.
+func (l *Ledger) RemovalsIn(ctx context.Context, org, name string) (n, limit int, err error) {
+	err = l.view(ctx, func(tx ReadTx) error {
+		o, _, err := l.authorize(tx, org, needRead)
+		if err != nil {
+			return err
+		}
+		ref, err := orgAccount(tx, o, name)
+		if err != nil {
+			return err
+		}
+		acct, err := account(tx, ref)
+		if err != nil {
+			return err
+		}
+		n, err = tx.Removals(acct.ID, l.now()-int64(removalWindow/time.Second))
+		limit = acct.RemovalLimit
+		return err
+	})
+	return n, limit, err
 }

@@ -212,11 +212,21 @@ func TestScopedInstanceOperationsStayInTheirOrganization(t *testing.T) {
 	}
 	_, err = e.vic.RemoveIn(ctx, "acme", "P:VMS,S:cam-a", "RMA")
 	wantErr(t, err, authority.ErrDenied)
+	if n, limit, err := e.vic.RemovalsIn(ctx, "acme", "plant"); err != nil || n != 0 || limit != 3 {
+		t.Fatalf("removals before: %d of %d, %v", n, limit, err)
+	}
 	r, err := e.ann.RemoveIn(ctx, "acme", "P:VMS,S:cam-a", "RMA 4711: mainboard")
 	e.must(err)
 	if r.Removals != 1 || r.Limit != 3 {
 		t.Fatalf("removed %+v", r)
 	}
+	if n, limit, err := e.ann.RemovalsIn(ctx, "acme", "acme/plant"); err != nil || n != 1 || limit != 3 {
+		t.Fatalf("removals after: %d of %d, %v", n, limit, err)
+	}
+	_, _, err = e.gus.RemovalsIn(ctx, "acme", "plant")
+	wantErr(t, err, authority.ErrDenied)
+	_, _, err = e.ann.RemovalsIn(ctx, "acme", "globex/hq")
+	wantErr(t, err, authority.ErrNotFound)
 	// Removed, it is still shown in its organization.
 	s, err = e.ann.ShowIn(ctx, "acme", "P:VMS,S:cam-a")
 	e.must(err)

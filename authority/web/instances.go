@@ -1,6 +1,7 @@
 package web
 
 import (
+	"errors"
 	"fmt"
 	"net/http"
 	"net/url"
@@ -359,22 +360,10 @@ type removeReviewData struct {
 	Detail *authority.InstanceDetail
 	Live   *authority.ReservationDetail
 	Reason string
-	Limit  int // the removal limit of the account
-}
-
-// removalLimit returns the removal limit of the organization's account
-// ref.
-func (s *server) removalLimit(r *http.Request, ss *session, acc *authority.Access, ref string) (int, error) {
-	accts, _, err := ss.l.OrgBalances(r.Context(), acc.Org.Name)
-	if err != nil {
-		return 0, err
-	}
-	for _, a := range accts {
-		if a.Ref() == ref {
-			return a.RemovalLimit, nil
-		}
-	}
-	return 0, nil
+	Used   int // removals of instances holding licenses in the account, 365 days
+	Limit  int // the account's removal limit
+	Next   int // Used+1: what this removal would be
+	Over   bool
 }
 
 // removeReview says what removing the instance does, before it is done.
@@ -402,10 +391,11 @@ func (s *server) removeReview(w http.ResponseWriter, r *http.Request, ss *sessio
 	if d.Live != nil {
 		ref = d.Live.Account
 	}
-	if rv.Limit, err = s.removalLimit(r, ss, acc, ref); err != nil {
+	if rv.Used, rv.Limit, err = ss.l.RemovalsIn(r.Context(), acc.Org.Name, ref); err != nil {
 		s.failIn(w, r, ss, acc, err)
 		return
 	}
+	rv.Next, rv.Over = rv.Used+1, rv.Used >= rv.Limit
 	s.render(w, r, http.StatusOK, "instances_remove_review.html", ss.page("Remove "+d.Detail.UDI+"?", acc, rv))
 }
 
@@ -423,6 +413,10 @@ func (s *server) removeInstance(w http.ResponseWriter, r *http.Request, ss *sess
 	}
 	reason := r.PostFormValue("reason")
 	rm, err := ss.l.RemoveIn(r.Context(), acc.Org.Name, r.PathValue("udi"), reason)
+	if errors.Is(err, authority.ErrRemovalLimit) {
+		err = &pageError{status: http.StatusConflict, title: "Removal limit reached", msg: withoutTitle(clean(err.Error()), "Removal limit reached"),
+			hint: "Nothing was removed. Have the instance make a return code, or ask the vendor's support to raise the account's removal limit.", err: err}
+	}
 	if err != nil {
 		s.failIn(w, r, ss, acc, err)
 		return

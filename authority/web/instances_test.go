@@ -269,7 +269,7 @@ func TestRemoveAFailedInstance(t *testing.T) {
 
 	reason := `RMA 4711: <b>mainboard</b> failed`
 	rv := b.post(f.url+"/remove/review", url.Values{"csrf": {tok}, "reason": {reason}})
-	rv.want(t, 200, "cannot be undone", "removal limit", "at most 3 removals", "&lt;b&gt;mainboard&lt;/b&gt;", "Remove the instance for good", "10 vms.camera.core, 2 vms.analytics")
+	rv.want(t, 200, "cannot be undone", "removal limit", "removal 1 of at most 3", "(0 so far)", "&lt;b&gt;mainboard&lt;/b&gt;", "Remove the instance for good", "10 vms.camera.core, 2 vms.analytics")
 	f.unchanged(t, "the review", n)
 	r := b.post(f.url+"/remove", url.Values{"csrf": {tok}, "reason": {reason}})
 	r.want(t, 200, "Removed", "1 of 3", f.res.Reservation(), "&lt;b&gt;mainboard")
@@ -282,6 +282,20 @@ func TestRemoveAFailedInstance(t *testing.T) {
 		t.Fatal("a removed instance is offered a change")
 	}
 	b.post(f.url+"/remove", url.Values{"csrf": {tok}, "reason": {"again"}}).want(t, 403)
+
+	// Beyond the account's removal limit the review warns and the
+	// removal is refused, changing nothing.
+	d.must(d.l.As(vera).SetRemovalLimit(ctx, "acme/plant", 1))
+	other := d.device("cam-2", d.f.Authority)
+	_, err := d.l.As(ann).ReserveIn(ctx, "acme", "plant", other.request(lic(camera, 1)), nil)
+	d.must(err)
+	u := "/orgs/acme/instances/" + url.PathEscape(other.udi.String())
+	b.post(u+"/remove/review", url.Values{"csrf": {tok}, "reason": {"RMA 4712"}}).want(t, 200, "this removal will be refused")
+	n = d.historyLen()
+	b.post(u+"/remove", url.Values{"csrf": {tok}, "reason": {"RMA 4712"}}).want(t, http.StatusConflict, "Removal limit reached", "the limit is 1")
+	if d.historyLen() != n || d.balance("acme/plant", camera) != [4]int64{25, 24, 1, 0} {
+		t.Fatal("a removal beyond the limit changed the ledger")
+	}
 }
 
 // TestTransferBetweenTheOrganizationsAccounts: the form moves licenses
