@@ -83,6 +83,16 @@ func RotateKey(current *codes.TrustSet, old, key *codes.AuthorityKey, now time.T
 // UpdatesDir.
 func UpdateName(seq uint64) string { return fmt.Sprintf("%04d.airlock", seq) }
 
+// MayRotate checks that the actor may record a rotation (RecordRotation):
+// the command line asks before it writes any key or trust file, so that a
+// refusal leaves nothing half done.
+func (l *Ledger) MayRotate(ctx context.Context) error {
+	return l.view(ctx, func(tx ReadTx) error {
+		_, err := l.actingVendor(tx, "rotate the authority key")
+		return err
+	})
+}
+
 // RecordRotation writes r in the history, for the vendor's staff only: the
 // authority key is the vendor's.
 func (l *Ledger) RecordRotation(ctx context.Context, r *Rotation) error {

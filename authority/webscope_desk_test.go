@@ -33,6 +33,7 @@ func TestVendorOnlyOperationsRefuseACustomer(t *testing.T) {
 	}{
 		{"Verify", func(l *authority.Ledger) error { _, err := l.Verify(ctx); return err }},
 		{"RecordRotation", func(l *authority.Ledger) error { return l.RecordRotation(ctx, rot) }},
+		{"MayRotate", func(l *authority.Ledger) error { return l.MayRotate(ctx) }},
 		{"AddSatellite", func(l *authority.Ledger) error {
 			_, tr := satelliteKey(t, "other-sat")
 			_, err := l.AddSatellite(ctx, "other-sat", tr, []string{"acme/plant"})
@@ -67,6 +68,9 @@ func TestVendorOnlyOperationsRefuseACustomer(t *testing.T) {
 	// The vendor may.
 	if _, err := vera.Verify(ctx); err != nil {
 		t.Fatalf("Verify as the vendor: %v", err)
+	}
+	if err := vera.MayRotate(ctx); err != nil {
+		t.Fatalf("MayRotate as the vendor: %v", err)
 	}
 	if err := vera.RecordRotation(ctx, rot); err != nil {
 		t.Fatalf("RecordRotation as the vendor: %v", err)

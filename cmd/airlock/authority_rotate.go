@@ -100,6 +100,9 @@ func authorityRotate(c *cli.Context) error {
 		return err
 	}
 	defer d.Close()
+	if err := d.l.MayRotate(d.ctx); err != nil {
+		return err
+	}
 	now := clock().UTC().Truncate(time.Second)
 
 	var old, next *codes.AuthorityKey
