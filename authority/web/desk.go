@@ -555,10 +555,11 @@ func (s *server) deskIssueKeys(w http.ResponseWriter, r *http.Request, ss *sessi
 				s.fail(w, r, ss, err)
 				return
 			}
-			d.KeyFail = classify(err).msg
-			if s.opts.Log != nil && classify(err).status >= 500 {
+			pe := classify(err)
+			if pe.status >= 500 && s.opts.Log != nil {
 				s.opts.Log(r, err)
 			}
+			d.KeyFail = pe.msg
 			break
 		}
 		d.Keys = append(d.Keys, k)
