@@ -41,6 +41,7 @@ func init() {
 		return "/orgs/" + url.PathEscape(org) + "/instances/" + url.PathEscape(udi)
 	}
 	funcs["entitlements"] = formatEntitlements
+	funcs["taken"] = func(action string) string { return takenActions[action] }
 }
 
 // formatEntitlements says the lines of an authorization code: "10
@@ -126,8 +127,14 @@ type instanceData struct {
 	Detail *authority.InstanceDetail
 	Live   *authority.ReservationDetail // the live reservation, or nil
 	Lines  []line                       // of Live's latest code
-	Hashes map[string]string            // code hash by "reservation/serial"
+	// Taken are the events of codes the instance gave back and the
+	// ledger took: confirmations, returns, usage reports.
+	Taken []authority.Event
 }
+
+// takenActions are the actions of the history that take a code of the
+// instance.
+var takenActions = map[string]string{"confirm": "confirmation", "return": "return", "usage": "usage report", "fork": "second history"}
 
 // show returns the instance of the path, in the organization.
 func (s *server) show(r *http.Request, ss *session, acc *authority.Access) (*instanceData, error) {
@@ -136,6 +143,11 @@ func (s *server) show(r *http.Request, ss *session, acc *authority.Access) (*ins
 		return nil, err
 	}
 	d := &instanceData{Detail: det}
+	for _, e := range det.History {
+		if _, ok := takenActions[e.Action]; ok && e.CodeHash != nil {
+			d.Taken = append(d.Taken, e)
+		}
+	}
 	for i := range det.Reservations {
 		rd := &det.Reservations[i]
 		if rd.Status.Live() {

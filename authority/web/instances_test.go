@@ -169,6 +169,9 @@ func TestUpdateFromTheInstancePage(t *testing.T) {
 	// The instance installs serial 2 and its confirmation code comes back.
 	cf := typed(codes.KindConfirmation, f.cam.confirm(f.res.Authorization.Reservation, 2))
 	b.post("/orgs/acme/confirm", url.Values{"csrf": {tok}, "code": {cf}}).want(t, 200, "Confirmed")
+	cfBin, err := codes.DecodeKind([]byte(cf), codes.KindConfirmation)
+	d.must(err)
+	b.get(f.url).want(t, 200, "Codes the instance gave back", "<td>confirmation</td>", hexHash(cfBin))
 	if d.balance("acme/plant", camera) != [4]int64{25, 21, 4, 0} {
 		t.Fatalf("after the confirmation %v", d.balance("acme/plant", camera))
 	}
