@@ -1,7 +1,6 @@
 package web
 
 import (
-	"errors"
 	"fmt"
 	"net/http"
 	"slices"
@@ -152,7 +151,7 @@ func (s *server) walletRedeemReview(w http.ResponseWriter, r *http.Request, ss *
 	product, key := onlyValue(r, "product"), walletKey(r)
 	rd, err := ss.l.CheckRedeem(r.Context(), acc.Org.Name, product, key)
 	if err != nil {
-		s.failIn(w, r, ss, acc, walletKeyRefusal(err))
+		s.failIn(w, r, ss, acc, err)
 		return
 	}
 	s.render(w, r, http.StatusOK, "wallet_review.html", ss.page("Review the license key", acc, &walletRedeemData{Product: product, Key: strings.TrimSpace(key), Redeemed: rd}))
@@ -164,7 +163,7 @@ func (s *server) walletRedeem(w http.ResponseWriter, r *http.Request, ss *sessio
 	product, key := onlyValue(r, "product"), walletKey(r)
 	rd, err := ss.l.Redeem(r.Context(), acc.Org.Name, product, key)
 	if err != nil {
-		s.failIn(w, r, ss, acc, walletKeyRefusal(err))
+		s.failIn(w, r, ss, acc, err)
 		return
 	}
 	d := &walletRedeemData{Product: product, Redeemed: rd}
@@ -172,36 +171,6 @@ func (s *server) walletRedeem(w http.ResponseWriter, r *http.Request, ss *sessio
 		d.Wallet = &walletView{Product: wl.Product, Wallet: wl, Tags: walletTags(wl)}
 	}
 	s.render(w, r, http.StatusOK, "wallet_redeemed.html", ss.page("License key redeemed", acc, d))
-}
-
-// walletKeyRefusals are the refusals of a license key, which the portal's
-// table of refusals does not know (they wrap no general sentinel): each
-// says what to do, as the command line's hints do.
-var walletKeyRefusals = []struct {
-	sentinel error
-	status   int
-	title    string
-	hint     string
-}{
-	{authority.ErrKeyTypo, http.StatusBadRequest, "Typo in the license key", "Check the group named above against the key you were given and type it again."},
-	{authority.ErrKeyMalformed, http.StatusBadRequest, "Not a license key", "A license key looks like LK-XXXXXXXXX-XXXXXXXXX-XXXXXXXXX: copy it again from where it came."},
-	{authority.ErrKeyUnknown, http.StatusNotFound, "Unknown license key", "A key redeems only at the authority that issued it: check the key with whoever sold it."},
-	{authority.ErrKeyRedeemed, http.StatusConflict, "License key already redeemed", "A license key is redeemed once: the Wallet page shows what it brought."},
-	{authority.ErrKeySoftware, http.StatusConflict, "Key for another software", "Redeem it into a product of the key's software: the Wallet page lists each product with its software."},
-}
-
-// walletKeyRefusal gives a refusal of a license key its page, unless the
-// portal's table knows it already (which it will once it lists them).
-func walletKeyRefusal(err error) error {
-	if pe := classify(err); pe.status != http.StatusInternalServerError {
-		return err
-	}
-	for _, k := range walletKeyRefusals {
-		if errors.Is(err, k.sentinel) {
-			return &pageError{status: k.status, title: k.title, msg: withoutTitle(clean(err.Error()), k.title), hint: k.hint, err: err}
-		}
-	}
-	return err
 }
 
 // walletFormInt reads a whole number from 1 to max from a form field, or says
