@@ -64,7 +64,7 @@ func (l *Ledger) instanceAs(tx ReadTx, a *acting, ref, org string, removed bool,
 		}
 		return nil
 	}
-	if r.udi != "" && !removed {
+	if r.udi != "" {
 		inst, err := tx.LiveInstance(r.udi)
 		if err != nil {
 			return nil, nil, "", err
@@ -74,7 +74,10 @@ func (l *Ledger) instanceAs(tx ReadTx, a *acting, ref, org string, removed bool,
 				return nil, nil, "", err
 			}
 		}
-	} else {
+	}
+	// A P:…,S:… part, or a UDI with no live instance to see, is looked
+	// for among every instance.
+	if r.udi == "" || (removed && len(live) == 0) {
 		all, err := tx.Instances()
 		if err != nil {
 			return nil, nil, "", err

@@ -347,3 +347,22 @@ func TestReviewSystemOpensWithoutRegistering(t *testing.T) {
 		t.Fatalf("instances after a review: %d, %v", len(is), err)
 	}
 }
+
+// TestRemovedInstanceOfAnotherOrganizationIsRefusedAsAnUnknownOne: an
+// instance globex removed is, to acme's administrator, refused by Show,
+// Code and History in the words of one nobody has; globex still sees it.
+func TestRemovedInstanceOfAnotherOrganizationIsRefusedAsAnUnknownOne(t *testing.T) {
+	e := newInstancesEnv(t)
+	_, err := e.gus.Remove(ctx, e.g.udi.String(), "RMA 1")
+	e.must(err)
+	ghost := newDevice(t, "cam-nobody", e.f.Authority).udi.String()
+	for _, op := range instanceOps[2:] { // Show, Code, History
+		theirs, nobody := op.do(e.ann, e.g.udi.String()), op.do(e.ann, ghost)
+		if theirs == nil || strings.ReplaceAll(theirs.Error(), e.g.udi.String(), "X") != strings.ReplaceAll(nobody.Error(), ghost, "X") {
+			t.Errorf("%s: %v; %v", op.name, theirs, nobody)
+		}
+		if err := op.do(e.gus, e.g.udi.String()); err != nil {
+			t.Errorf("%s by globex: %v", op.name, err)
+		}
+	}
+}
