@@ -109,6 +109,58 @@ func (l *Ledger) SetDeviceAutoRenewIn(ctx context.Context, org, product, dk stri
 	return l.SetDeviceAutoRenew(ctx, org, p.PK, dk, on)
 }
 
+// AddFleetProductIn is AddFleetProduct for a page of org: a product key
+// taken in any organization, org's included, is refused in the same
+// words, which name no other organization or product. (Product keys are
+// unique in the ledger; a key taken between this check and the
+// addition is refused by AddFleetProduct in its own words.)
+func (l *Ledger) AddFleetProductIn(ctx context.Context, org, pk, name string, autoRenew bool) (*FleetProduct, error) {
+	err := l.view(ctx, func(tx ReadTx) error {
+		if _, err := l.mayOrg(tx, org, needManage); err != nil {
+			return err
+		}
+		if len(pk) > maxProductRef {
+			return nil // AddFleetProduct refuses it
+		}
+		p, err := tx.FleetProduct(pk)
+		if err == nil && p != nil {
+			err = fmt.Errorf("%w: product key %q is taken: choose another", ErrExists, pk)
+		}
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
+	return l.AddFleetProduct(ctx, org, pk, name, autoRenew)
+}
+
+// DeleteFleetProductIn is DeleteFleetProduct of a product of org.
+func (l *Ledger) DeleteFleetProductIn(ctx context.Context, org, product string, dry bool) (*FleetProduct, error) {
+	p, err := l.FleetProductIn(ctx, org, product)
+	if err != nil {
+		return nil, err
+	}
+	return l.DeleteFleetProduct(ctx, org, p.PK, dry)
+}
+
+// SetBlockedIn is SetBlocked on the blocklist of a product of org.
+func (l *Ledger) SetBlockedIn(ctx context.Context, org, product string, dks []string, blocked bool) (int, error) {
+	p, err := l.FleetProductIn(ctx, org, product)
+	if err != nil {
+		return 0, err
+	}
+	return l.SetBlocked(ctx, org, p.PK, dks, blocked)
+}
+
+// DeleteDeviceIn is DeleteDevice of a device of a product of org.
+func (l *Ledger) DeleteDeviceIn(ctx context.Context, org, product, dk string) (*Device, error) {
+	p, err := l.FleetProductIn(ctx, org, product)
+	if err != nil {
+		return nil, err
+	}
+	return l.DeleteDevice(ctx, org, p.PK, dk)
+}
+
 // A DeviceRecord is one device and every code it consumed.
 type DeviceRecord struct {
 	Device  DeviceView

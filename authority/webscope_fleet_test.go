@@ -52,6 +52,12 @@ func TestFleetProductInSaysNothingOfAnotherOrganization(t *testing.T) {
 		wantErr(t, err, authority.ErrNoFleetProduct)
 		_, err = who.l.ExpiryWeeks(ctx, authority.DeviceQuery{Org: "acme", Product: "PK-GLX"}, 12)
 		wantErr(t, err, authority.ErrNoFleetProduct)
+		_, err = who.l.DeleteFleetProductIn(ctx, "acme", "PK-GLX", false)
+		wantErr(t, err, authority.ErrNoFleetProduct)
+		_, err = who.l.SetBlockedIn(ctx, "acme", "PK-GLX", []string{"d1"}, true)
+		wantErr(t, err, authority.ErrNoFleetProduct)
+		_, err = who.l.DeleteDeviceIn(ctx, "acme", "PK-GLX", "d1")
+		wantErr(t, err, authority.ErrNoFleetProduct)
 		if e.historyCount() != before {
 			t.Errorf("%s: a refused operation wrote history", who.name)
 		}
@@ -85,6 +91,19 @@ func TestFleetProductInSaysNothingOfAnotherOrganization(t *testing.T) {
 	pc := e.wantPools("acme", 50, 0, 50, 30)
 	if got := pc.Allocatable(&pc.Products[0]); got != 30 {
 		t.Errorf("cameras can take %d, want 30", got)
+	}
+	// A product key taken elsewhere is refused in the words of one taken
+	// in acme, naming neither globex nor its product.
+	_, elsewhere := ann.AddFleetProductIn(ctx, "acme", "PK-GLX", "mine", true)
+	_, here := ann.AddFleetProductIn(ctx, "acme", "PK-CAM", "mine", true)
+	wantErr(t, elsewhere, authority.ErrExists)
+	if strings.ReplaceAll(elsewhere.Error(), "PK-GLX", "PK") != strings.ReplaceAll(here.Error(), "PK-CAM", "PK") || strings.Contains(elsewhere.Error(), "globex") || strings.Contains(elsewhere.Error(), "sensors") {
+		t.Errorf("taken elsewhere %q, taken here %q", elsewhere, here)
+	}
+	_, err = vic.AddFleetProductIn(ctx, "acme", "PK-NEW", "new", true)
+	wantErr(t, err, authority.ErrDenied)
+	if p, err := ann.AddFleetProductIn(ctx, "acme", "PK-NEW", "new", true); err != nil || p.PK != "PK-NEW" {
+		t.Fatalf("adding PK-NEW: %+v, %v", p, err)
 	}
 	// A hostile reference is refused before any look-up.
 	_, err = ann.FleetProductIn(ctx, "acme", strings.Repeat("<x>", 200))

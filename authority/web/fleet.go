@@ -34,6 +34,12 @@ func (s *server) fleetRoutes(m *http.ServeMux) {
 	m.HandleFunc("GET /orgs/{org}/devices/near-expiry", s.inOrg(s.fleetDevices(true)))
 	m.HandleFunc("GET /orgs/{org}/devices/{product}/{dk}", s.inOrg(s.fleetDeviceHistory))
 	m.HandleFunc("POST /orgs/{org}/devices/auto-renew", s.inOrg(s.fleetDeviceAutoRenew))
+	m.HandleFunc("POST /orgs/{org}/activation/products", s.inOrg(s.fleetAddProduct))
+	m.HandleFunc("POST /orgs/{org}/activation/products/delete/review", s.inOrg(s.fleetDeleteProduct(true)))
+	m.HandleFunc("POST /orgs/{org}/activation/products/delete", s.inOrg(s.fleetDeleteProduct(false)))
+	m.HandleFunc("POST /orgs/{org}/devices/blocklist", s.inOrg(s.fleetBlock))
+	m.HandleFunc("POST /orgs/{org}/devices/delete/review", s.inOrg(s.fleetDeleteDevice(true)))
+	m.HandleFunc("POST /orgs/{org}/devices/delete", s.inOrg(s.fleetDeleteDevice(false)))
 }
 
 func init() {
@@ -444,6 +450,74 @@ func (s *server) fleetBuyCodes(w http.ResponseWriter, r *http.Request, ss *sessi
 	fleetBack(w, r, "/orgs/"+org+"/activation")
 }
 
+// fleetAddProduct adds a fleet product to the organization, as
+// `airlock authority pool product add` does.
+func (s *server) fleetAddProduct(w http.ResponseWriter, r *http.Request, ss *session, acc *authority.Access) {
+	if err := needManage(acc); err != nil {
+		s.failIn(w, r, ss, acc, err)
+		return
+	}
+	var renew bool
+	switch onlyValue(r, "auto_renew") {
+	case "on":
+		renew = true
+	case "":
+	default:
+		s.failIn(w, r, ss, acc, fleetBadField("auto-renew is a check box: on, or not sent"))
+		return
+	}
+	pk, name := strings.TrimSpace(onlyValue(r, "pk")), strings.TrimSpace(onlyValue(r, "name"))
+	if _, err := ss.l.AddFleetProductIn(r.Context(), acc.Org.Name, pk, name, renew); err != nil {
+		s.failIn(w, r, ss, acc, fleetRefusal(err))
+		return
+	}
+	fleetBack(w, r, "/orgs/"+acc.Org.Name+"/activation#products")
+}
+
+type fleetDeleteData struct {
+	Product *authority.FleetProduct
+}
+
+// fleetDeleteProduct deletes a product, as `airlock authority pool
+// product delete` does after its question: review shows the library's
+// dry run and the warning, and the form that deletes; the review's
+// count of remaining codes comes back with it, and when it changed
+// meanwhile nothing is deleted.
+func (s *server) fleetDeleteProduct(review bool) func(http.ResponseWriter, *http.Request, *session, *authority.Access) {
+	return func(w http.ResponseWriter, r *http.Request, ss *session, acc *authority.Access) {
+		if err := needManage(acc); err != nil {
+			s.failIn(w, r, ss, acc, err)
+			return
+		}
+		ctx, org, product := r.Context(), acc.Org.Name, onlyValue(r, "product")
+		p, err := ss.l.DeleteFleetProductIn(ctx, org, product, true)
+		if err != nil {
+			s.failIn(w, r, ss, acc, fleetRefusal(err))
+			return
+		}
+		if review {
+			s.render(w, r, http.StatusOK, "activation_delete.html", ss.page("Review the deletion of "+p.PK, acc, &fleetDeleteData{Product: p}))
+			return
+		}
+		seen, err := fleetNumber("reviewed remaining count", onlyValue(r, "reviewed"))
+		if err != nil {
+			s.failIn(w, r, ss, acc, err)
+			return
+		}
+		if seen != p.Remaining() {
+			s.failIn(w, r, ss, acc, &pageError{status: http.StatusConflict, title: "Changed since the review",
+				msg:  fmt.Sprintf("Product %s had %d remaining codes when you reviewed its deletion and has %d now, so nothing was deleted.", p.PK, seen, p.Remaining()),
+				hint: "Review the deletion again from the activation codes page."})
+			return
+		}
+		if _, err := ss.l.DeleteFleetProductIn(ctx, org, p.PK, false); err != nil {
+			s.failIn(w, r, ss, acc, fleetRefusal(err))
+			return
+		}
+		fleetBack(w, r, "/orgs/"+org+"/activation#products")
+	}
+}
+
 // The devices pages.
 
 // Page sizes of the device lists, and the default.
@@ -697,6 +771,77 @@ func (s *server) fleetDeviceAutoRenew(w http.ResponseWriter, r *http.Request, ss
 	}
 	fleetBack(w, r, fleetReturn(org, onlyValue(r, "back")))
 }
+
+// fleetBlock puts a device key on its product's auto-renew blocklist or
+// takes it off, as `airlock authority pool blocklist add|remove` does.
+func (s *server) fleetBlock(w http.ResponseWriter, r *http.Request, ss *session, acc *authority.Access) {
+	if err := needManage(acc); err != nil {
+		s.failIn(w, r, ss, acc, err)
+		return
+	}
+	var blocked bool
+	switch v := onlyValue(r, "blocked"); v {
+	case "on":
+		blocked = true
+	case "off":
+	default:
+		s.failIn(w, r, ss, acc, fleetBadField("blocked must be on or off, not %q", fleetClip(v)))
+		return
+	}
+	org := acc.Org.Name
+	if _, err := ss.l.SetBlockedIn(r.Context(), org, onlyValue(r, "product"), []string{onlyValue(r, "dk")}, blocked); err != nil {
+		s.failIn(w, r, ss, acc, fleetRefusal(err))
+		return
+	}
+	fleetBack(w, r, fleetReturn(org, onlyValue(r, "back")))
+}
+
+type fleetDeviceDeleteData struct {
+	*authority.DeviceRecord
+}
+
+// fleetDeleteDevice deletes a device, as `airlock authority device
+// delete` does: review shows the device and the warning that its code is
+// not returned, and the form that deletes; the deletion shows the
+// device's page.
+func (s *server) fleetDeleteDevice(review bool) func(http.ResponseWriter, *http.Request, *session, *authority.Access) {
+	return func(w http.ResponseWriter, r *http.Request, ss *session, acc *authority.Access) {
+		if err := needManage(acc); err != nil {
+			s.failIn(w, r, ss, acc, err)
+			return
+		}
+		ctx, org := r.Context(), acc.Org.Name
+		product, dk := onlyValue(r, "product"), onlyValue(r, "dk")
+		if review {
+			rec, err := ss.l.DeviceHistoryIn(ctx, org, product, dk)
+			if err != nil {
+				s.failIn(w, r, ss, acc, fleetRefusal(err))
+				return
+			}
+			if rec.Device.DeletedAt != 0 {
+				s.failIn(w, r, ss, acc, &pageError{status: http.StatusConflict, title: "Device deleted",
+					msg: fmt.Sprintf("Device %s of %s was deleted %s.", rec.Device.DK, rec.Device.Product.PK, fleetWhen(rec.Device.DeletedAt))})
+				return
+			}
+			s.render(w, r, http.StatusOK, "devices_delete.html", ss.page("Review the deletion of "+rec.Device.DK, acc, &fleetDeviceDeleteData{rec}))
+			return
+		}
+		d, err := ss.l.DeleteDeviceIn(ctx, org, product, dk)
+		if err != nil {
+			s.failIn(w, r, ss, acc, fleetRefusal(err))
+			return
+		}
+		p, err := ss.l.FleetProductIn(ctx, org, product)
+		if err != nil {
+			s.failIn(w, r, ss, acc, err)
+			return
+		}
+		fleetBack(w, r, "/orgs/"+org+"/devices/"+url.PathEscape(p.PK)+"/"+url.PathEscape(d.DK))
+	}
+}
+
+// fleetWhen formats a time as the pages do.
+func fleetWhen(unix int64) string { return time.Unix(unix, 0).UTC().Format("2006-01-02 15:04 UTC") }
 
 // fleetReturn is the page a device's switch goes back to: back when it
 // is a page of the organization's devices on this portal, else the

@@ -668,15 +668,21 @@ func fleetWantHeights(t *testing.T, bars []fleetBar) {
 // administrator, or without its token, is refused and changes nothing.
 func TestFleetEveryChangeIsRefusedWithoutRoleOrToken(t *testing.T) {
 	d := fleetDesk(t)
-	before := fleetState(d)
+	before, devices := fleetState(d), fleetDevices(d)
 	forms := map[string]url.Values{
-		"/orgs/acme/activation/allocate/review": {"product": {"PK-CAM"}, "count": {"5"}},
-		"/orgs/acme/activation/allocate":        {"product": {"PK-CAM"}, "package": {"annual"}, "count": {"5"}, "reviewed": {"60"}},
-		"/orgs/acme/activation/auto-renew":      {"product": {"PK-CAM"}, "on": {"off"}},
-		"/orgs/acme/activation/recipients":      {"action": {"add"}, "address": {"ops@plant.example"}},
-		"/orgs/acme/activation/threshold":       {"threshold": {"5"}},
-		"/orgs/acme/activation/buy":             {"package": {"annual"}, "count": {"5"}},
-		"/orgs/acme/devices/auto-renew":         {"product": {"PK-CAM"}, "dk": {"cam-001"}, "on": {"off"}},
+		"/orgs/acme/activation/allocate/review":        {"product": {"PK-CAM"}, "count": {"5"}},
+		"/orgs/acme/activation/allocate":               {"product": {"PK-CAM"}, "package": {"annual"}, "count": {"5"}, "reviewed": {"60"}},
+		"/orgs/acme/activation/auto-renew":             {"product": {"PK-CAM"}, "on": {"off"}},
+		"/orgs/acme/activation/recipients":             {"action": {"add"}, "address": {"ops@plant.example"}},
+		"/orgs/acme/activation/threshold":              {"threshold": {"5"}},
+		"/orgs/acme/activation/buy":                    {"package": {"annual"}, "count": {"5"}},
+		"/orgs/acme/devices/auto-renew":                {"product": {"PK-CAM"}, "dk": {"cam-001"}, "on": {"off"}},
+		"/orgs/acme/activation/products":               {"pk": {"PK-NEW"}, "name": {"new"}},
+		"/orgs/acme/activation/products/delete/review": {"product": {"PK-LOCK"}},
+		"/orgs/acme/activation/products/delete":        {"product": {"PK-LOCK"}, "reviewed": {"8"}},
+		"/orgs/acme/devices/blocklist":                 {"product": {"PK-CAM"}, "dk": {"cam-001"}, "blocked": {"on"}},
+		"/orgs/acme/devices/delete/review":             {"product": {"PK-CAM"}, "dk": {"cam-001"}},
+		"/orgs/acme/devices/delete":                    {"product": {"PK-CAM"}, "dk": {"cam-001"}},
 	}
 	vb, vtok := d.signedIn(vic)
 	gb, gtok := d.signedIn(gus)
@@ -699,7 +705,106 @@ func TestFleetEveryChangeIsRefusedWithoutRoleOrToken(t *testing.T) {
 			}
 		}
 	}
-	if fleetState(d) != before {
+	if fleetState(d) != before || fleetDevices(d) != devices {
 		t.Fatal("a refused form changed the ledger")
+	}
+}
+
+// fleetDevices describes acme's devices: key, switch, blocklist,
+// deletion.
+func fleetDevices(d *desk) string {
+	d.t.Helper()
+	vs, err := d.l.As(vera).Devices(ctx, authority.DeviceQuery{Org: "acme", IncludeDeleted: true})
+	d.must(err)
+	var b strings.Builder
+	for _, v := range vs {
+		fmt.Fprintf(&b, "%s:%v:%v:%d ", v.DK, v.AutoRenew, v.Blocked, v.DeletedAt)
+	}
+	return b.String()
+}
+
+// TestFleetProductsAddAndDelete: a product added as `pool product add`
+// does, and deleted through a review that warns its codes are lost.
+func TestFleetProductsAddAndDelete(t *testing.T) {
+	d := fleetDesk(t)
+	b, tok := d.signedIn(ann)
+	before := fleetState(d)
+	for _, c := range []struct {
+		form   url.Values
+		status int
+		says   string
+	}{
+		{url.Values{"pk": {"PK-GLX"}, "name": {"mine"}}, 409, "product key &#34;PK-GLX&#34; is taken: choose another"},
+		{url.Values{"pk": {"PK-CAM"}, "name": {"mine"}}, 409, "product key &#34;PK-CAM&#34; is taken: choose another"},
+		{url.Values{"pk": {"<b>PK</b>"}, "name": {"mine"}}, 400, "&lt;b&gt;PK&lt;/b&gt;"},
+		{url.Values{"pk": {"PK-NEW"}, "name": {"cameras"}}, 409, "has a product named"},
+		{url.Values{"pk": {"PK-NEW"}, "name": {""}}, 400, "product name"},
+		{url.Values{"pk": {"PK-NEW"}, "name": {"new"}, "auto_renew": {"yes"}}, 400, "check box"},
+	} {
+		c.form.Set("csrf", tok)
+		r := b.post("/orgs/acme/activation/products", c.form)
+		r.want(t, c.status, c.says)
+		if strings.Contains(r.body, "globex") || strings.Contains(r.body, "sensors") || strings.Contains(r.body, "<b>") {
+			t.Fatalf("a refused product says too much:\n%s", r.body)
+		}
+	}
+	if fleetState(d) != before {
+		t.Fatal("a refused product changed the ledger")
+	}
+	b.post("/orgs/acme/activation/products", url.Values{"csrf": {tok}, "pk": {"PK-NEW"}, "name": {`<i>"new"</i>`}, "auto_renew": {"on"}}).wantRedirect(t, "/orgs/acme/activation#products")
+	if p := fleetProduct(d, "acme", "PK-NEW"); p.Name != `<i>"new"</i>` || !p.AutoRenew {
+		t.Fatalf("added %+v", p)
+	}
+	b.get("/orgs/acme/activation").want(t, 200, "<code>PK-NEW</code>", "&lt;i&gt;&#34;new&#34;&lt;/i&gt;", "Add the product", "Delete PK-LOCK…")
+	before = fleetState(d)
+
+	rv := b.post("/orgs/acme/activation/products/delete/review", url.Values{"csrf": {tok}, "product": {"PK-LOCK"}})
+	rv.want(t, 200, "Review the deletion of PK-LOCK", `class="warn"`, "Deleting a product is irreversible", "Its 8 remaining codes are lost",
+		`name="reviewed" value="8"`, "Delete PK-LOCK and lose its 8 codes")
+	if fleetState(d) != before || fleetProduct(d, "acme", "PK-LOCK").DeletedAt != 0 {
+		t.Fatal("the review deleted the product")
+	}
+	b.post("/orgs/acme/activation/products/delete", url.Values{"csrf": {tok}, "product": {"PK-LOCK"}, "reviewed": {"9"}}).want(t, 409, "Changed since the review")
+	b.post("/orgs/acme/activation/products/delete", url.Values{"csrf": {tok}, "product": {"PK-LOCK"}, "reviewed": {"8"}}).wantRedirect(t, "/orgs/acme/activation#products")
+	if pc := fleetPools(d, "acme"); pc.Forfeited != 8 {
+		t.Fatalf("forfeited %d, want 8", pc.Forfeited)
+	}
+	b.get("/orgs/acme/activation").want(t, 200, "<dd>8 (left in deleted products)</dd>", "deleted 2026-03-02")
+	b.post("/orgs/acme/activation/products/delete/review", url.Values{"csrf": {tok}, "product": {"PK-LOCK"}}).want(t, 409, "Product deleted", "was deleted")
+	b.post("/orgs/acme/activation/products/delete/review", url.Values{"csrf": {tok}, "product": {"PK-GLX"}}).want(t, 404)
+}
+
+// TestFleetDeviceBlocklistAndDelete: a device put on its product's
+// blocklist and taken off, and deleted through a review that warns its
+// code is not returned.
+func TestFleetDeviceBlocklistAndDelete(t *testing.T) {
+	d := fleetDesk(t)
+	b, tok := d.signedIn(ann)
+	here := "/orgs/acme/devices/PK-CAM/cam-003"
+	b.get(here).want(t, 200, "Put cam-003 on the blocklist: never renew it", "Delete device cam-003…")
+	b.post("/orgs/acme/devices/blocklist", url.Values{"csrf": {tok}, "product": {"PK-CAM"}, "dk": {"cam-003"}, "blocked": {"maybe"}}).want(t, 400, "on or off")
+	b.post("/orgs/acme/devices/blocklist", url.Values{"csrf": {tok}, "product": {"PK-CAM"}, "dk": {"<i>"}, "blocked": {"on"}}).want(t, 400, "&lt;i&gt;")
+	b.post("/orgs/acme/devices/blocklist", url.Values{"csrf": {tok}, "product": {"PK-CAM"}, "dk": {"cam-003"}, "blocked": {"on"}, "back": {here}}).wantRedirect(t, here)
+	b.get(here).want(t, 200, "<dt>On the blocklist</dt><dd>yes</dd>", "<dt>Will renew</dt><dd>no;", "Take cam-003 off the blocklist")
+	b.post("/orgs/acme/devices/blocklist", url.Values{"csrf": {tok}, "product": {"PK-CAM"}, "dk": {"cam-003"}, "blocked": {"off"}, "back": {here}}).wantRedirect(t, here)
+	b.get(here).want(t, 200, "<dt>On the blocklist</dt><dd>no</dd>")
+
+	before := fleetDevices(d)
+	rv := b.post("/orgs/acme/devices/delete/review", url.Values{"csrf": {tok}, "product": {"PK-CAM"}, "dk": {"cam-003"}})
+	rv.want(t, 200, "Review the deletion of cam-003", `class="warn"`, "Deleting a device cannot be undone", "its code is not returned", "Delete device cam-003</button>")
+	if fleetDevices(d) != before {
+		t.Fatal("the review deleted the device")
+	}
+	b.post("/orgs/acme/devices/delete", url.Values{"csrf": {tok}, "product": {"PK-CAM"}, "dk": {"cam-003"}}).wantRedirect(t, here)
+	page := b.get(here)
+	page.want(t, 200, "<dd>deleted</dd>", "<dt>Deleted</dt>")
+	if strings.Contains(page.body, "Delete device") || strings.Contains(page.body, "Turn auto-renew") {
+		t.Fatal("a deleted device offers its forms")
+	}
+	b.post("/orgs/acme/devices/delete/review", url.Values{"csrf": {tok}, "product": {"PK-CAM"}, "dk": {"cam-003"}}).want(t, 409, "Device deleted")
+	b.post("/orgs/acme/devices/delete", url.Values{"csrf": {tok}, "product": {"PK-CAM"}, "dk": {"cam-003"}}).want(t, 409, "Device deleted", "was deleted")
+	b.post("/orgs/acme/devices/delete/review", url.Values{"csrf": {tok}, "product": {"PK-GLX"}, "dk": {"gx-1"}}).want(t, 404)
+	if pc := fleetPools(d, "acme"); pc.Used != 32 {
+		t.Fatalf("a deletion gave a code back: used %d", pc.Used)
 	}
 }
