@@ -294,6 +294,9 @@ func TestPortalInTheBrowser(t *testing.T) {
 	airlockCLI(t, "", "instance", "--state", site, "enable")
 	request := strings.TrimSpace(airlockCLI(t, "", "instance", "--state", site, "request", "--license", "vms.camera.core=3"))
 
+	// Each person's cookies go from one browser step to the next, so that
+	// they sign in once, within the sign-in rate limit of their account.
+	adminState := filepath.Join(work, "admin-browser-state.json")
 	srv := startPortal(t, desk)
 	b := &browser{node: node, script: filepath.Join(src, "portal.mjs"), base: map[string]any{
 		"url": srv.url, "chromium": chromium, "modules": modules, "artifacts": artifacts,
@@ -314,7 +317,7 @@ func TestPortalInTheBrowser(t *testing.T) {
 		Filename      string         `json:"filename"`
 	}
 	authFile := filepath.Join(work, "downloaded.airlock")
-	b.run(t, "reserve", map[string]any{"email": admin, "password": adminPW, "request": request, "download": authFile}, &reserved)
+	b.run(t, "reserve", map[string]any{"email": admin, "password": adminPW, "state": adminState, "request": request, "download": authFile}, &reserved)
 	reserved.check(t, "reserve")
 	if reserved.Banner != "acme" || reserved.ReserveBanner != "acme" {
 		t.Errorf("organization banner %q on Licenses and %q on Reserve, want acme on both", reserved.Banner, reserved.ReserveBanner)
@@ -341,18 +344,39 @@ func TestPortalInTheBrowser(t *testing.T) {
 	}
 
 	// b) The site installs the downloaded file. A first reservation makes
-	// no confirmation code: only an update does, so the administrator
-	// cuts the reservation to 2 from the command line (the portal has no
-	// update page yet) and the site installs that and prints one.
+	// no confirmation code: only an update does, so the administrator opens
+	// the instance in the portal, cuts it to 2, reviews and issues the
+	// update, and downloads it; the site installs that file and prints a
+	// confirmation code.
 	airlockCLI(t, "", "instance", "--state", site, "install-file", authFile)
 	status := airlockCLI(t, "", "instance", "--state", site, "status")
 	if !strings.Contains(status, "vms.camera.core") {
 		t.Errorf("instance status after installing the downloaded file:\n%s", status)
 	}
-	update := strings.TrimSpace(airlockCLI(t, "", "authority", "update", "--actor", admin, "--instance", udi, "--license", "vms.camera.core=2"))
-	confirmation := strings.TrimSpace(airlockCLI(t, "", "instance", "--state", site, "install", update))
+	var updated struct {
+		stepResult
+		Instance string   `json:"instance"`
+		Review   pageText `json:"review"`
+		Updated  pageText `json:"updated"`
+		Typed    string   `json:"typed"`
+		Filename string   `json:"filename"`
+	}
+	updateFile := filepath.Join(work, "update.airlock")
+	b.run(t, "update", map[string]any{"email": admin, "password": adminPW, "state": adminState, "udi": udi, "tag": "vms.camera.core", "count": 2, "download": updateFile}, &updated)
+	updated.check(t, "update")
+	for _, want := range []string{udi, "acme/plant", "3 vms.camera.core"} {
+		if !strings.Contains(updated.Instance, want) {
+			t.Errorf("the instance page does not show %q:\n%s", want, updated.Instance)
+		}
+	}
+	updated.Review.want(t, "update review", "Review the update", udi, "vms.camera.core")
+	updated.Updated.want(t, "updated", "", udi, "serial 2", "2 vms.camera.core", "Enter a confirmation code")
+	if !strings.HasPrefix(updated.Typed, "AU-") || !strings.HasPrefix(updated.Filename, "authorization-") {
+		t.Errorf("the update page shows code %q and downloads %q, want AU-… and authorization-….airlock", updated.Typed, updated.Filename)
+	}
+	confirmation := lastLine(airlockCLI(t, "", "instance", "--state", site, "install-file", updateFile))
 	if !strings.HasPrefix(confirmation, "CF-") {
-		t.Fatalf("the instance printed %q on installing the update, want a confirmation code CF-…", confirmation)
+		t.Fatalf("the instance printed %q on installing the downloaded update, want a confirmation code CF-…", confirmation)
 	}
 	if av, rs, tr := balance(t, "acme/plant"); av != 22 || rs != 2 || tr != 1 {
 		t.Fatalf("after the update acme/plant has %d available, %d reserved, %d in transition; want 22, 2, 1", av, rs, tr)
@@ -365,7 +389,7 @@ func TestPortalInTheBrowser(t *testing.T) {
 		Banner  string `json:"banner"`
 		Applied string `json:"applied"`
 	}
-	b.run(t, "confirm", map[string]any{"email": admin, "password": adminPW, "code": confirmation}, &confirmed)
+	b.run(t, "confirm", map[string]any{"email": admin, "password": adminPW, "state": adminState, "code": confirmation}, &confirmed)
 	confirmed.check(t, "confirm")
 	if confirmed.Heading != "Confirmed" || confirmed.Banner != "acme" {
 		t.Errorf("after the confirmation code: heading %q in organization %q, want Confirmed in acme\n%s", confirmed.Heading, confirmed.Banner, confirmed.Applied)
@@ -443,13 +467,119 @@ func TestPortalInTheBrowser(t *testing.T) {
 		}
 	}
 
-	shots := append(append(reserved.Screenshots, confirmed.Screenshots...), viewed.Screenshots...)
+	// e) The administrator redeems a license key the vendor issued into a
+	// product's wallet.
+	airlockCLI(t, "", "authority", "product", "add", "--org", "acme", "--software", "vms", "site-1")
+	key := lastLine(airlockCLI(t, "", "authority", "key", "issue", "--product", "vms", "--tag", "vms.camera.core", "--count", "10", "--years", "3"))
+	var redeemed struct {
+		stepResult
+		Review   pageText `json:"review"`
+		Redeemed pageText `json:"redeemed"`
+	}
+	b.run(t, "redeem", map[string]any{"email": admin, "password": adminPW, "state": adminState, "product": "site-1", "key": key}, &redeemed)
+	redeemed.check(t, "redeem")
+	redeemed.Review.want(t, "redeem review", "", "site-1", "vms.camera.core", "30")
+	redeemed.Redeemed.want(t, "redeemed", "", "redeemed into the wallet of acme/site-1", "vms.camera.core")
+	var wallet struct {
+		Totals []struct {
+			Tag   string `json:"tag"`
+			Count int64  `json:"count"`
+		} `json:"totals"`
+	}
+	if err := json.Unmarshal([]byte(airlockCLI(t, "", "authority", "wallet", "show", "--org", "acme", "--product", "site-1", "--json")), &wallet); err != nil {
+		t.Fatal(err)
+	}
+	if len(wallet.Totals) != 1 || wallet.Totals[0].Tag != "vms.camera.core" || wallet.Totals[0].Count != 30 {
+		t.Errorf("the wallet of acme/site-1 after redeeming in the browser: %+v, want 30 vms.camera.core", wallet.Totals)
+	}
+
+	// f) The administrator allocates activation codes the vendor sold to a
+	// fleet product, past the warning that it cannot be undone.
+	airlockCLI(t, "", "authority", "pool", "product", "add", "--org", "acme", "--pk", "PK-LOCK", "--name", "locks")
+	airlockCLI(t, "", "authority", "pool", "buy", "--org", "acme", "--package", "trial", "--validity", "20d", "--count", "20", "--reference", "PO-8")
+	var allocated struct {
+		stepResult
+		Review    pageText `json:"review"`
+		Warning   string   `json:"warning"`
+		Allocated pageText `json:"allocated"`
+	}
+	b.run(t, "allocate", map[string]any{"email": admin, "password": adminPW, "state": adminState, "product": "PK-LOCK", "count": 6}, &allocated)
+	allocated.check(t, "allocate")
+	if !strings.Contains(allocated.Warning, "irreversible") {
+		t.Errorf("the allocation review warns %q, want that allocating is irreversible", allocated.Warning)
+	}
+	allocated.Review.want(t, "allocation review", "", "PK-LOCK", "trial", "20")
+	allocated.Allocated.want(t, "allocated", "", "6 codes of package trial", "PK-LOCK", "14")
+	var pools struct {
+		Unallocated []struct {
+			Package string `json:"package"`
+			Count   int64  `json:"count"`
+		} `json:"unallocated"`
+	}
+	if err := json.Unmarshal([]byte(airlockCLI(t, "", "authority", "pool", "show", "--org", "acme", "--json")), &pools); err != nil {
+		t.Fatal(err)
+	}
+	if len(pools.Unallocated) != 1 || pools.Unallocated[0].Package != "trial" || pools.Unallocated[0].Count != 14 {
+		t.Errorf("after allocating 6 of 20 in the browser, pool show says %+v unallocated, want 14 of trial", pools.Unallocated)
+	}
+
+	// g) A gateway on the site activates two locks on 20-day codes; the
+	// administrator sees them in the near-expiry list.
+	gw := filepath.Join(work, "gateway")
+	airlockCLI(t, "", "instance", "--state", gw, "init", "--udi", "P:GW,S:gw-1,U:5b1e7c2a-3d4f-4a6b-8c9d-0e1f2a3b4c5d", "--trust", filepath.Join(desk, "trust.airlock"))
+	airlockCLI(t, "", "instance", "--state", gw, "device", "add", "--pk", "PK-LOCK", "lock-01", "lock-02")
+	airlockCLI(t, "", "instance", "--state", gw, "activation", "request", "--out", filepath.Join(work, "gw-request.airlock"))
+	airlockCLI(t, "", "authority", "activation", "process", "--out", filepath.Join(work, "gw-activation.airlock"), filepath.Join(work, "gw-request.airlock"))
+	airlockCLI(t, "", "instance", "--state", gw, "activation", "install", filepath.Join(work, "gw-activation.airlock"))
+	var near struct {
+		stepResult
+		List   pageText `json:"list"`
+		Rows   []string `json:"rows"`
+		Charts int      `json:"charts"`
+	}
+	b.run(t, "nearExpiry", map[string]any{"email": admin, "password": adminPW}, &near)
+	near.check(t, "nearExpiry")
+	if len(near.Rows) != 2 || !strings.Contains(near.Rows[0]+near.Rows[1], "lock-01") || !strings.Contains(near.Rows[0]+near.Rows[1], "lock-02") {
+		t.Errorf("the near-expiry list has rows %q, want lock-01 and lock-02", near.Rows)
+	}
+	if near.Charts < 1 {
+		t.Errorf("the near-expiry page has no chart:\n%s", near.List.Text)
+	}
+
+	shots := append(append(append(reserved.Screenshots, updated.Screenshots...), confirmed.Screenshots...), viewed.Screenshots...)
+	shots = append(append(append(shots, redeemed.Screenshots...), allocated.Screenshots...), near.Screenshots...)
 	t.Logf("%d screenshots in %s", len(shots), artifacts)
 	select {
 	case <-srv.done:
 		t.Errorf("authority serve ended during the test: %v", srv.cmd.ProcessState)
 	default:
 	}
+}
+
+// pageText is a page's h1 and the text of its main element.
+type pageText struct {
+	Heading string `json:"heading"`
+	Text    string `json:"text"`
+}
+
+// want checks the heading (unless "") and that the text holds each of
+// subs.
+func (p pageText) want(t *testing.T, what, heading string, subs ...string) {
+	t.Helper()
+	if heading != "" && p.Heading != heading && !strings.Contains(p.Text, heading) {
+		t.Errorf("%s: heading %q, want %q", what, p.Heading, heading)
+	}
+	for _, s := range subs {
+		if !strings.Contains(p.Text, s) {
+			t.Errorf("%s: the page does not show %q:\n%s", what, s, p.Text)
+		}
+	}
+}
+
+// lastLine returns the last line of a command's output, trimmed.
+func lastLine(s string) string {
+	s = strings.TrimSpace(s)
+	return strings.TrimSpace(s[strings.LastIndex(s, "\n")+1:])
 }
 
 // A portal is an `airlock authority serve --portal` child.

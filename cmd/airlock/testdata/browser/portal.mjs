@@ -3,7 +3,8 @@
 //
 //	node portal.mjs STEP JSON
 //
-// STEP is reserve, confirm or viewer; JSON holds what the step needs (see
+// STEP is reserve, update, confirm, viewer, redeem, allocate or
+// nearExpiry; JSON holds what the step needs (see
 // the Options type in browser_test.go). The step prints one line of JSON
 // on standard output, {"ok":true,...} with what it saw, and exits 0; any
 // failure is printed on standard error, with exit status 1. The Go test
@@ -14,6 +15,7 @@
 // playwright-core is loaded from opts.modules, the node_modules folder
 // the Go test installed with npm ci outside the repository.
 
+import { existsSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import path from 'node:path';
 
@@ -94,6 +96,16 @@ async function signIn(page, email, password, name) {
   return problems;
 }
 
+// signedIn signs in unless the session the step started with (from
+// opts.state) is still in force: one person signs in once for all their
+// steps, as a person does, and stays within the sign-in rate limit of
+// their account.
+async function signedIn(page) {
+  await page.goto(opts.url + '/orgs');
+  if (new URL(page.url()).pathname !== '/signin') return [];
+  return signIn(page, opts.email, opts.password);
+}
+
 // banner reads the current-organization banner, or '' when the page has
 // none.
 async function banner(page) {
@@ -158,7 +170,7 @@ async function reserve(page) {
 // from the banner's navigation and enters the confirmation code.
 async function confirm(page) {
   const out = { problems: [] };
-  out.problems.push(...(await signIn(page, opts.email, opts.password)));
+  out.problems.push(...(await signedIn(page)));
   await page.goto(`${opts.url}/orgs/${opts.org}/licenses`);
   await page.getByRole('navigation', { name: `Pages of ${opts.org}` }).getByRole('link', { name: 'Enter a confirmation code' }).click();
   await page.waitForURL(`**/orgs/${opts.org}/confirm`);
@@ -211,7 +223,118 @@ async function viewer(page) {
   return out;
 }
 
-const steps = { reserve, confirm, viewer };
+// orgPage signs in if need be and opens the organization's page NAME from the
+// banner's navigation; it returns the accessibility problems seen.
+async function orgPage(page, name, path) {
+  const problems = await signedIn(page);
+  await page.goto(`${opts.url}/orgs/${opts.org}/licenses`);
+  await page.getByRole('navigation', { name: `Pages of ${opts.org}` }).getByRole('link', { name, exact: true }).click();
+  await page.waitForURL(`**/orgs/${opts.org}/${path}`);
+  return problems;
+}
+
+// submit clicks the button named name and waits for the page the form
+// posts to.
+async function submit(page, name) {
+  await Promise.all([
+    page.waitForResponse((r) => r.request().method() === 'POST' && r.request().frame() === page.mainFrame()),
+    page.getByRole('button', { name, exact: true }).click(),
+  ]);
+  await page.getByRole('heading', { level: 1 }).waitFor();
+}
+
+// mainText returns the page's main text and the h1.
+async function mainText(page) {
+  return {
+    heading: (await page.getByRole('heading', { level: 1 }).textContent()).trim(),
+    text: (await page.locator('main').innerText()).trim(),
+  };
+}
+
+// update: the administrator opens the instance from Instances, changes
+// the count of a tag, reviews the update, issues it, and downloads the
+// authorization file.
+async function update(page) {
+  const out = { problems: await orgPage(page, 'Instances', 'instances') };
+  out.problems.push(...(await audit(page, 'instances')));
+  await shot(page, 'instances');
+  await page.getByRole('link', { name: opts.udi }).click();
+  await page.getByRole('heading', { level: 2, name: 'Change the reservation' }).waitFor();
+  out.instance = (await page.locator('main').innerText()).trim();
+  out.problems.push(...(await audit(page, 'instance')));
+  await shot(page, 'instance');
+  await page.getByLabel(`${opts.tag} (now`, { exact: false }).fill(String(opts.count));
+  await submit(page, 'Review the update');
+  out.review = await mainText(page);
+  out.problems.push(...(await audit(page, 'update review')));
+  await shot(page, 'update-review');
+  await submit(page, 'Issue the updated authorization code');
+  out.updated = await mainText(page);
+  out.typed = await page.getByLabel('Authorization code: type or paste it into the instance').inputValue();
+  out.problems.push(...(await audit(page, 'updated')));
+  await shot(page, 'updated');
+  const [file] = await Promise.all([page.waitForEvent('download'), page.getByRole('link', { name: 'Download the authorization file' }).click()]);
+  out.filename = file.suggestedFilename();
+  await file.saveAs(opts.download);
+  return out;
+}
+
+// redeem: the administrator redeems a license key into a product's
+// wallet, through the review.
+async function redeem(page) {
+  const out = { problems: await orgPage(page, 'Wallet', 'wallet') };
+  out.problems.push(...(await audit(page, 'wallet')));
+  await page.getByLabel('Into the wallet of the product').selectOption(opts.product);
+  await page.getByLabel('License key', { exact: true }).fill(opts.key);
+  await shot(page, 'wallet');
+  await submit(page, 'Review the key');
+  out.review = await mainText(page);
+  out.problems.push(...(await audit(page, 'redeem review')));
+  await shot(page, 'redeem-review');
+  await submit(page, 'Redeem the key');
+  out.redeemed = await mainText(page);
+  out.problems.push(...(await audit(page, 'redeemed')));
+  await shot(page, 'redeemed');
+  return out;
+}
+
+// allocate: the administrator allocates activation codes to a fleet
+// product, through the review and its irreversible warning.
+async function allocate(page) {
+  const out = { problems: await orgPage(page, 'Activation codes', 'activation') };
+  out.problems.push(...(await audit(page, 'activation codes')));
+  await shot(page, 'activation-codes');
+  await page.getByLabel('Product', { exact: true }).selectOption(opts.product);
+  await page.getByLabel('Number of codes', { exact: true }).fill(String(opts.count));
+  await submit(page, 'Review the allocation');
+  out.review = await mainText(page);
+  out.warning = (await page.getByRole('alert').allTextContents()).join(' ').trim();
+  out.problems.push(...(await audit(page, 'allocation review')));
+  await shot(page, 'allocation-review');
+  await submit(page, `Allocate ${opts.count} codes to ${opts.product} for good`);
+  out.allocated = await mainText(page);
+  out.problems.push(...(await audit(page, 'allocated')));
+  await shot(page, 'allocated');
+  return out;
+}
+
+// nearExpiry: the administrator opens Devices, then the devices near
+// expiry, and reads the list.
+async function nearExpiry(page) {
+  const out = { problems: await orgPage(page, 'Devices', 'devices') };
+  out.problems.push(...(await audit(page, 'devices')));
+  await shot(page, 'devices');
+  await page.getByRole('link', { name: 'Devices near expiry' }).first().click();
+  await page.waitForURL(`**/orgs/${opts.org}/devices/near-expiry**`);
+  out.list = await mainText(page);
+  out.rows = await page.locator('table#devices tbody tr').allInnerTexts();
+  out.charts = await page.locator('main svg[role=img]').count();
+  out.problems.push(...(await audit(page, 'near expiry')));
+  await shot(page, 'near-expiry');
+  return out;
+}
+
+const steps = { reserve, update, confirm, viewer, redeem, allocate, nearExpiry };
 if (!steps[step]) {
   console.error(`portal.mjs: unknown step ${JSON.stringify(step)}`);
   process.exit(2);
@@ -227,12 +350,15 @@ const browser = await chromium.launch({
 });
 let status = 0;
 try {
-  const context = await browser.newContext({ acceptDownloads: true });
+  // opts.state keeps the person's cookies from one step to the next.
+  const state = opts.state && existsSync(opts.state) ? opts.state : undefined;
+  const context = await browser.newContext({ acceptDownloads: true, storageState: state });
   context.setDefaultTimeout(opts.timeoutMs);
   context.setDefaultNavigationTimeout(opts.timeoutMs);
   const page = await context.newPage();
   try {
     const out = await steps[step](page);
+    if (opts.state) await context.storageState({ path: opts.state });
     out.ok = true;
     out.screenshots = shots;
     process.stdout.write(JSON.stringify(out) + '\n');
