@@ -386,7 +386,7 @@ func (l *Ledger) remove(ctx context.Context, org, instanceRef, reason string) (*
 			return err
 		}
 		if res != nil && res.AccountID != inst.AccountID {
-			if acct, actor, err = l.instanceAccount(tx, who, res.AccountID, instanceRef, org, needManage); err != nil {
+			if acct, actor, err = instanceAccount(tx, who, res.AccountID, instanceRef, org, needManage); err != nil {
 				return err
 			}
 		}

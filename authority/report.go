@@ -302,7 +302,7 @@ func (l *Ledger) code(ctx context.Context, org, ref string, serial uint64) (*Iss
 			return fmt.Errorf("%w: %s has no reservation", ErrNotFound, inst.UDI)
 		}
 		r := rs[len(rs)-1]
-		if _, _, err := l.instanceAccount(tx, who, r.AccountID, ref, org, needRead); err != nil {
+		if _, _, err := instanceAccount(tx, who, r.AccountID, ref, org, needRead); err != nil {
 			return err
 		}
 		if serial == 0 {

@@ -60,7 +60,7 @@ func (l *Ledger) updateInstance(ctx context.Context, org, instanceRef string, ch
 		if res == nil {
 			return fmt.Errorf("%w: %s holds no reservation to update (state %s)", ErrNotFound, inst.UDI, inst.State)
 		}
-		acct, actor, err := l.instanceAccount(tx, who, res.AccountID, instanceRef, org, needManage)
+		acct, actor, err := instanceAccount(tx, who, res.AccountID, instanceRef, org, needManage)
 		if err != nil {
 			return err
 		}

@@ -53,7 +53,7 @@ func (l *Ledger) instanceAs(tx ReadTx, a *acting, ref, org string, removed bool,
 		if !matches(inst, r) {
 			return nil
 		}
-		ok, err := l.sees(tx, a, inst.AccountID, org)
+		ok, err := instanceVisible(tx, a, inst.AccountID, org)
 		if err != nil || !ok {
 			return err
 		}
@@ -97,15 +97,15 @@ func (l *Ledger) instanceAs(tx ReadTx, a *acting, ref, org string, removed bool,
 	case removed && len(gone) > 0:
 		inst = gone[len(gone)-1] // instances come in the order they became known
 	default:
-		return nil, nil, "", l.noInstance(a, r, org)
+		return nil, nil, "", noInstance(a, r, org)
 	}
-	acct, name, err := l.instanceAccount(tx, a, inst.AccountID, ref, org, n)
+	acct, name, err := instanceAccount(tx, a, inst.AccountID, ref, org, n)
 	return inst, acct, name, err
 }
 
-// sees reports whether a may see what the account id holds: an account of
+// instanceVisible reports whether a may see what the account id holds: an account of
 // org (when set) whose organization a may read.
-func (l *Ledger) sees(tx ReadTx, a *acting, id int64, org string) (bool, error) {
+func instanceVisible(tx ReadTx, a *acting, id int64, org string) (bool, error) {
 	acct, err := tx.AccountByID(id)
 	if err != nil {
 		return false, err
@@ -128,8 +128,8 @@ func (l *Ledger) sees(tx ReadTx, a *acting, id int64, org string) (bool, error) 
 // instance ref names or one of its reservations: an account a may not
 // see is refused as if ref named no instance. It returns the account and
 // how the history names a.
-func (l *Ledger) instanceAccount(tx ReadTx, a *acting, id int64, ref, org string, n need) (*Account, string, error) {
-	ok, err := l.sees(tx, a, id, org)
+func instanceAccount(tx ReadTx, a *acting, id int64, ref, org string, n need) (*Account, string, error) {
+	ok, err := instanceVisible(tx, a, id, org)
 	if err != nil {
 		return nil, "", err
 	}
@@ -138,7 +138,7 @@ func (l *Ledger) instanceAccount(tx ReadTx, a *acting, id int64, ref, org string
 		if err != nil {
 			return nil, "", err
 		}
-		return nil, "", l.noInstance(a, r, org)
+		return nil, "", noInstance(a, r, org)
 	}
 	return a.mayAccountID(tx, id, n)
 }
@@ -147,7 +147,7 @@ func (l *Ledger) instanceAccount(tx ReadTx, a *acting, id int64, ref, org string
 // may see. For a person who is not the vendor's, an instance that does
 // not exist and one of an organization they may not read get these same
 // words: a refusal, like another organization's.
-func (l *Ledger) noInstance(a *acting, r instanceRef, org string) error {
+func noInstance(a *acting, r instanceRef, org string) error {
 	if a.vendor() {
 		return fmt.Errorf("%w: no instance %s in %q", ErrNotFound, r, org)
 	}
