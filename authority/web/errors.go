@@ -67,6 +67,8 @@ var refusals = []struct {
 	{authority.ErrKeyUnknown, http.StatusNotFound, "Unknown license key", "A key redeems only at the authority that issued it: check the key with whoever sold it."},
 	{authority.ErrKeyRedeemed, http.StatusConflict, "License key already redeemed", "A license key is redeemed once: the Wallet page shows what it brought."},
 	{authority.ErrKeySoftware, http.StatusConflict, "Key for another software", "Redeem it into a product of the key's software: the Wallet page lists each product with its software."},
+	{authority.ErrRemovalLimit, http.StatusConflict, "Removal limit reached", "The account allows only so many removals without a return in 365 days: have the instance return its reservation, or ask the vendor's support to raise the account's limit."},
+	{authority.ErrCrossOrg, http.StatusConflict, "Across organizations", "Licenses never move between organizations: transfer between accounts of one organization."},
 	{authority.ErrDenied, http.StatusForbidden, "Not allowed", "Ask an administrator of the organization, or the vendor's support, for the role this needs."},
 	{authority.ErrUnavailable, http.StatusConflict, "Not enough licenses", "The licenses page shows what each account has available: transfer licenses or buy more first."},
 	{authority.ErrKeyMismatch, http.StatusConflict, "Another instance key", "If the instance was rebuilt, the vendor's support removes the old one first; then reserve again."},
