@@ -161,6 +161,45 @@ func (l *Ledger) DeleteDeviceIn(ctx context.Context, org, product, dk string) (*
 	return l.DeleteDevice(ctx, org, p.PK, dk)
 }
 
+// RetireGatewayIn is RetireGateway of a gateway of org: a UDI no
+// gateway has, or another organization's gateway has, is refused in the
+// same words; with dry set it checks the same and changes nothing, and
+// returns the gateway as it is.
+func (l *Ledger) RetireGatewayIn(ctx context.Context, org, udi, reason string, dry bool) (*Gateway, error) {
+	var out *Gateway
+	err := l.view(ctx, func(tx ReadTx) error {
+		if _, err := l.mayOrg(tx, org, needManage); err != nil {
+			return err
+		}
+		o, err := orgNamed(tx, org)
+		if err != nil {
+			return err
+		}
+		gw, err := tx.Gateway(udi)
+		if err != nil {
+			return err
+		}
+		if gw == nil || gw.OrgID != o.ID {
+			return fmt.Errorf("%w: organization %q has no gateway with UDI %q", ErrNotFound, org, udi)
+		}
+		if len(gw.PublicKey) == 0 {
+			return fmt.Errorf("%w: the key of gateway %s is retired already: its next activation request pins its key", ErrClosed, udi)
+		}
+		out = gw
+		return nil
+	})
+	if err != nil || dry {
+		if err == nil {
+			err = checkLabel("reason", reason)
+		}
+		if err != nil {
+			return nil, err
+		}
+		return out, nil
+	}
+	return l.RetireGateway(ctx, udi, reason)
+}
+
 // A DeviceRecord is one device and every code it consumed.
 type DeviceRecord struct {
 	Device  DeviceView

@@ -265,3 +265,44 @@ func TestExpiryWeeksCounts(t *testing.T) {
 		t.Fatalf("ending within 15 days: %+v", ws)
 	}
 }
+
+// TestRetireGatewayInSaysNothingOfAnotherOrganization: another
+// organization's gateway is refused in the words of a UDI no gateway
+// has; the dry run changes nothing; a viewer is refused.
+func TestRetireGatewayInSaysNothingOfAnotherOrganization(t *testing.T) {
+	e := newEnv(t)
+	e.fleet(5)
+	_, err := e.l.BuyCodes(ctx, "globex", "annual", &authority.Validity{Years: 1}, 5, "PK-GLX", "")
+	e.must(err)
+	e.activate(e.device("gw-acme"), map[string][]string{"PK-CAM": {"d1"}})
+	gx := e.device("gw-globex")
+	e.activate(gx, map[string][]string{"PK-GLX": {"g1"}})
+	vera, ann, vic := e.people()
+	theirs, none := gx.udi.String(), "P:GW,S:nobody"
+	_, elsewhere := ann.RetireGatewayIn(ctx, "acme", theirs, "disk replaced", false)
+	_, nowhere := ann.RetireGatewayIn(ctx, "acme", none, "disk replaced", false)
+	wantErr(t, elsewhere, authority.ErrNotFound)
+	if strings.ReplaceAll(elsewhere.Error(), theirs, "UDI") != strings.ReplaceAll(nowhere.Error(), none, "UDI") {
+		t.Errorf("another organization's gateway %q, a missing one %q", elsewhere, nowhere)
+	}
+	ours := e.device("gw-acme").udi.String()
+	_, err = vic.RetireGatewayIn(ctx, "acme", ours, "disk replaced", true)
+	wantErr(t, err, authority.ErrDenied)
+	before := e.historyCount()
+	g, err := ann.RetireGatewayIn(ctx, "acme", ours, "disk replaced", true)
+	e.must(err)
+	if len(g.PublicKey) == 0 || e.historyCount() != before {
+		t.Fatal("the dry run retired the key")
+	}
+	_, err = ann.RetireGatewayIn(ctx, "acme", ours, "", true)
+	wantErr(t, err, authority.ErrInvalid)
+	_, err = ann.RetireGatewayIn(ctx, "acme", ours, "disk replaced", false)
+	e.must(err)
+	gws, err := vera.Gateways(ctx, "acme")
+	e.must(err)
+	if len(gws) != 1 || len(gws[0].PublicKey) != 0 {
+		t.Fatalf("after retiring: %+v", gws)
+	}
+	_, err = ann.RetireGatewayIn(ctx, "acme", ours, "again", true)
+	wantErr(t, err, authority.ErrClosed)
+}

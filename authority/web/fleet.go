@@ -2,6 +2,7 @@ package web
 
 import (
 	"bytes"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"html/template"
@@ -40,6 +41,9 @@ func (s *server) fleetRoutes(m *http.ServeMux) {
 	m.HandleFunc("POST /orgs/{org}/devices/blocklist", s.inOrg(s.fleetBlock))
 	m.HandleFunc("POST /orgs/{org}/devices/delete/review", s.inOrg(s.fleetDeleteDevice(true)))
 	m.HandleFunc("POST /orgs/{org}/devices/delete", s.inOrg(s.fleetDeleteDevice(false)))
+	m.HandleFunc("GET /orgs/{org}/devices/gateways", s.inOrg(s.fleetGateways))
+	m.HandleFunc("POST /orgs/{org}/devices/gateways/retire/review", s.inOrg(s.fleetRetireGateway(true)))
+	m.HandleFunc("POST /orgs/{org}/devices/gateways/retire", s.inOrg(s.fleetRetireGateway(false)))
 }
 
 func init() {
@@ -56,6 +60,7 @@ func init() {
 		return "no"
 	}
 	funcs["fleetPath"] = url.PathEscape
+	funcs["fleetKey"] = func(pub []byte) string { return hex.EncodeToString(authority.InstanceKeyHashPrefix(pub)) }
 	funcs["fleetCause"] = func(c int) string {
 		switch c {
 		case authority.CauseActivation:
@@ -838,6 +843,54 @@ func (s *server) fleetDeleteDevice(review bool) func(http.ResponseWriter, *http.
 		}
 		fleetBack(w, r, "/orgs/"+org+"/devices/"+url.PathEscape(p.PK)+"/"+url.PathEscape(d.DK))
 	}
+}
+
+// fleetGateways lists the organization's gateways, as `airlock
+// authority gateway list` does.
+func (s *server) fleetGateways(w http.ResponseWriter, r *http.Request, ss *session, acc *authority.Access) {
+	gws, err := ss.l.Gateways(r.Context(), acc.Org.Name)
+	if err != nil {
+		s.failIn(w, r, ss, acc, err)
+		return
+	}
+	s.render(w, r, http.StatusOK, "devices_gateways.html", ss.page("Gateways", acc, gws))
+}
+
+type fleetRetireData struct {
+	Gateway *authority.Gateway
+	Reason  string
+}
+
+// fleetRetireGateway retires a gateway's key, as `airlock authority
+// gateway retire` does, after a review that says what it opens.
+func (s *server) fleetRetireGateway(review bool) func(http.ResponseWriter, *http.Request, *session, *authority.Access) {
+	return func(w http.ResponseWriter, r *http.Request, ss *session, acc *authority.Access) {
+		if err := needManage(acc); err != nil {
+			s.failIn(w, r, ss, acc, err)
+			return
+		}
+		udi, reason := onlyValue(r, "udi"), strings.TrimSpace(onlyValue(r, "reason"))
+		g, err := ss.l.RetireGatewayIn(r.Context(), acc.Org.Name, udi, reason, review)
+		if err != nil {
+			s.failIn(w, r, ss, acc, fleetGatewayRefusal(err))
+			return
+		}
+		if review {
+			s.render(w, r, http.StatusOK, "devices_retire.html", ss.page("Review retiring the key of a gateway", acc, &fleetRetireData{Gateway: g, Reason: reason}))
+			return
+		}
+		fleetBack(w, r, "/orgs/"+acc.Org.Name+"/devices/gateways")
+	}
+}
+
+// fleetGatewayRefusal names a gateway's retired key as such, not as a
+// closed reservation.
+func fleetGatewayRefusal(err error) error {
+	if errors.Is(err, authority.ErrClosed) {
+		return &pageError{status: http.StatusConflict, title: "Key retired already",
+			msg: clean(strings.TrimPrefix(err.Error(), authority.ErrClosed.Error()+": ")), hint: "The gateway's next activation request pins its key: nothing is left to do.", err: err}
+	}
+	return err
 }
 
 // fleetWhen formats a time as the pages do.

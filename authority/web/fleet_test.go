@@ -669,6 +669,7 @@ func fleetWantHeights(t *testing.T, bars []fleetBar) {
 func TestFleetEveryChangeIsRefusedWithoutRoleOrToken(t *testing.T) {
 	d := fleetDesk(t)
 	before, devices := fleetState(d), fleetDevices(d)
+	gateway := d.device("gw-acme", d.f.Authority).udi.String()
 	forms := map[string]url.Values{
 		"/orgs/acme/activation/allocate/review":        {"product": {"PK-CAM"}, "count": {"5"}},
 		"/orgs/acme/activation/allocate":               {"product": {"PK-CAM"}, "package": {"annual"}, "count": {"5"}, "reviewed": {"60"}},
@@ -683,6 +684,8 @@ func TestFleetEveryChangeIsRefusedWithoutRoleOrToken(t *testing.T) {
 		"/orgs/acme/devices/blocklist":                 {"product": {"PK-CAM"}, "dk": {"cam-001"}, "blocked": {"on"}},
 		"/orgs/acme/devices/delete/review":             {"product": {"PK-CAM"}, "dk": {"cam-001"}},
 		"/orgs/acme/devices/delete":                    {"product": {"PK-CAM"}, "dk": {"cam-001"}},
+		"/orgs/acme/devices/gateways/retire/review":    {"udi": {gateway}, "reason": {"disk"}},
+		"/orgs/acme/devices/gateways/retire":           {"udi": {gateway}, "reason": {"disk"}},
 	}
 	vb, vtok := d.signedIn(vic)
 	gb, gtok := d.signedIn(gus)
@@ -705,7 +708,9 @@ func TestFleetEveryChangeIsRefusedWithoutRoleOrToken(t *testing.T) {
 			}
 		}
 	}
-	if fleetState(d) != before || fleetDevices(d) != devices {
+	gws, err := d.l.As(vera).Gateways(ctx, "acme")
+	d.must(err)
+	if fleetState(d) != before || fleetDevices(d) != devices || len(gws[0].PublicKey) == 0 {
 		t.Fatal("a refused form changed the ledger")
 	}
 }
@@ -807,4 +812,39 @@ func TestFleetDeviceBlocklistAndDelete(t *testing.T) {
 	if pc := fleetPools(d, "acme"); pc.Used != 32 {
 		t.Fatalf("a deletion gave a code back: used %d", pc.Used)
 	}
+}
+
+// TestFleetGatewaysRetireThroughAReview: the gateways of the
+// organization, as `airlock authority gateway list` shows them, and a
+// key retired through a review; another organization's gateway is not
+// found in the words of a missing one.
+func TestFleetGatewaysRetireThroughAReview(t *testing.T) {
+	d := fleetDesk(t)
+	ours, theirs := d.device("gw-acme", d.f.Authority).udi.String(), d.device("gw-globex", d.f.Authority).udi.String()
+	vb, vtok := d.signedIn(vic)
+	vp := vb.get("/orgs/acme/devices/gateways")
+	vp.want(t, 200, "<code>"+ours+"</code>", `<td class="n">32</td>`)
+	if strings.Contains(vp.body, theirs) || strings.Contains(vp.body, "Review retiring") {
+		t.Fatal("a viewer sees globex's gateway, or the retire form")
+	}
+	vb.post("/orgs/acme/devices/gateways/retire", url.Values{"csrf": {vtok}, "udi": {ours}, "reason": {"x"}}).want(t, 403)
+	b, tok := d.signedIn(ann)
+	b.get("/orgs/acme/devices/gateways").want(t, 200, `<label for="reason-0">Reason</label>`, "Review retiring the key of "+ours)
+	before := fleetState(d)
+	missing := b.post("/orgs/acme/devices/gateways/retire/review", url.Values{"csrf": {tok}, "udi": {"P:GW,S:nobody"}, "reason": {"disk"}})
+	missing.want(t, 404, "has no gateway with UDI")
+	elsewhere := b.post("/orgs/acme/devices/gateways/retire/review", url.Values{"csrf": {tok}, "udi": {theirs}, "reason": {"disk"}})
+	elsewhere.want(t, 404)
+	if strings.ReplaceAll(elsewhere.body, theirs, "UDI") != strings.ReplaceAll(missing.body, "P:GW,S:nobody", "UDI") {
+		t.Fatal("another organization's gateway is refused in other words than a missing one")
+	}
+	b.post("/orgs/acme/devices/gateways/retire/review", url.Values{"csrf": {tok}, "udi": {ours}, "reason": {""}}).want(t, 400, "reason")
+	rv := b.post("/orgs/acme/devices/gateways/retire/review", url.Values{"csrf": {tok}, "udi": {ours}, "reason": {"<b>disk</b> replaced"}})
+	rv.want(t, 200, `class="warn"`, "Retire the key only for a gateway you rebuilt", "&lt;b&gt;disk&lt;/b&gt; replaced", "Retire the key of "+ours)
+	if fleetState(d) != before {
+		t.Fatal("the review retired the key")
+	}
+	b.post("/orgs/acme/devices/gateways/retire", url.Values{"csrf": {tok}, "udi": {ours}, "reason": {"disk replaced"}}).wantRedirect(t, "/orgs/acme/devices/gateways")
+	b.get("/orgs/acme/devices/gateways").want(t, 200, "retired: the next request pins one")
+	b.post("/orgs/acme/devices/gateways/retire", url.Values{"csrf": {tok}, "udi": {ours}, "reason": {"again"}}).want(t, 409, "Key retired already")
 }
