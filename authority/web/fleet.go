@@ -18,26 +18,28 @@ import (
 
 // The pages of device fleets and their activation-code pools (README
 // runbook 13): the pools and their allocation to products, the alert
-// settings, the devices and their renewals. Each is a call of the
+// settings, the devices and their renewals, the gateways. Each is a call of the
 // library as the person (the organization-scoped ones of
 // authority/webscope_fleet.go, which never say that a product key
 // exists in another organization).
 
 func (s *server) fleetRoutes(m *http.ServeMux) {
+	// The pools: counts, products, allocations, alerts, purchases.
 	m.HandleFunc("GET /orgs/{org}/activation", s.inOrg(s.fleetActivation))
 	m.HandleFunc("POST /orgs/{org}/activation/allocate/review", s.inOrg(s.fleetAllocateReview))
 	m.HandleFunc("POST /orgs/{org}/activation/allocate", s.inOrg(s.fleetAllocate))
 	m.HandleFunc("POST /orgs/{org}/activation/auto-renew", s.inOrg(s.fleetProductAutoRenew))
+	m.HandleFunc("POST /orgs/{org}/activation/products", s.inOrg(s.fleetAddProduct))
+	m.HandleFunc("POST /orgs/{org}/activation/products/delete/review", s.inOrg(s.fleetDeleteProduct(true)))
+	m.HandleFunc("POST /orgs/{org}/activation/products/delete", s.inOrg(s.fleetDeleteProduct(false)))
 	m.HandleFunc("POST /orgs/{org}/activation/recipients", s.inOrg(s.fleetAlertRecipient))
 	m.HandleFunc("POST /orgs/{org}/activation/threshold", s.inOrg(s.fleetAlertThreshold))
 	m.HandleFunc("POST /orgs/{org}/activation/buy", s.inOrg(s.fleetBuyCodes))
+	// The devices and their gateways.
 	m.HandleFunc("GET /orgs/{org}/devices", s.inOrg(s.fleetDevices(false)))
 	m.HandleFunc("GET /orgs/{org}/devices/near-expiry", s.inOrg(s.fleetDevices(true)))
 	m.HandleFunc("GET /orgs/{org}/devices/{product}/{dk}", s.inOrg(s.fleetDeviceHistory))
 	m.HandleFunc("POST /orgs/{org}/devices/auto-renew", s.inOrg(s.fleetDeviceAutoRenew))
-	m.HandleFunc("POST /orgs/{org}/activation/products", s.inOrg(s.fleetAddProduct))
-	m.HandleFunc("POST /orgs/{org}/activation/products/delete/review", s.inOrg(s.fleetDeleteProduct(true)))
-	m.HandleFunc("POST /orgs/{org}/activation/products/delete", s.inOrg(s.fleetDeleteProduct(false)))
 	m.HandleFunc("POST /orgs/{org}/devices/blocklist", s.inOrg(s.fleetBlock))
 	m.HandleFunc("POST /orgs/{org}/devices/delete/review", s.inOrg(s.fleetDeleteDevice(true)))
 	m.HandleFunc("POST /orgs/{org}/devices/delete", s.inOrg(s.fleetDeleteDevice(false)))
@@ -112,10 +114,7 @@ func fleetBadField(format string, args ...any) error {
 func fleetNumber(what, s string) (int64, error) {
 	n, err := strconv.ParseInt(strings.TrimSpace(s), 10, 64)
 	if err != nil {
-		if len(s) > 32 {
-			s = s[:32] + "…"
-		}
-		return 0, fleetBadField("%s %q is not a whole number", what, s)
+		return 0, fleetBadField("%s %q is not a whole number", what, fleetClip(s))
 	}
 	return n, nil
 }
@@ -132,6 +131,7 @@ func fleetSwitch(r *http.Request) (bool, error) {
 	}
 }
 
+// fleetClip shortens what a person typed, for a refusal that quotes it.
 func fleetClip(s string) string {
 	if len(s) > 64 {
 		return s[:64] + "…"
