@@ -313,7 +313,9 @@ type CodeUseCount struct {
 // and consumed in each of the last n periods (1 to MaxUsePeriods), the
 // last one the period of the ledger's now, oldest first. A renewal counts
 // when the ledger recorded it (the sweep after the code ended), not when
-// the code ended.
+// the code ended. It reads the organization's devices and the ledger's
+// consumptions once each: a page's worth of work for fleets of up to a
+// few hundred thousand devices, not a query to run per device.
 func (l *Ledger) CodeUse(ctx context.Context, org string, by UsePeriod, n int) ([]CodeUseCount, error) {
 	if n < 1 || n > MaxUsePeriods {
 		return nil, fmt.Errorf("%w: %d periods: from 1 to %d", ErrInvalid, n, MaxUsePeriods)
