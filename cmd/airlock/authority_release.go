@@ -112,7 +112,9 @@ read; 2 for a wrong command line.`,
 				UsageText: "airlock authority release list [--org ORG] [--json] [--dir DIR]",
 				Description: `list prints every registered release file, by release, version and file
 name; with --org, only those the organization's products entitle it to:
-what its download manifest lists.
+what its download manifest lists. Every release file is the vendor's
+catalogue: once the ledger has people, only the vendor's staff list them
+all; the people of an organization list theirs with --org.
 
 Example:
 

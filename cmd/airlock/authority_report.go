@@ -523,6 +523,9 @@ Example:
     ledger "ACME licensing" verified: 1204 events, 12 lots, 311 reservations (118 live), 402 codes, 9 balances
     head 5f3a9b0c6d1e2f4a8b7c9d0e1f2a3b4c5d6e7f8091a2b3c4d5e6f708192a3b4c
 
+Once the ledger has people, verify is the vendor's staff's: run it with
+their --actor.
+
 Exit status: 0 when every check passed; 1 at the first violation; 2 for
 a wrong command line.`
 

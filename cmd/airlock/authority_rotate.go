@@ -46,6 +46,9 @@ Example:
     airlock: wrote /srv/airlock/trust-updates/0002.airlock: trust update 2, for every instance
     airlock: wrote /srv/airlock/trust.airlock: the trust file, for new instances
 
+Once the ledger has people, only the vendor's staff rotate the key (with
+their --actor): anyone else is refused before a key or file is written.
+
 Exit status: 0 when the rotation is done; 1 when it was refused or failed
 (run it again to finish); 2 for a wrong command line.`
 

@@ -67,6 +67,8 @@ vendor's staff); 2 for a wrong command line.`,
 				Usage:     "list the tier ladders",
 				UsageText: "airlock authority tier list [--json] [--dir DIR]",
 				Description: `list prints the tier ladders by name, each with its tiers lowest first.
+The ladders are the vendor's catalogue: once the ledger has people, only
+the vendor's staff list them.
 
 With --json: an array of objects with name, tags (lowest first),
 created and created_by.
