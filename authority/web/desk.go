@@ -29,6 +29,8 @@ var deskLinks = []deskLink{
 	{"/desk/lots", "Add licenses"},
 	{"/desk/people", "People"},
 	{"/desk/keys", "License keys"},
+	{"/desk/tiers", "Tier ladders"},
+	{"/desk/satellites", "Satellites"},
 	{"/desk/verify", "Verify the ledger"},
 }
 

@@ -180,6 +180,8 @@ func New(l *authority.Ledger, opts Options) http.Handler {
 	s.fleetRoutes(m)
 	s.portalRoutes(m)
 	s.deskRoutes(m)
+	s.exchangeRoutes(m)
+	s.connectedRoutes(m)
 	m.HandleFunc("GET /favicon.ico", func(w http.ResponseWriter, r *http.Request) {
 		http.Redirect(w, r, "/static/favicon.svg", http.StatusMovedPermanently)
 	})

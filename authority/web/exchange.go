@@ -1,0 +1,5 @@
+package web
+
+import "net/http"
+
+func (s *server) exchangeRoutes(m *http.ServeMux) {}
