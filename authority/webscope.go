@@ -91,24 +91,14 @@ func (l *Ledger) OrgBalances(ctx context.Context, org string) ([]Account, []Bala
 	var accts []Account
 	var out []Balance
 	err := l.view(ctx, func(tx ReadTx) error {
-		accts, out = nil, nil
-		o, _, err := l.authorize(tx, org, needRead)
-		if err != nil {
-			return err
-		}
-		all, err := tx.Accounts()
-		if err != nil {
+		var err error
+		if accts, err = l.orgAccounts(tx, org); err != nil || len(accts) == 0 {
+			out = nil
 			return err
 		}
 		mine := map[int64]bool{}
-		for _, a := range all {
-			if a.OrgID == o.ID {
-				accts = append(accts, a)
-				mine[a.ID] = true
-			}
-		}
-		if len(accts) == 0 {
-			return nil
+		for _, a := range accts {
+			mine[a.ID] = true
 		}
 		out, err = balances(tx, 0, func(id int64) bool { return mine[id] })
 		return err
@@ -117,6 +107,37 @@ func (l *Ledger) OrgBalances(ctx context.Context, org string) ([]Account, []Bala
 		return nil, nil, err
 	}
 	return accts, out, nil
+}
+
+// OrgAccounts returns the virtual accounts of the organization named, for
+// an actor who may read it: OrgBalances without the balances, for the
+// forms that only list the accounts.
+func (l *Ledger) OrgAccounts(ctx context.Context, org string) ([]Account, error) {
+	var accts []Account
+	err := l.view(ctx, func(tx ReadTx) error {
+		var err error
+		accts, err = l.orgAccounts(tx, org)
+		return err
+	})
+	return accts, err
+}
+
+func (l *Ledger) orgAccounts(tx ReadTx, org string) ([]Account, error) {
+	o, _, err := l.authorize(tx, org, needRead)
+	if err != nil {
+		return nil, err
+	}
+	all, err := tx.Accounts()
+	if err != nil {
+		return nil, err
+	}
+	var out []Account
+	for _, a := range all {
+		if a.OrgID == o.ID {
+			out = append(out, a)
+		}
+	}
+	return out, nil
 }
 
 // A RequestReview is what a request code asks, verified, before it is

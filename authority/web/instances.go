@@ -85,7 +85,7 @@ func (s *server) instances(w http.ResponseWriter, r *http.Request, ss *session, 
 
 // accountNames returns the names of the organization's accounts.
 func (s *server) accountNames(r *http.Request, ss *session, acc *authority.Access) ([]string, error) {
-	accts, _, err := ss.l.OrgBalances(r.Context(), acc.Org.Name)
+	accts, err := ss.l.OrgAccounts(r.Context(), acc.Org.Name)
 	if err != nil {
 		return nil, err
 	}

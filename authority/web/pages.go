@@ -164,15 +164,12 @@ func (s *server) reserveForm(w http.ResponseWriter, r *http.Request, ss *session
 		s.failIn(w, r, ss, acc, err)
 		return
 	}
-	accts, _, err := ss.l.OrgBalances(r.Context(), acc.Org.Name)
+	names, err := s.accountNames(r, ss, acc)
 	if err != nil {
 		s.failIn(w, r, ss, acc, err)
 		return
 	}
-	d := &reserveData{}
-	for _, a := range accts {
-		d.Accounts = append(d.Accounts, a.Name)
-	}
+	d := &reserveData{Accounts: names}
 	s.render(w, r, http.StatusOK, "reserve.html", ss.page("Reserve", acc, d))
 }
 
