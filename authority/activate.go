@@ -42,6 +42,18 @@ type ActivatedProduct struct {
 // device it lists, and signs the activation that answers it. A request
 // processed before gets the same answer again and consumes nothing.
 func (l *Ledger) ProcessActivation(ctx context.Context, code []byte) (*Activated, error) {
+	return l.processActivation(ctx, code, nil)
+}
+
+// An activationHook checks, in the transaction of an activation request,
+// the gateway (nil when new) and the products the request names (nil for
+// a product key no product has) before anything changes; products is nil
+// for a request answered before, whose stored answer is served again.
+type activationHook func(tx Tx, req *codes.ActivationRequest, gw *Gateway, products []*FleetProduct) error
+
+// processActivation is ProcessActivation, with check (when not nil) run
+// in its transaction before anything changes (ProcessActivationIn).
+func (l *Ledger) processActivation(ctx context.Context, code []byte, check activationHook) (*Activated, error) {
 	var req *codes.ActivationRequest
 	if err := l.openWithKeys("activation request", func(k *codes.AuthorityKey) error {
 		var err error
@@ -58,7 +70,10 @@ func (l *Ledger) ProcessActivation(ctx context.Context, code []byte) (*Activated
 		if prev, err := tx.ActivationAnswer(hash); err != nil {
 			return err
 		} else if prev != nil {
-			return replayedActivation(tx, prev, out)
+			if err := replayedActivation(tx, prev, out); err != nil || check == nil {
+				return err
+			}
+			return check(tx, req, &out.Gateway, nil)
 		}
 		now, key, err := l.signingClock(c)
 		if err != nil {
@@ -73,6 +88,11 @@ func (l *Ledger) ProcessActivation(ctx context.Context, code []byte) (*Activated
 		gw, err := tx.Gateway(udi)
 		if err != nil {
 			return err
+		}
+		if check != nil {
+			if err := check(tx, req, gw, products); err != nil {
+				return err
+			}
 		}
 		switch {
 		case gw != nil && len(gw.PublicKey) == 0:

@@ -28,6 +28,13 @@ import (
 //
 // The actor must manage the organization of the instance's account.
 func (l *Ledger) AnswerExportRequest(ctx context.Context, code []byte) (*Authorized, error) {
+	return l.answerExportRequest(ctx, code, nil)
+}
+
+// answerExportRequest is AnswerExportRequest, with check (when not nil)
+// run in its transaction once the code's MAC checked, before anything
+// changes or is recorded (AnswerExportRequestIn).
+func (l *Ledger) answerExportRequest(ctx context.Context, code []byte, check func(tx ReadTx, acct *Account) error) (*Authorized, error) {
 	unverified, err := codes.ParseUnverifiedExportRequest(code)
 	if err != nil {
 		return nil, err
@@ -44,6 +51,11 @@ func (l *Ledger) AnswerExportRequest(ctx context.Context, code []byte) (*Authori
 		})
 		if err != nil {
 			return err
+		}
+		if check != nil {
+			if err := check(tx, acct); err != nil {
+				return err
+			}
 		}
 		if who, err := l.actingAs(tx); err != nil {
 			return err
