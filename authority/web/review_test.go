@@ -1,0 +1,85 @@
+package web_test
+
+import (
+	"fmt"
+	"net/http"
+	"regexp"
+	"strings"
+	"testing"
+)
+
+// Tests of the defects a review of the portal found between its parts,
+// each named after what it blocks.
+
+var (
+	idRE       = regexp.MustCompile(`\sid="([^"]*)"`)
+	labelForRE = regexp.MustCompile(`<label\b[^>]*\sfor="([^"]*)"`)
+	controlRE  = regexp.MustCompile(`<(input|select|textarea)\b([^>]*)>`)
+	typeRE     = regexp.MustCompile(`\stype="(hidden|submit|button)"`)
+)
+
+// pageDefects lists what a page breaks of the portal's rules for every
+// page: an id given twice, a label for no id of the page, a form control
+// no label names, not exactly one <h1>, a table without a caption.
+func pageDefects(body string) []string {
+	var out []string
+	ids := map[string]int{}
+	for _, m := range idRE.FindAllStringSubmatch(body, -1) {
+		ids[m[1]]++
+	}
+	for id, n := range ids {
+		if n > 1 {
+			out = append(out, fmt.Sprintf("id %q given %d times", id, n))
+		}
+	}
+	labelled := map[string]bool{}
+	for _, m := range labelForRE.FindAllStringSubmatch(body, -1) {
+		labelled[m[1]] = true
+		if ids[m[1]] == 0 {
+			out = append(out, fmt.Sprintf("label for %q, which no element has as id", m[1]))
+		}
+	}
+	for _, m := range controlRE.FindAllStringSubmatch(body, -1) {
+		if m[1] == "input" && typeRE.MatchString(m[2]) || strings.Contains(m[2], "aria-label") {
+			continue
+		}
+		id := idRE.FindStringSubmatch(m[2])
+		if id == nil || !labelled[id[1]] {
+			out = append(out, fmt.Sprintf("no label names <%s%s>", m[1], m[2]))
+		}
+	}
+	if n := strings.Count(body, "<h1"); n != 1 {
+		out = append(out, fmt.Sprintf("%d <h1> elements", n))
+	}
+	if t, c := strings.Count(body, "<table"), strings.Count(body, "<caption"); t != c {
+		out = append(out, fmt.Sprintf("%d tables, %d captions", t, c))
+	}
+	return out
+}
+
+// wantWellFormed checks a page with pageDefects.
+func (r *resp) wantWellFormed(t *testing.T, what string) {
+	t.Helper()
+	if ds := pageDefects(r.body); len(ds) > 0 {
+		t.Errorf("%s: %s", what, strings.Join(ds, "; "))
+	}
+}
+
+// TestWalletIDsStayUniqueWhateverTheProductName: each product's section
+// on the wallet page has the id product-NAME (the add-product redirect
+// and the subscriptions page link to it), so the add-product form's text
+// boxes must not have ids of that shape: a product named "name" or
+// "software" gave its section the id of a text box, and the box's label
+// named two elements.
+func TestWalletIDsStayUniqueWhateverTheProductName(t *testing.T) {
+	d := newDesk(t)
+	for _, name := range []string{"name", "software", "site-1"} {
+		_, err := d.l.As(ann).AddProduct(ctx, "acme", name, "vms")
+		d.must(err)
+	}
+	b, _ := d.signedIn(ann)
+	r := b.get("/orgs/acme/wallet")
+	r.want(t, http.StatusOK, `id="product-name"`, `id="product-software"`, "Add a product")
+	r.wantWellFormed(t, "wallet")
+	b.get("/orgs/acme/subscriptions").wantWellFormed(t, "subscriptions")
+}
