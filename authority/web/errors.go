@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"net/http"
 	"strings"
 
@@ -30,15 +31,31 @@ func (e *pageError) Error() string { return e.msg }
 func (e *pageError) Hint() string  { return e.hint }
 func (e *pageError) Unwrap() error { return e.err }
 
-// Messages of the portal's own refusals.
-var errTooLarge = &pageError{status: http.StatusRequestEntityTooLarge, title: "Too large",
-	msg: "The form or file is larger than 1 MiB, so it was not read.", hint: "A request code file is a few kilobytes: check that you chose the right file."}
+// tooLarge is the refusal of a body over the bound ServeHTTP set for it,
+// in the words of that bound: MaxUpload for the forms of an
+// organization's pages, which take code files, maxForm for the others
+// (the desk's, the sign-in's), which take typed fields only.
+func tooLarge(limit int64) *pageError {
+	size := fmt.Sprintf("%d bytes", limit)
+	switch {
+	case limit >= 1<<20 && limit%(1<<20) == 0:
+		size = fmt.Sprintf("%d MiB", limit>>20)
+	case limit >= 1<<10 && limit%(1<<10) == 0:
+		size = fmt.Sprintf("%d KiB", limit>>10)
+	}
+	hint := "A request code file is a few kilobytes: check that you chose the right file."
+	if limit < MaxUpload {
+		hint = "No field of this form takes that much: check what was pasted into it."
+	}
+	return &pageError{status: http.StatusRequestEntityTooLarge, title: "Too large",
+		msg: "The form or file is larger than " + size + ", so it was not read.", hint: hint}
+}
 
 // formError maps an error of reading a form.
 func formError(err error) error {
 	var mb *http.MaxBytesError
 	if errors.As(err, &mb) {
-		return errTooLarge
+		return tooLarge(mb.Limit)
 	}
 	return &pageError{status: http.StatusBadRequest, title: "Bad form", msg: "The form could not be read.", err: err}
 }
@@ -91,7 +108,7 @@ func classify(err error) *pageError {
 	var mb *http.MaxBytesError
 	switch {
 	case errors.As(err, &mb):
-		return errTooLarge
+		return tooLarge(mb.Limit)
 	case errors.Is(err, authority.ErrNoKey), errors.Is(err, authority.ErrClock):
 		// The operator's to fix: say so, not why.
 		return &pageError{http.StatusServiceUnavailable, "Cannot sign now", "The licensing desk cannot sign codes at the moment.", "Tell the vendor's support; nothing was reserved.", err}

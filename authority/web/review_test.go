@@ -3,6 +3,7 @@ package web_test
 import (
 	"fmt"
 	"net/http"
+	"net/url"
 	"regexp"
 	"strings"
 	"testing"
@@ -82,4 +83,26 @@ func TestWalletIDsStayUniqueWhateverTheProductName(t *testing.T) {
 	r.want(t, http.StatusOK, `id="product-name"`, `id="product-software"`, "Add a product")
 	r.wantWellFormed(t, "wallet")
 	b.get("/orgs/acme/subscriptions").wantWellFormed(t, "subscriptions")
+}
+
+// TestTooLargeFormsSayTheirOwnBound: a form of the desk or the sign-in
+// page is read up to 16 KiB, an organization's forms (which take code
+// files) up to 1 MiB; the refusal of a larger one said "larger than 1
+// MiB" for every form, so a desk form of 20 KB was refused for being
+// larger than 1 MiB.
+func TestTooLargeFormsSayTheirOwnBound(t *testing.T) {
+	d := newDesk(t)
+	b, tok := d.signedIn(vera)
+	big := strings.Repeat("x", 20<<10)
+	before := d.historyLen()
+	r := b.post("/desk/keys", url.Values{"csrf": {tok}, "software": {"vms"}, "kind": {"extension"}, "lines": {big}})
+	r.want(t, http.StatusRequestEntityTooLarge, "larger than 16 KiB, so it was not read")
+	if strings.Contains(r.body, "1 MiB") || strings.Contains(r.body, "request code file") {
+		t.Errorf("the desk's refusal names the bound of the organizations' forms:\n%s", r.body)
+	}
+	b.post("/orgs/acme/serials/field", url.Values{"csrf": {tok}, "key": {"0123456789abcdef"}, "name": {"site"}, "value": {strings.Repeat(big, 60)}}).
+		want(t, http.StatusRequestEntityTooLarge, "larger than 1 MiB, so it was not read")
+	if d.historyLen() != before {
+		t.Fatal("a refused form changed the ledger")
+	}
 }
