@@ -1,6 +1,7 @@
 package web
 
 import (
+	"errors"
 	"fmt"
 	"net/http"
 	"net/url"
@@ -209,7 +210,7 @@ func (s *server) satelliteAdd(w http.ResponseWriter, r *http.Request, ss *sessio
 	}
 	sat, err := ss.l.AddSatellite(r.Context(), name, trust, accts)
 	if err != nil {
-		s.fail(w, r, ss, err)
+		s.satFail(w, r, ss, err)
 		return
 	}
 	s.showSatellite(w, r, ss, sat.Name, fmt.Sprintf("Satellite %s registered; %s delegated to it. Next: answer its sync requests here (Answer a sync request, on the Satellites page), or with airlock authority serve.",
@@ -273,7 +274,7 @@ func (s *server) satelliteTrust(w http.ResponseWriter, r *http.Request, ss *sess
 	}
 	t, err := ss.l.UpdateSatelliteTrust(r.Context(), name, code)
 	if err != nil {
-		s.fail(w, r, ss, err)
+		s.satFail(w, r, ss, err)
 		return
 	}
 	s.showSatellite(w, r, ss, name, fmt.Sprintf("Trust update %d of satellite %s installed: its sync requests signed with its new key are answered from now on.", t.Sequence, name))
@@ -348,7 +349,7 @@ func (s *server) syncReview(w http.ResponseWriter, r *http.Request, ss *session)
 	}
 	rv, err := ss.l.ReviewSync(r.Context(), code)
 	if err != nil {
-		s.fail(w, r, ss, err)
+		s.satFail(w, r, ss, err)
 		return
 	}
 	d := &satData{Here: "/desk/satellites", Review: rv, Request: codes.EncodeText(codes.KindSyncRequest, code),
@@ -367,7 +368,7 @@ func (s *server) syncAnswer(w http.ResponseWriter, r *http.Request, ss *session)
 	}
 	a, err := ss.l.DeskAnswerSync(r.Context(), code)
 	if err != nil {
-		s.fail(w, r, ss, err)
+		s.satFail(w, r, ss, err)
 		return
 	}
 	d := &satData{Here: "/desk/satellites", Answer: a, Typed: codes.EncodeText(codes.KindSyncAnswer, a.Code), Hash: codeHash(a.Code),
@@ -406,4 +407,15 @@ func readPasted(r *http.Request, field string, want codes.Kind) ([]byte, error) 
 		}
 	}
 	return readCode(r, field, want)
+}
+
+// satFail is fail for the satellites' files: a file signed by a key the
+// satellite was not registered with, or outside that key's window, is
+// the file's fault (400), not the desk's.
+func (s *server) satFail(w http.ResponseWriter, r *http.Request, ss *session, err error) {
+	if errors.Is(err, codes.ErrUnknownKey) || errors.Is(err, codes.ErrKeyWindow) {
+		err = &pageError{status: http.StatusBadRequest, title: "Not signed by the satellite", msg: clean(err.Error()),
+			hint: "A satellite that rotated its key sends a trust update first: install it on the satellite's page, in order.", err: err}
+	}
+	s.fail(w, r, ss, err)
 }

@@ -354,3 +354,41 @@ func TestDeskSatellites(t *testing.T) {
 	b.post("/desk/satellites/remove", url.Values{"csrf": {tok}, "name": {"ship-sat"}}).want(t, http.StatusOK, "Satellite ship-sat removed", "acme/lab taken back")
 	b.get("/desk/satellites").want(t, http.StatusOK, "removed "+t0.Format(time.DateOnly))
 }
+
+// TestDeskSatelliteTrustUpdate: after the satellite rotated its key, the
+// vendor installs its trust update; an update not signed by a key known
+// for it, or not newer, is refused with nothing changed.
+func TestDeskSatelliteTrustUpdate(t *testing.T) {
+	d := newDesk(t)
+	site := connNewSite(t, d, "ship-sat")
+	d.must(func() error {
+		_, err := d.l.As(vera).AddSatellite(ctx, "ship-sat", site.trust, []string{"acme/lab"})
+		return err
+	}())
+	seed := sha256.Sum256([]byte("airlock web satellite key ship-sat, rotated"))
+	k2, err := codes.GenerateAuthorityKey(bytes.NewReader(append(seed[:], seed[:]...)), time.Time{}, time.Time{})
+	d.must(err)
+	update := func(seq uint64, by *codes.AuthorityKey) []byte {
+		code, err := codes.SignTrustSet(&codes.TrustSet{Sequence: seq, Keys: []codes.AuthorityPublicKey{site.key.Public, k2.Public}, IssuedAt: t0.Unix() - 60}, by)
+		d.must(err)
+		return codes.EncodeArmor(codes.KindTrustUpdate, code)
+	}
+	b, tok := d.signedIn(vera)
+	b.get("/desk/satellites/show?name=ship-sat").want(t, http.StatusOK, "Install the trust update", "Remove the satellite…")
+	before := d.historyLen()
+	for _, f := range [][]byte{update(2, k2), update(1, site.key), d.f.TrustFile, []byte("<i>not a file</i>")} {
+		r := b.upload("/desk/satellites/trust", url.Values{"csrf": {tok}, "name": {"ship-sat"}}, f)
+		if r.StatusCode < 400 || r.StatusCode >= 500 || strings.Contains(r.body, "<i>not") {
+			t.Fatalf("status %d\n%s", r.StatusCode, r.body)
+		}
+	}
+	gb := d.browser("192.0.2.11")
+	gtok := gb.signIn(gus)
+	gb.upload("/desk/satellites/trust", url.Values{"csrf": {gtok}, "name": {"ship-sat"}}, update(2, site.key)).want(t, http.StatusForbidden)
+	b.upload("/desk/satellites/trust", url.Values{"name": {"ship-sat"}}, update(2, site.key)).want(t, http.StatusForbidden, "no valid security token")
+	if d.historyLen() != before {
+		t.Fatal("refused trust updates changed the ledger")
+	}
+	b.upload("/desk/satellites/trust", url.Values{"csrf": {tok}, "name": {"ship-sat"}}, update(2, site.key)).want(t, http.StatusOK,
+		"Trust update 2 of satellite ship-sat installed", k2.ID().String())
+}
