@@ -35,6 +35,10 @@ type ActivationReview struct {
 	// nil: processing it again serves the same file and consumes nothing.
 	Answered   []byte
 	AnsweredAt int64 // Unix seconds
+	// KeyChanged is set when the request carries another key than the
+	// one its gateway was pinned to: processing it is refused
+	// (ErrGatewayKey) until the old key is retired (RetireGateway).
+	KeyChanged bool
 }
 
 // A ReviewedProduct is one product key of an activation request.
@@ -93,11 +97,9 @@ func (l *Ledger) ReviewActivationIn(ctx context.Context, org string, code []byte
 		if err != nil {
 			return err
 		}
-		if gw != nil && len(gw.PublicKey) > 0 && !bytes.Equal(gw.PublicKey, req.InstanceKey) && prev == nil {
-			// As processing would refuse it: a rebuilt gateway.
-			return fmt.Errorf("%w: gateway %s was pinned %s to key %x, and this activation request carries key %x: if the gateway's state was rebuilt, retire its old key first (Devices, Gateways)",
-				ErrGatewayKey, req.UDI.Short(), codes.FormatTime(gw.CreatedAt), InstanceKeyHashPrefix(gw.PublicKey), InstanceKeyHashPrefix(req.InstanceKey))
-		}
+		// Processing refuses a request with another key than the one
+		// its gateway was pinned to; the review says so.
+		out.KeyChanged = prev == nil && gw != nil && len(gw.PublicKey) > 0 && !bytes.Equal(gw.PublicKey, req.InstanceKey)
 		out.Gateway = gw
 		now := l.now()
 		for i, g := range req.Products {
