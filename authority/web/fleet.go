@@ -39,6 +39,7 @@ func (s *server) fleetRoutes(m *http.ServeMux) {
 	m.HandleFunc("GET /orgs/{org}/devices", s.inOrg(s.fleetDevices(false)))
 	m.HandleFunc("GET /orgs/{org}/devices/near-expiry", s.inOrg(s.fleetDevices(true)))
 	m.HandleFunc("GET /orgs/{org}/devices/{product}/{dk}", s.inOrg(s.fleetDeviceHistory))
+	m.HandleFunc("GET /orgs/{org}/devices/device", s.inOrg(s.fleetDeviceHistory)) // ?product=PK&dk=DK: see fleetDeviceURL
 	m.HandleFunc("POST /orgs/{org}/devices/auto-renew", s.inOrg(s.fleetDeviceAutoRenew))
 	m.HandleFunc("POST /orgs/{org}/devices/blocklist", s.inOrg(s.fleetBlock))
 	m.HandleFunc("POST /orgs/{org}/devices/delete/review", s.inOrg(s.fleetDeleteDevice(true)))
@@ -62,6 +63,7 @@ func init() {
 		return "no"
 	}
 	funcs["fleetPath"] = url.PathEscape
+	funcs["fleetDevice"] = fleetDeviceURL
 	funcs["fleetKey"] = func(pub []byte) string { return hex.EncodeToString(authority.InstanceKeyHashPrefix(pub)) }
 	funcs["fleetCause"] = func(c int) string {
 		switch c {
@@ -744,16 +746,38 @@ type fleetHistoryData struct {
 	Here string // this page, for the switch to come back to
 }
 
+// fleetDeviceURL is the address of a device's page: the product key and
+// the device key as path segments, escaped; or, when either is "." or
+// "..", which a browser resolves away before it asks (escaped too: the
+// URL standard reads %2e as a dot there) and the server would redirect
+// away, as the query of /orgs/ORG/devices/device.
+func fleetDeviceURL(org, pk, dk string) string {
+	base := "/orgs/" + url.PathEscape(org) + "/devices/"
+	if fleetDotSegment(pk) || fleetDotSegment(dk) {
+		return base + "device?" + url.Values{"product": {pk}, "dk": {dk}}.Encode()
+	}
+	return base + url.PathEscape(pk) + "/" + url.PathEscape(dk)
+}
+
+// fleetDotSegment reports whether a path segment is one a URL resolves.
+func fleetDotSegment(s string) bool { return s == "." || s == ".." }
+
 // fleetDeviceHistory shows one device and every code it consumed, as
-// `airlock authority device history` does.
+// `airlock authority device history` does. The device is the path's, or
+// the query's (fleetDeviceURL).
 func (s *server) fleetDeviceHistory(w http.ResponseWriter, r *http.Request, ss *session, acc *authority.Access) {
-	rec, err := ss.l.DeviceHistoryIn(r.Context(), acc.Org.Name, r.PathValue("product"), r.PathValue("dk"))
+	product, dk := r.PathValue("product"), r.PathValue("dk")
+	if product == "" && dk == "" {
+		q := r.URL.Query()
+		product, dk = q.Get("product"), q.Get("dk")
+	}
+	rec, err := ss.l.DeviceHistoryIn(r.Context(), acc.Org.Name, product, dk)
 	if err != nil {
 		s.failIn(w, r, ss, acc, fleetRefusal(err))
 		return
 	}
 	v := &rec.Device
-	d := &fleetHistoryData{DeviceRecord: rec, Here: "/orgs/" + acc.Org.Name + "/devices/" + url.PathEscape(v.Product.PK) + "/" + url.PathEscape(v.DK)}
+	d := &fleetHistoryData{DeviceRecord: rec, Here: fleetDeviceURL(acc.Org.Name, v.Product.PK, v.DK)}
 	s.render(w, r, http.StatusOK, "devices_history.html", ss.page("Device "+v.DK+" of "+v.Product.PK, acc, d))
 }
 
@@ -841,7 +865,7 @@ func (s *server) fleetDeleteDevice(review bool) func(http.ResponseWriter, *http.
 			s.failIn(w, r, ss, acc, err)
 			return
 		}
-		fleetBack(w, r, "/orgs/"+org+"/devices/"+url.PathEscape(p.PK)+"/"+url.PathEscape(d.DK))
+		fleetBack(w, r, fleetDeviceURL(org, p.PK, d.DK))
 	}
 }
 
@@ -903,9 +927,17 @@ func fleetReturn(org, back string) string {
 	list := "/orgs/" + org + "/devices"
 	u, err := url.Parse(back)
 	if err != nil || u.Scheme != "" || u.Host != "" || u.User != nil || u.Opaque != "" ||
-		strings.ContainsAny(u.Path, "\\") || strings.Contains(u.Path, "//") || strings.Contains(u.Path, "/.") ||
+		strings.ContainsAny(u.Path, "\\") || strings.Contains(u.Path, "//") ||
 		(u.Path != list && !strings.HasPrefix(u.Path, list+"/")) {
 		return list
+	}
+	// No segment that climbs out ("..") or stands for its folder (".");
+	// one that starts with a dot is a device key's (".cam"), not one of
+	// these.
+	for _, seg := range strings.Split(u.Path, "/") {
+		if fleetDotSegment(seg) {
+			return list
+		}
 	}
 	out := (&url.URL{Path: u.Path}).EscapedPath()
 	if q := u.Query(); len(q) > 0 {

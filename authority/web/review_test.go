@@ -2,6 +2,7 @@ package web_test
 
 import (
 	"fmt"
+	"html"
 	"net/http"
 	"net/url"
 	"regexp"
@@ -104,5 +105,59 @@ func TestTooLargeFormsSayTheirOwnBound(t *testing.T) {
 		want(t, http.StatusRequestEntityTooLarge, "larger than 1 MiB, so it was not read")
 	if d.historyLen() != before {
 		t.Fatal("a refused form changed the ledger")
+	}
+}
+
+var deviceLinkRE = regexp.MustCompile(`<th scope="row"><a href="([^"]+)">([^<]+)</a></th>`)
+
+// dotSegments reports whether a path has a segment a browser resolves
+// away before it asks for it: "." or "..", percent-encoded or not (the
+// WHATWG URL standard reads %2e as a dot there).
+func dotSegments(p string) bool {
+	for _, seg := range strings.Split(strings.ToLower(p), "/") {
+		if seg = strings.ReplaceAll(seg, "%2e", "."); seg == "." || seg == ".." {
+			return true
+		}
+	}
+	return false
+}
+
+// TestDevicePagesOfDotNamedDevicesAreReachable: a device key (or a
+// product key) may be "." or ".." or start with a dot, as a gateway
+// reports it. Its page's address put the key as a path segment, which a
+// browser resolves away (and the server redirects away), so such a
+// device's page, with its forms and its deletion, could not be opened;
+// and a switch on the page of a device whose key starts with a dot went
+// back to the list rather than to the page.
+func TestDevicePagesOfDotNamedDevicesAreReachable(t *testing.T) {
+	d := fleetDesk(t)
+	fleetActivate(d, d.device("gw-acme", d.f.Authority), map[string][]string{"PK-CAM": {"..", ".", ".cam"}})
+	b, tok := d.signedIn(ann)
+	links := map[string]string{}
+	for _, m := range deviceLinkRE.FindAllStringSubmatch(b.get("/orgs/acme/devices?product=PK-CAM&size=100").body, -1) {
+		links[html.UnescapeString(m[2])] = html.UnescapeString(m[1])
+	}
+	for _, dk := range []string{"..", ".", ".cam", "cam-001"} {
+		href := links[dk]
+		u, err := url.Parse(href)
+		if err != nil || href == "" || dotSegments(u.EscapedPath()) {
+			t.Errorf("device %q: link %q has a segment a browser drops", dk, href)
+			continue
+		}
+		page := b.get(href)
+		page.want(t, http.StatusOK, "<dt>Device key</dt><dd><code>"+html.EscapeString(dk)+"</code></dd>", "Delete device "+html.EscapeString(dk))
+		m := regexp.MustCompile(`name="back" value="([^"]+)"`).FindStringSubmatch(page.body)
+		if m == nil {
+			t.Fatalf("device %q: no switch on its page", dk)
+		}
+		back := html.UnescapeString(m[1])
+		r := b.post("/orgs/acme/devices/blocklist", url.Values{"csrf": {tok}, "product": {"PK-CAM"}, "dk": {dk}, "blocked": {"on"}, "back": {back}})
+		r.wantRedirect(t, back)
+		b.get(back).want(t, http.StatusOK, "<dt>On the blocklist</dt><dd>yes</dd>")
+		del := b.post("/orgs/acme/devices/delete", url.Values{"csrf": {tok}, "product": {"PK-CAM"}, "dk": {dk}})
+		if loc := del.Header.Get("Location"); del.StatusCode != http.StatusSeeOther || dotSegments(loc) {
+			t.Errorf("device %q: deleted to %d %q", dk, del.StatusCode, loc)
+		}
+		b.get(del.Header.Get("Location")).want(t, http.StatusOK, "<dd>deleted</dd>")
 	}
 }
