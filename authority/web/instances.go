@@ -156,10 +156,13 @@ func (s *server) show(r *http.Request, ss *session, acc *authority.Access) (*ins
 	}
 	if d.Live != nil && len(d.Live.Codes) > 0 {
 		latest := d.Live.Codes[len(d.Live.Codes)-1]
-		// For display: the ledger signed and stored this code itself.
+		// For display: the ledger signed and stored this code itself, so
+		// one that does not parse is the ledger's corruption (an internal
+		// error), not a refusal of a code the person gave: the decoder's
+		// sentinel is not kept.
 		a, err := codes.ParseUnverifiedAuthorization(latest.Code)
 		if err != nil {
-			return nil, fmt.Errorf("stored code of reservation %s: %w", d.Live.IDString(), err)
+			return nil, fmt.Errorf("%w: stored code of reservation %s: %v", authority.ErrCorrupt, d.Live.IDString(), err)
 		}
 		for _, e := range a.Entitlements {
 			d.Lines = append(d.Lines, line{Tag: e.Tag, Count: e.Count, Component: e.Component})

@@ -1,6 +1,7 @@
 package web_test
 
 import (
+	"encoding/binary"
 	"fmt"
 	"html"
 	"net/http"
@@ -8,6 +9,8 @@ import (
 	"regexp"
 	"strings"
 	"testing"
+
+	"github.com/airlock-dev/airlock/authority"
 )
 
 // Tests of the defects a review of the portal found between its parts,
@@ -159,5 +162,27 @@ func TestDevicePagesOfDotNamedDevicesAreReachable(t *testing.T) {
 			t.Errorf("device %q: deleted to %d %q", dk, del.StatusCode, loc)
 		}
 		b.get(del.Header.Get("Location")).want(t, http.StatusOK, "<dd>deleted</dd>")
+	}
+}
+
+// TestACorruptStoredCodeIsAnInternalError: the instance page reads the
+// live reservation's latest code, which the ledger signed and stored
+// itself, for the update form. When it does not parse, the ledger is
+// corrupt: that is the desk's failure (500, logged, no detail), not a
+// refusal of what the person gave; it was shown as "Not a code" (400),
+// with the decoder's words and a hint to paste the code again.
+func TestACorruptStoredCodeIsAnInternalError(t *testing.T) {
+	f := newInstancesFixture(t)
+	d := f.d
+	res := binary.BigEndian.Uint32(f.res.Authorization.Reservation)
+	garbage := []byte("not a code")
+	d.must(d.l.Store().Update(ctx, func(tx authority.Tx) error {
+		return tx.InsertIssued(&authority.Issued{Reservation: res, Serial: 2, Code: garbage, Hash: hash(garbage), IssuedAt: t0.Unix(), InstallBy: t0.Unix() + 86400})
+	}))
+	b, _ := d.signedIn(ann)
+	r := b.get(f.url)
+	r.want(t, http.StatusInternalServerError, "Something failed inside the licensing desk.")
+	if strings.Contains(r.body, "malformed") || strings.Contains(r.body, "Paste the whole code") {
+		t.Fatalf("the page shows the decoder's refusal:\n%s", r.body)
 	}
 }
