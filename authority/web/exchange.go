@@ -60,13 +60,10 @@ type exchangeFormData struct {
 	Usage []authority.Event // the usage page's recent reports
 }
 
-// exchangeForm shows the form of a file a site brings.
+// exchangeForm shows the form of a file a site brings to those who may
+// manage the organization, and to its viewers a note that says who does.
 func (s *server) exchangeForm(x *exchange) func(http.ResponseWriter, *http.Request, *session, *authority.Access) {
 	return func(w http.ResponseWriter, r *http.Request, ss *session, acc *authority.Access) {
-		if err := needManage(acc); err != nil {
-			s.failIn(w, r, ss, acc, err)
-			return
-		}
 		s.render(w, r, http.StatusOK, "exchange_form.html", ss.page(x.Title, acc, &exchangeFormData{exchange: x}))
 	}
 }

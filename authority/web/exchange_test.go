@@ -162,7 +162,11 @@ func TestExchangeActivationRefusals(t *testing.T) {
 	typedAcme := typed(codes.KindActivationRequest, acmeReq)
 
 	vb, vtok := d.signedIn(vic)
-	vb.get("/orgs/acme/activation/requests").want(t, http.StatusForbidden, "Not allowed")
+	form := vb.get("/orgs/acme/activation/requests")
+	form.want(t, http.StatusOK, "An administrator of acme enters activation requests")
+	if strings.Contains(form.body, "Review the activation request") {
+		t.Fatal("a viewer is offered the form")
+	}
 	vb.upload("/orgs/acme/activation/requests/review", url.Values{"csrf": {vtok}}, acmeReq).want(t, http.StatusForbidden)
 	vb.post("/orgs/acme/activation/requests", url.Values{"csrf": {vtok}, "code": {typedAcme}}).want(t, http.StatusForbidden)
 	vb.post("/orgs/acme/activation/requests/download", url.Values{"csrf": {vtok}, "code": {typedAcme}}).want(t, http.StatusForbidden)
@@ -417,7 +421,7 @@ func TestExchangeExportRefusals(t *testing.T) {
 	same()
 
 	vb, vtok := d.signedIn(vic)
-	vb.get("/orgs/acme/export").want(t, http.StatusForbidden)
+	vb.get("/orgs/acme/export").want(t, http.StatusOK, "An administrator of acme enters export requests")
 	vb.post("/orgs/acme/export", url.Values{"csrf": {vtok}, "code": {typed(codes.KindExportRequest, xr)}}).want(t, http.StatusForbidden)
 	same()
 
