@@ -122,6 +122,21 @@ func TestProcessActivationInIsTheOrganizations(t *testing.T) {
 	if string(rv.Answered) != string(a.Code) {
 		t.Fatal("the review does not give the answer")
 	}
+	// A rebuilt gateway (another key, the same UDI): the review warns,
+	// processing refuses as the desk does.
+	rebuilt := e.device("gw-acme-rebuilt")
+	rebuilt.udi = gw.udi
+	other := rebuilt.activation(map[string][]string{"PK-CAM": {"cam-3"}})
+	rv, err = ann.ReviewActivationIn(ctx, "acme", other)
+	e.must(err)
+	if !rv.KeyChanged {
+		t.Fatal("the review does not warn of the gateway's new key")
+	}
+	_, err = ann.ProcessActivationIn(ctx, "acme", other)
+	wantErr(t, err, authority.ErrGatewayKey)
+	if e.exchangeHistory() != n {
+		t.Fatal("a refused request changed the history")
+	}
 	again, err := ann.ProcessActivationIn(ctx, "acme", req)
 	e.must(err)
 	if !again.Replayed || string(again.Code) != string(a.Code) || e.exchangeHistory() != n {
