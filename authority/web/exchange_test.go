@@ -441,3 +441,32 @@ func TestExchangeExportRefusals(t *testing.T) {
 	}
 	same()
 }
+
+// TestExchangeExportDeniedAndGivenBack: an account the vendor denies
+// export-controlled licenses is warned of on the review, and answering
+// records the refusal as the command does; a code that gives licenses
+// back is answered, and they stay in transition until confirmed.
+func TestExchangeExportDeniedAndGivenBack(t *testing.T) {
+	d := newDesk(t)
+	_, err := d.l.As(vera).AddLot(ctx, authority.LotSpec{Account: "acme/plant", Tag: exchangeCrypto, Count: 3, ExportControlled: true})
+	d.must(err)
+	v, a := exchangeInstance(d, "cam-x3", "acme/plant", lic(camera, 1), lic(exchangeCrypto, 2))
+	b, tok := d.signedIn(ann)
+
+	d.must(d.l.As(vera).SetExportAllowed(ctx, "acme/plant", false))
+	more := exchangeXR(d, v, a, exchangeCrypto, 1, false)
+	b.upload("/orgs/acme/export/review", url.Values{"csrf": {tok}}, more).want(t, http.StatusOK, "It would be refused", "the vendor denies account")
+	n := d.historyLen()
+	b.post("/orgs/acme/export", url.Values{"csrf": {tok}, "code": {typed(codes.KindExportRequest, more)}}).want(t, http.StatusBadRequest, "the vendor denies account")
+	if d.historyLen() != n+1 {
+		t.Fatalf("the refusal was not recorded: %d events, was %d", d.historyLen(), n)
+	}
+
+	back := exchangeXR(d, v, a, exchangeCrypto, 1, true)
+	rv := b.upload("/orgs/acme/export/review", url.Values{"csrf": {tok}}, back)
+	rv.want(t, http.StatusOK, "to give back 1 of vms.crypto", "The latest code carries", "stay in transition")
+	b.post("/orgs/acme/export", url.Values{"csrf": {tok}, "code": {exchangeHidden(t, rv)}}).want(t, http.StatusOK, "Export request answered", "1 vms.crypto")
+	if got := d.balance("acme/plant", exchangeCrypto); got[3] != 1 {
+		t.Fatalf("vms.crypto in transition %d, want 1", got[3])
+	}
+}
