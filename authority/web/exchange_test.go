@@ -139,6 +139,18 @@ func TestExchangeActivationPinsANewGateway(t *testing.T) {
 	if len(gws) != 2 {
 		t.Fatalf("acme has %d gateways, want 2", len(gws))
 	}
+	// The vendor's support answers for the organization too, recorded as
+	// themselves.
+	vb, vtok := d.signedIn(vera)
+	more := exchangeRequest(d, gw, map[string][]string{"PK-CAM": {"cam-101"}})
+	vrv := vb.upload("/orgs/acme/activation/requests/review", url.Values{"csrf": {vtok}}, more)
+	vrv.want(t, http.StatusOK, "yes, since")
+	vb.post("/orgs/acme/activation/requests", url.Values{"csrf": {vtok}, "code": {exchangeHidden(t, vrv)}}).want(t, http.StatusOK, "Activation request answered")
+	es, err := d.l.As(vera).History(ctx, authority.HistoryFilter{})
+	d.must(err)
+	if last := es[len(es)-1]; last.Actor != vera || last.Action != "activate" {
+		t.Fatalf("last event %+v", last)
+	}
 }
 
 // TestExchangeActivationRefusals: a viewer, another organization's
