@@ -87,6 +87,13 @@ var refusals = []struct {
 	{authority.ErrRemovalLimit, http.StatusConflict, "Removal limit reached", "The account allows only so many removals without a return in 365 days: have the instance return its reservation, or ask the vendor's support to raise the account's limit."},
 	{authority.ErrCrossOrg, http.StatusConflict, "Across organizations", "Licenses never move between organizations: transfer between accounts of one organization."},
 	{authority.ErrDenied, http.StatusForbidden, "Not allowed", "Ask an administrator of the organization, or the vendor's support, for the role this needs."},
+	// Kinds of "not enough licenses" that are no account's: their own
+	// words, not the accounts' (whose hint sends to the licenses page).
+	{authority.ErrWalletShort, http.StatusConflict, "Not enough in the wallet", "The Wallet page shows what each product's wallet holds: redeem a license key into it first, or allocate fewer."},
+	{authority.ErrExtensionShort, http.StatusConflict, "Not enough extension licenses", "Redeem an extension key into the product's wallet first, or extend by fewer."},
+	{authority.ErrNothingToDeliver, http.StatusConflict, "Nothing to deliver", "Start the product's subscription and allocate licenses to its current year on the Subscriptions page, then deliver again."},
+	{authority.ErrUpgradeShort, http.StatusConflict, "Not enough to upgrade", "Convert fewer licenses: the notification and the organization's registered keys have only so many left."},
+	{authority.ErrAgreementCap, http.StatusConflict, "Over the agreement's cap", "Draw at most what the agreement has left of the tag; the vendor makes a new agreement for more."},
 	{authority.ErrUnavailable, http.StatusConflict, "Not enough licenses", "The licenses page shows what each account has available: transfer licenses or buy more first."},
 	{authority.ErrKeyMismatch, http.StatusConflict, "Another instance key", "If the instance was rebuilt, the vendor's support removes the old one first; then reserve again."},
 	{authority.ErrActive, http.StatusConflict, "Already reserved", "Change the reservation with an update, or have the instance return it first."},
@@ -121,7 +128,13 @@ func classify(err error) *pageError {
 	}
 	for _, c := range refusals {
 		if errors.Is(err, c.sentinel) {
-			return &pageError{c.status, c.title, withoutTitle(clean(err.Error()), c.title), c.hint, err}
+			msg := withoutTitle(clean(err.Error()), c.title)
+			if general := errors.Unwrap(c.sentinel); general != nil {
+				// A kind of a general sentinel says the general words
+				// first: the page's title says its own instead.
+				msg = strings.TrimPrefix(msg, general.Error()+": ")
+			}
+			return &pageError{c.status, c.title, msg, c.hint, err}
 		}
 	}
 	return &pageError{http.StatusInternalServerError, "Internal error", "Something failed inside the licensing desk.", "Nothing was shown that should not be; tell the vendor's support the time this happened.", err}

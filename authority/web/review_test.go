@@ -9,6 +9,7 @@ import (
 	"regexp"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/airlock-dev/airlock/authority"
 )
@@ -184,5 +185,38 @@ func TestACorruptStoredCodeIsAnInternalError(t *testing.T) {
 	r.want(t, http.StatusInternalServerError, "Something failed inside the licensing desk.")
 	if strings.Contains(r.body, "malformed") || strings.Contains(r.body, "Paste the whole code") {
 		t.Fatalf("the page shows the decoder's refusal:\n%s", r.body)
+	}
+}
+
+// TestShortfallsOutsideAccountsSayWhatIsShort: a wallet too small for an
+// allocation, and a draw past an agreement's cap, are kinds of "not
+// enough licenses", which the portal's one table titled as an account's
+// shortage, with the hint to look at the licenses page and transfer
+// licenses between accounts: neither helps. Each has its own title and
+// hint, and its message does not say "not enough licenses" again.
+func TestShortfallsOutsideAccountsSayWhatIsShort(t *testing.T) {
+	d, b, tok := walletSubsDesk(t)
+	_, err := d.l.As(vera).StartSubscription(ctx, "acme", "site-1", false)
+	d.must(err)
+	r := b.post("/orgs/acme/subscriptions/allocate", url.Values{"csrf": {tok}, "product": {"site-1"}, "year": {"1"}, "count": {"500"}, "tag": {camera}, "step": {"do"}})
+	r.want(t, http.StatusConflict, "<h1>Not enough in the wallet</h1>", "480 short", "redeem a license key")
+	for _, wrong := range []string{"transfer licenses", "not enough licenses:"} {
+		if strings.Contains(r.body, wrong) {
+			t.Errorf("the wallet's shortfall says %q:\n%s", wrong, r.body)
+		}
+	}
+	_, err = d.l.As(vera).CreateAgreement(ctx, authority.AgreementSpec{Org: "acme", Name: "ela", From: t0.Truncate(24 * time.Hour).Unix(), To: t0.Truncate(24*time.Hour).AddDate(1, 0, 0).Unix(),
+		Caps: []authority.AgreementCap{{Software: "vms", Tag: camera, Cap: 5}}})
+	d.must(err)
+	before := d.historyLen()
+	r = b.post("/orgs/acme/agreements/draw", url.Values{"csrf": {tok}, "agreement": {"ela"}, "tag": {camera}, "count": {"6"}})
+	r.want(t, http.StatusConflict, "<h1>Over the agreement&#39;s cap</h1>", "5 left, 6 asked for")
+	for _, wrong := range []string{"transfer licenses", "not enough licenses:"} {
+		if strings.Contains(r.body, wrong) {
+			t.Errorf("the agreement's cap says %q:\n%s", wrong, r.body)
+		}
+	}
+	if d.historyLen() != before {
+		t.Fatal("a refused draw changed the ledger")
 	}
 }
