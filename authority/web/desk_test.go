@@ -65,7 +65,9 @@ func TestDeskRefusesEveryoneButTheVendor(t *testing.T) {
 		check := func(what string, r *resp) {
 			t.Helper()
 			r.want(t, http.StatusForbidden, "Not allowed", "The desk is for the vendor&#39;s support staff.")
-			if strings.Contains(r.body, other) || strings.Contains(r.body, "<form method=\"post\" action=\"/desk") || strings.Contains(r.body, "hq") {
+			// The form token is random base64, which holds "hq" now and then.
+			body := strings.ReplaceAll(r.body, r.token(), "")
+			if strings.Contains(body, other) || strings.Contains(body, "<form method=\"post\" action=\"/desk") || strings.Contains(body, "hq") {
 				t.Errorf("%s at %s sees a form or another organization:\n%s", who, what, r.body)
 			}
 		}

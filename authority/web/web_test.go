@@ -257,8 +257,10 @@ func TestOrganizationPagesAreAuthorized(t *testing.T) {
 			want = http.StatusNotFound
 		}
 		r.want(t, want, "&#34;"+tc.org+"&#34;")
+		// The form token is random base64, which holds "hq" now and then.
+		body := strings.ReplaceAll(r.body, r.token(), "")
 		for _, leak := range []string{"Account", "hq", "plant", camera} {
-			if strings.Contains(r.body, leak) {
+			if strings.Contains(body, leak) {
 				t.Errorf("%s reading %s sees %q:\n%s", tc.who, tc.org, leak, r.body)
 			}
 		}
@@ -518,7 +520,7 @@ func TestAdministratorsStayInTheirOrganization(t *testing.T) {
 	for _, path := range []string{"/orgs/acme/reserve/review", "/orgs/acme/reserve", "/orgs/acme/reserve/download"} {
 		r := b.post(path, url.Values{"csrf": {tok}, "account": {"plant"}, "request": {req}})
 		r.want(t, 403, "another organization")
-		if strings.Contains(r.body, hexHash(bin)) || strings.Contains(r.body, "hq") {
+		if strings.Contains(r.body, hexHash(bin)) || strings.Contains(strings.ReplaceAll(r.body, r.token(), ""), "hq") {
 			t.Fatalf("%s shows globex's answer:\n%s", path, r.body)
 		}
 	}
