@@ -245,7 +245,7 @@ func TestSignInAndSessionsOnEachBackend(t *testing.T) {
 		if strings.Join(sets, "\n") != strings.Join(want, "\n") {
 			t.Errorf("history:\n%s\nwant:\n%s", strings.Join(sets, "\n"), strings.Join(want, "\n"))
 		}
-		if _, err := desk.Verify(ctx); err != nil {
+		if _, err := vera.Verify(ctx); err != nil {
 			t.Fatal(err)
 		}
 	})
