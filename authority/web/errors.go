@@ -72,6 +72,8 @@ var refusals = []struct {
 }{
 	{codes.ErrEncrypted, http.StatusBadRequest, "Encrypted file", "The portal does not open files encrypted with age: paste the typed code, or upload the armored file the instance wrote before it was encrypted."},
 	{codes.ErrBadSignature, http.StatusBadRequest, "Not for this authority", "The code was made for another authority key: give the instance this authority's trust file, then make a new code."},
+	{codes.ErrUnknownKey, http.StatusBadRequest, "Key not trusted", "The file was signed by a key this desk does not trust: check that it comes from the right authority or satellite."},
+	{codes.ErrKeyWindow, http.StatusBadRequest, "Key not valid then", "The file was signed by a key outside its validity: have it made again with the current key."},
 	{codes.ErrTypo, http.StatusBadRequest, "Typo in the code", "Check the group named above against the original and type it again."},
 	{codes.ErrWrongKind, http.StatusBadRequest, "Wrong kind of code", "Each code starts with two letters that say its kind: check that you pasted the right one."},
 	{codes.ErrMalformed, http.StatusBadRequest, "Not a code", "Paste the whole code as the instance printed it, or upload the file it wrote."},
