@@ -116,32 +116,10 @@ func (l *Ledger) importUsage(ctx context.Context, code []byte, hook codeHook) (*
 			return err
 		}
 		h := codeHash(code)
-		out = &UsageImported{UDI: inst.UDI, Account: acct.Ref(), Report: u, Hash: h}
-		if seen, err := tx.UsageReport(h); err != nil {
-			return err
-		} else if seen != nil {
-			out.Again = true
-			out.Note = fmt.Sprintf("this usage report was imported %s", codes.FormatTime(seen.At))
-			return nil
-		}
-		reports, err := tx.UsageReports(inst.ID)
-		if err != nil {
+		var j *Journal
+		if out, j, err = judgeUsage(tx, inst, acct, u, h); err != nil || out.Again {
 			return err
 		}
-		j, err := tx.Journal(inst.ID)
-		if err != nil {
-			return err
-		}
-		var reasons []string
-		if u.JournalHead != nil {
-			reasons, out.Late, out.Gap = judgeJournal(u, reports, j)
-		}
-		if why, err := returnedBefore(tx, inst, u); err != nil {
-			return err
-		} else if why != "" {
-			reasons = append(reasons, why)
-		}
-		out.Fork = strings.Join(reasons, "; ")
 		now := l.now()
 		err = tx.InsertUsageReport(&UsageReport{Hash: h, InstanceID: inst.ID, Count: u.JournalCount, Head: u.JournalHead,
 			Previous: u.PreviousHead, From: u.From, To: u.To, At: now, Fork: out.Fork != ""})
@@ -317,4 +295,40 @@ func shortHead(h []byte) string {
 		return ""
 	}
 	return fmt.Sprintf(", head %x", h[:8])
+}
+
+// judgeUsage says what importing the usage report u (hashed h) of inst
+// would find, without recording it: imported before (Again), or its
+// journal judged against the reports and journal the ledger holds and the
+// instance's returns. It also returns the instance's journal record (nil
+// for none), which ImportUsage updates. ImportUsage records what it says;
+// the portal's review shows it.
+func judgeUsage(tx ReadTx, inst *Instance, acct *Account, u *codes.Usage, h []byte) (*UsageImported, *Journal, error) {
+	out := &UsageImported{UDI: inst.UDI, Account: acct.Ref(), Report: u, Hash: h}
+	if seen, err := tx.UsageReport(h); err != nil {
+		return nil, nil, err
+	} else if seen != nil {
+		out.Again = true
+		out.Note = fmt.Sprintf("this usage report was imported %s", codes.FormatTime(seen.At))
+		return out, nil, nil
+	}
+	reports, err := tx.UsageReports(inst.ID)
+	if err != nil {
+		return nil, nil, err
+	}
+	j, err := tx.Journal(inst.ID)
+	if err != nil {
+		return nil, nil, err
+	}
+	var reasons []string
+	if u.JournalHead != nil {
+		reasons, out.Late, out.Gap = judgeJournal(u, reports, j)
+	}
+	if why, err := returnedBefore(tx, inst, u); err != nil {
+		return nil, nil, err
+	} else if why != "" {
+		reasons = append(reasons, why)
+	}
+	out.Fork = strings.Join(reasons, "; ")
+	return out, j, nil
 }

@@ -229,33 +229,8 @@ func (l *Ledger) ReviewUsageIn(ctx context.Context, org string, code []byte) (*U
 		if acct == nil || acct.OrgID != o.ID {
 			return unknownUsageInstance(unverified.UDI)
 		}
-		h := codeHash(code)
-		out = &UsageImported{UDI: inst.UDI, Account: acct.Ref(), Report: u, Hash: h}
-		if seen, err := tx.UsageReport(h); err != nil {
-			return err
-		} else if seen != nil {
-			out.Again, out.Note = true, fmt.Sprintf("this usage report was imported %s", codes.FormatTime(seen.At))
-			return nil
-		}
-		reports, err := tx.UsageReports(inst.ID)
-		if err != nil {
-			return err
-		}
-		j, err := tx.Journal(inst.ID)
-		if err != nil {
-			return err
-		}
-		var reasons []string
-		if u.JournalHead != nil {
-			reasons, out.Late, out.Gap = judgeJournal(u, reports, j)
-		}
-		if why, err := returnedBefore(tx, inst, u); err != nil {
-			return err
-		} else if why != "" {
-			reasons = append(reasons, why)
-		}
-		out.Fork = strings.Join(reasons, "; ")
-		return nil
+		out, _, err = judgeUsage(tx, inst, acct, u, codeHash(code))
+		return err
 	})
 	if err != nil {
 		return nil, err
