@@ -167,7 +167,8 @@ func (s *server) satellites(w http.ResponseWriter, r *http.Request, ss *session)
 }
 
 // maxSatAccounts bounds the accounts one form delegates or takes back:
-// the form itself is bounded (maxForm) well below the library's limits.
+// the portal takes no more at once, which fit well inside the form's
+// bound (MaxUpload).
 const maxSatAccounts = 1000
 
 // satAccountsOf reads the accounts a form names (field "account",

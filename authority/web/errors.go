@@ -32,9 +32,9 @@ func (e *pageError) Hint() string  { return e.hint }
 func (e *pageError) Unwrap() error { return e.err }
 
 // tooLarge is the refusal of a body over the bound ServeHTTP set for it,
-// in the words of that bound: MaxUpload for the forms of an
-// organization's pages, which take code files, maxForm for the others
-// (the desk's, the sign-in's), which take typed fields only.
+// in the words of that bound (see carriesFiles): MaxUpload for forms
+// that take code or trust files, maxForm for the others, which take
+// typed fields only.
 func tooLarge(limit int64) *pageError {
 	size := fmt.Sprintf("%d bytes", limit)
 	switch {

@@ -206,7 +206,7 @@ func (s *server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		h.Set("Cache-Control", "no-store")
 	}
 	limit := int64(maxForm)
-	if r.Method == http.MethodPost && strings.HasPrefix(r.URL.Path, "/orgs/") {
+	if r.Method == http.MethodPost && carriesFiles(r.URL.Path) {
 		limit = MaxUpload
 	}
 	r.Body = http.MaxBytesReader(w, r.Body, limit)
@@ -218,6 +218,13 @@ func (s *server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	s.mux.ServeHTTP(w, r)
+}
+
+// carriesFiles says whether the forms at path take code or trust files:
+// an organization's pages, and the desk's satellites (trust files, sync
+// requests of many accounts). The others take typed fields only.
+func carriesFiles(path string) bool {
+	return strings.HasPrefix(path, "/orgs/") || path == "/desk/satellites" || strings.HasPrefix(path, "/desk/satellites/")
 }
 
 func (s *server) notFound(w http.ResponseWriter, r *http.Request) {
@@ -329,7 +336,7 @@ func clearCookie(w http.ResponseWriter, name string) {
 }
 
 // parseForm parses a POST form, with a file or not, within the body's
-// bound (ServeHTTP set it: MaxUpload for the pages of an organization,
+// bound (ServeHTTP set it: MaxUpload for the forms that carry files,
 // maxForm elsewhere).
 func parseForm(r *http.Request) error {
 	var err error
