@@ -501,12 +501,23 @@ type SyncAnswered struct {
 // and signs a snapshot of the delegated accounts' lots. It needs the
 // vendor's key.
 func (l *Ledger) AnswerSync(ctx context.Context, request []byte) (*SyncAnswered, error) {
+	return l.answerSync(ctx, request, nil)
+}
+
+// answerSync is AnswerSync with may, when not nil, checked first in the
+// same transaction: whoever answers is still allowed to when it commits.
+func (l *Ledger) answerSync(ctx context.Context, request []byte, may func(ReadTx) error) (*SyncAnswered, error) {
 	claimed, err := codes.ParseUnverifiedSyncRequest(request)
 	if err != nil {
 		return nil, fmt.Errorf("sync request: %w", err)
 	}
 	out := &SyncAnswered{Satellite: claimed.Satellite}
 	err = l.update(ctx, func(tx Tx, c *chain) error {
+		if may != nil {
+			if err := may(tx); err != nil {
+				return err
+			}
+		}
 		if err := refuseOnSatellite(tx, "answer sync requests"); err != nil {
 			return err
 		}

@@ -226,18 +226,13 @@ func (l *Ledger) ReviewSync(ctx context.Context, request []byte) (*SyncReview, e
 	return out, nil
 }
 
-// DeskAnswerSync is AnswerSync for a person: the vendor's staff only.
-// AnswerSync checks no person (a satellite's own sync over HTTPS runs it,
-// authenticated by its key), so the role is checked here first; the
-// vendor role of a person signed in is not taken away between the two
-// transactions but by the vendor's staff themselves.
+// DeskAnswerSync is AnswerSync for a person: the vendor's staff only,
+// checked in the transaction that answers. AnswerSync itself checks no
+// person: a satellite's own sync over HTTPS runs it, authenticated by
+// its key.
 func (l *Ledger) DeskAnswerSync(ctx context.Context, request []byte) (*SyncAnswered, error) {
-	err := l.view(ctx, func(tx ReadTx) error {
+	return l.answerSync(ctx, request, func(tx ReadTx) error {
 		_, err := l.actingVendor(tx, "answer sync requests")
 		return err
 	})
-	if err != nil {
-		return nil, err
-	}
-	return l.AnswerSync(ctx, request)
 }
