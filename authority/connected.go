@@ -485,17 +485,21 @@ func (l *Ledger) connectInstance(tx Tx, c *chain, a *ask, acct *Account, rereg b
 		if now >= prev.ExpiresAt {
 			why = fmt.Sprintf("registered again after its registration expired %s", codes.FormatTime(prev.ExpiresAt))
 		}
-		why += " to " + acct.Ref()
+		if old.OrgID == acct.OrgID {
+			why += " to " + acct.Ref()
+		} else {
+			why += " to another organization"
+		}
 		if err := l.endConnected(tx, c, prev, inst, old, res, now, actionConnReregister, why); err != nil {
 			return nil, "", err
 		}
-		note = fmt.Sprintf("; moved from %q", old.Ref())
-	} else if inst.AccountID != acct.ID {
-		from, err := tx.AccountByID(inst.AccountID)
-		if err != nil {
+		if note, err = movedNote(tx, "moved", old.ID, acct); err != nil {
 			return nil, "", err
 		}
-		note = fmt.Sprintf("; instance moved from %q", from.Ref())
+	} else if inst.AccountID != acct.ID {
+		if note, err = movedNote(tx, "instance moved", inst.AccountID, acct); err != nil {
+			return nil, "", err
+		}
 	}
 	inst.AccountID = acct.ID
 	return inst, note, tx.UpdateInstance(inst)

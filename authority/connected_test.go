@@ -662,6 +662,20 @@ func TestConnectedReregisterMovesAccounts(t *testing.T) {
 		t.Fatalf("re-registered to globex: %+v", a)
 	}
 	e.wantBalance("acme/lab", camera, 10, 10, 0, 0)
+	// Each organization's history is shown to it: the move is noted on
+	// both sides without naming the other organization's account.
+	var left, came bool
+	for _, ev := range e.showConn(d).History {
+		if strings.HasPrefix(ev.Account, "acme/") && strings.Contains(ev.Detail, "globex") ||
+			strings.HasPrefix(ev.Account, "globex/") && strings.Contains(ev.Detail, "acme") {
+			t.Errorf("an event of %s names the other organization: %s", ev.Account, ev.Detail)
+		}
+		left = left || ev.Account == "acme/lab" && strings.Contains(ev.Detail, "re-registered to another organization")
+		came = came || ev.Account == "globex/hq" && strings.Contains(ev.Detail, "moved from another organization")
+	}
+	if !left || !came {
+		t.Errorf("the move across organizations is not noted on both sides (left %v, came %v): %+v", left, came, e.showConn(d).History)
+	}
 	e.verify()
 }
 

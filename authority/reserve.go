@@ -504,11 +504,11 @@ func (l *Ledger) planReserve(tx Tx, cache *lotCache, acct *Account, a *ask, over
 	if inst == nil {
 		note = fmt.Sprintf("; instance key %x pinned", codes.InstanceKeyHash(a.pub)[:8])
 	} else if inst.AccountID != acct.ID {
-		from, err := tx.AccountByID(inst.AccountID)
+		moved, err := movedNote(tx, "instance moved", inst.AccountID, acct)
 		if err != nil {
 			return nil, nil, err
 		}
-		note = fmt.Sprintf("; instance moved from %q", from.Ref())
+		note = moved
 	}
 
 	// The writes. The guarded updates come first: a refusal there leaves
@@ -643,4 +643,20 @@ func checkLicenses(ls []codes.License, zeroOK bool) error {
 		seen[l.Tag] = true
 	}
 	return nil
+}
+
+// movedNote is the history's note of an instance that was in account
+// fromID and is now in to: it names the account it left when that is in
+// the same organization, and only says "another organization" when not,
+// for the history is shown to to's organization and must not name
+// another's accounts.
+func movedNote(tx ReadTx, what string, fromID int64, to *Account) (string, error) {
+	from, err := tx.AccountByID(fromID)
+	if err != nil {
+		return "", err
+	}
+	if from.OrgID != to.OrgID {
+		return "; " + what + " from another organization", nil
+	}
+	return fmt.Sprintf("; %s from %q", what, from.Ref()), nil
 }
