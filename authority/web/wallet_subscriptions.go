@@ -323,7 +323,7 @@ func (s *server) subsDownload(w http.ResponseWriter, r *http.Request, ss *sessio
 		s.failIn(w, r, ss, acc, fmt.Errorf("%w: %q has no system %q", authority.ErrNotRegistered, st.Product.Ref(), udi))
 		return
 	}
-	is, err := ss.l.Code(r.Context(), udi, serial)
+	is, err := ss.l.CodeIn(r.Context(), acc.Org.Name, udi, serial)
 	if err != nil {
 		s.failIn(w, r, ss, acc, err)
 		return

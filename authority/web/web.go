@@ -79,8 +79,10 @@ const (
 
 // Options configure the portal. The zero value is usable.
 type Options struct {
-	// Now is the clock of the sign-in rate limits; nil means time.Now.
-	// Sessions expire on the ledger's clock (authority.Options.Now).
+	// Now is the clock of the sign-in rate limits and of the states a
+	// page shows (a token's, an agreement's, a manifest's end); nil means
+	// time.Now. Give it the ledger's clock (authority.Options.Now), on
+	// which sessions expire and codes are issued.
 	Now func() time.Time
 	// Log, when set, receives the failures of the authority itself (an
 	// answer 500 says "internal error" and nothing more), with the

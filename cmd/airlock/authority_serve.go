@@ -180,7 +180,7 @@ func authorityServe(c *cli.Context) error {
 	out := &lineWriter{w: c.App.ErrWriter}
 	opts := serviceOptions(c, trust, out)
 	if c.Bool(flagPortal) {
-		opts.Portal = web.New(d.l, web.Options{Log: func(r *http.Request, err error) {
+		opts.Portal = web.New(d.l, web.Options{Now: clock, Log: func(r *http.Request, err error) {
 			host, _, _ := net.SplitHostPort(r.RemoteAddr)
 			out.warn("portal: %s %s %s: %v", host, oneLine(r.Method), oneLine(r.URL.Path), err)
 		}})
