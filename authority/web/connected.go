@@ -5,7 +5,6 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
-	"time"
 
 	"github.com/airlock-dev/airlock/authority"
 )
@@ -67,7 +66,7 @@ func (s *server) connected(w http.ResponseWriter, r *http.Request, ss *session, 
 func (s *server) connectedShow(w http.ResponseWriter, r *http.Request, ss *session, acc *authority.Access) {
 	udi := r.URL.Query().Get("udi")
 	if strings.TrimSpace(udi) == "" || len(udi) > maxConnectedRef {
-		s.failIn(w, r, ss, acc, deskBadField("Instance", "give the UDI of an instance the Connected mode page lists"))
+		s.failIn(w, r, ss, acc, badField("Instance", "give the UDI of an instance the Connected mode page lists"))
 		return
 	}
 	info, err := ss.l.OrgConnectedShow(r.Context(), acc.Org.Name, udi)
@@ -101,14 +100,14 @@ func (s *server) tokenCreate(w http.ResponseWriter, r *http.Request, ss *session
 	}
 	spec := authority.TokenSpec{Account: acc.Org.Name + "/" + name, ExportAllowed: r.PostFormValue("export") == "allow"}
 	if v := strings.TrimSpace(r.PostFormValue("expires")); v != "" {
-		t, err := time.Parse(time.DateOnly, v)
+		t, err := date("Expires", v)
 		if err != nil {
-			s.failIn(w, r, ss, acc, deskBadField("Expires", fmt.Sprintf("%q is not a date YYYY-MM-DD", clean(v))))
+			s.failIn(w, r, ss, acc, err)
 			return
 		}
 		spec.ExpiresAt = t.Unix()
 	}
-	n, err := deskInt(r, "uses", "Uses", 0)
+	n, err := formNumberOr(r, "uses", "Uses", 0, maxDeskCount, 0)
 	if err != nil {
 		s.failIn(w, r, ss, acc, err)
 		return
@@ -132,7 +131,7 @@ type tokenRevokeData struct {
 func tokenID(r *http.Request) (string, error) {
 	id := strings.ToLower(strings.TrimSpace(r.PostFormValue("id")))
 	if len(id) != 16 || strings.Trim(id, "0123456789abcdef") != "" {
-		return "", deskBadField("Token", fmt.Sprintf("%q is not a token id (16 hex digits, as the list shows it)", clean(id)))
+		return "", badField("Token", fmt.Sprintf("%q is not a token id (16 hex digits, as the list shows it)", clean(id)))
 	}
 	return id, nil
 }

@@ -66,7 +66,7 @@ func (s *server) tierSet(w http.ResponseWriter, r *http.Request, ss *session) {
 		}
 	}
 	if len(tags) > authority.MaxLadderLen {
-		s.fail(w, r, ss, deskBadField("Tiers", fmt.Sprintf("%d tags given: a ladder has 2 to %d", len(tags), authority.MaxLadderLen)))
+		s.fail(w, r, ss, badField("Tiers", fmt.Sprintf("%d tags given: a ladder has 2 to %d", len(tags), authority.MaxLadderLen)))
 		return
 	}
 	l, err := ss.l.SetLadder(r.Context(), r.PostFormValue("name"), tags)
@@ -181,7 +181,7 @@ func satAccountsOf(r *http.Request) ([]string, error) {
 		}
 	}
 	if len(out) > maxSatAccounts {
-		return nil, deskBadField("Accounts", fmt.Sprintf("%d given, at most %d", len(out), maxSatAccounts))
+		return nil, badField("Accounts", fmt.Sprintf("%d given, at most %d", len(out), maxSatAccounts))
 	}
 	for _, a := range out {
 		if _, _, err := authority.ParseAccountRef(a); err != nil {

@@ -7,7 +7,6 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
-	"time"
 
 	"github.com/airlock-dev/airlock/authority"
 	"github.com/airlock-dev/airlock/codes"
@@ -178,24 +177,6 @@ func (s *server) deskDone(w http.ResponseWriter, r *http.Request, ss *session, t
 	s.render(w, r, http.StatusOK, "desk_done.html", ss.page(title, nil, &deskData{Done: done, Next: next}))
 }
 
-// badField is the refusal of a form field the desk reads itself.
-func deskBadField(label, why string) error {
-	return &pageError{status: http.StatusBadRequest, title: "Not accepted", msg: label + ": " + why + "."}
-}
-
-// formInt reads a whole number field; empty gives def.
-func deskInt(r *http.Request, field, label string, def int64) (int64, error) {
-	v := strings.TrimSpace(r.PostFormValue(field))
-	if v == "" {
-		return def, nil
-	}
-	n, err := strconv.ParseInt(v, 10, 64)
-	if err != nil || n < 0 || n > maxDeskCount {
-		return 0, deskBadField(label, fmt.Sprintf("%q is not a whole number from 0 to %d", clean(v), int64(maxDeskCount)))
-	}
-	return n, nil
-}
-
 func (s *server) deskAddOrg(w http.ResponseWriter, r *http.Request, ss *session) {
 	o, err := ss.l.AddOrg(r.Context(), r.PostFormValue("org"))
 	if err != nil {
@@ -214,7 +195,7 @@ func (s *server) deskAccounts(w http.ResponseWriter, r *http.Request, ss *sessio
 }
 
 func (s *server) deskAddAccount(w http.ResponseWriter, r *http.Request, ss *session) {
-	n, err := deskInt(r, "limit", "Removal limit", authority.DefaultRemovalLimit)
+	n, err := formNumberOr(r, "limit", "Removal limit", 0, maxDeskCount, authority.DefaultRemovalLimit)
 	if err != nil {
 		s.fail(w, r, ss, err)
 		return
@@ -229,10 +210,10 @@ func (s *server) deskAddAccount(w http.ResponseWriter, r *http.Request, ss *sess
 
 func (s *server) deskSetLimit(w http.ResponseWriter, r *http.Request, ss *session) {
 	if strings.TrimSpace(r.PostFormValue("limit")) == "" {
-		s.fail(w, r, ss, deskBadField("Removal limit", "give a number"))
+		s.fail(w, r, ss, badField("Removal limit", "give a number"))
 		return
 	}
-	n, err := deskInt(r, "limit", "Removal limit", 0)
+	n, err := formNumberOr(r, "limit", "Removal limit", 0, maxDeskCount, 0)
 	if err != nil {
 		s.fail(w, r, ss, err)
 		return
@@ -252,7 +233,7 @@ func (s *server) deskSetExport(w http.ResponseWriter, r *http.Request, ss *sessi
 		allow = true
 	case "deny":
 	default:
-		s.fail(w, r, ss, deskBadField("Export-controlled licenses", "choose allow or deny"))
+		s.fail(w, r, ss, badField("Export-controlled licenses", "choose allow or deny"))
 		return
 	}
 	ref := r.PostFormValue("account")
@@ -283,11 +264,11 @@ func deskLotFormOf(r *http.Request) *deskLotForm {
 func (f *deskLotForm) spec() (authority.LotSpec, error) {
 	sp := authority.LotSpec{Account: f.Account, Tag: f.Tag, ExportControlled: f.Export, Origin: f.Origin}
 	if f.Count == "" {
-		return sp, deskBadField("Count", "give the number of licenses")
+		return sp, badField("Count", "give the number of licenses")
 	}
-	n, err := strconv.ParseInt(f.Count, 10, 64)
-	if err != nil || n < 1 || n > maxDeskCount {
-		return sp, deskBadField("Count", fmt.Sprintf("%q is not a whole number from 1 to %d", clean(f.Count), int64(authority.MaxLotCount)))
+	n, err := wholeNumber("Count", f.Count, 1, authority.MaxLotCount)
+	if err != nil {
+		return sp, err
 	}
 	sp.Count = n
 	switch f.Kind {
@@ -300,28 +281,28 @@ func (f *deskLotForm) spec() (authority.LotSpec, error) {
 	case "hardware":
 		sp.Kind = codes.Hardware
 	default:
-		return sp, deskBadField("Kind", "choose perpetual, term, subscription or hardware")
+		return sp, badField("Kind", "choose perpetual, term, subscription or hardware")
 	}
 	if f.Start == "" && f.End == "" {
 		if sp.Kind == codes.Term || sp.Kind == codes.Subscription {
-			return sp, deskBadField("Dates", "a "+sp.Kind.String()+" needs a start and an end date")
+			return sp, badField("Dates", "a "+sp.Kind.String()+" needs a start and an end date")
 		}
 		return sp, nil
 	}
 	if sp.Kind == codes.Perpetual {
-		return sp, deskBadField("Dates", "perpetual licenses have no dates: leave them empty, or choose a term")
+		return sp, badField("Dates", "perpetual licenses have no dates: leave them empty, or choose a term")
 	}
-	start, err := time.Parse(time.DateOnly, f.Start)
+	start, err := date("Start", f.Start)
 	if err != nil {
-		return sp, deskBadField("Start", fmt.Sprintf("%q is not a date YYYY-MM-DD", clean(f.Start)))
+		return sp, err
 	}
-	end, err := time.Parse(time.DateOnly, f.End)
+	end, err := date("End", f.End)
 	if err != nil {
-		return sp, deskBadField("End", fmt.Sprintf("%q is not a date YYYY-MM-DD", clean(f.End)))
+		return sp, err
 	}
 	end = end.AddDate(0, 0, 1) // the end day is included
 	if !end.After(start) {
-		return sp, deskBadField("Dates", "the end is before the start")
+		return sp, badField("Dates", "the end is before the start")
 	}
 	sp.Start, sp.End = start.Unix(), end.Unix()
 	return sp, nil
@@ -376,7 +357,7 @@ func (s *server) deskLotAdded(w http.ResponseWriter, r *http.Request, ss *sessio
 	ref := r.URL.Query().Get("account")
 	id, err := strconv.ParseInt(r.URL.Query().Get("lot"), 10, 64)
 	if err != nil {
-		s.fail(w, r, ss, deskBadField("Lot", "not a lot number"))
+		s.fail(w, r, ss, badField("Lot", "not a lot number"))
 		return
 	}
 	bs, err := ss.l.Licenses(r.Context(), ref)
@@ -430,13 +411,13 @@ func (s *server) deskAddPerson(w http.ResponseWriter, r *http.Request, ss *sessi
 	case authority.RoleAdmin, authority.RoleViewer:
 		p.Org = r.PostFormValue("org")
 		if p.Org == "" {
-			s.fail(w, r, ss, deskBadField("Organization", "an administrator or a viewer belongs to an organization: choose it"))
+			s.fail(w, r, ss, badField("Organization", "an administrator or a viewer belongs to an organization: choose it"))
 			return
 		}
 	case authority.RolePartner:
 		p.Partner = strings.TrimSpace(r.PostFormValue("partner"))
 		if p.Partner == "" {
-			s.fail(w, r, ss, deskBadField("Partner", "a partner's person needs the partner's name"))
+			s.fail(w, r, ss, badField("Partner", "a partner's person needs the partner's name"))
 			return
 		}
 	}
@@ -493,19 +474,19 @@ func (s *server) deskKeyForm(w http.ResponseWriter, r *http.Request, ss *session
 // TAG=N.
 func deskKeySpec(r *http.Request) (authority.KeySpec, int, error) {
 	sp := authority.KeySpec{Software: strings.TrimSpace(r.PostFormValue("software")), Extension: r.PostFormValue("kind") == "extension"}
-	n, err := deskInt(r, "keys", "Number of keys", 1)
+	n, err := formNumberOr(r, "keys", "Number of keys", 0, maxDeskCount, 1)
 	if err != nil {
 		return sp, 0, err
 	}
 	if n < 1 || n > maxDeskKeys {
-		return sp, 0, deskBadField("Number of keys", fmt.Sprintf("issue 1 to %d keys at a time", maxDeskKeys))
+		return sp, 0, badField("Number of keys", fmt.Sprintf("issue 1 to %d keys at a time", maxDeskKeys))
 	}
 	if k := r.PostFormValue("kind"); k != "key" && k != "extension" {
-		return sp, 0, deskBadField("Kind", "choose a license key or an extension key")
+		return sp, 0, badField("Kind", "choose a license key or an extension key")
 	}
 	if sp.Extension {
 		if strings.TrimSpace(r.PostFormValue("years")) != "" && strings.TrimSpace(r.PostFormValue("years")) != "1" {
-			return sp, 0, deskBadField("Years", "an extension key carries hardware licenses, which are not counted in years: leave it empty")
+			return sp, 0, badField("Years", "an extension key carries hardware licenses, which are not counted in years: leave it empty")
 		}
 		for i, line := range strings.Split(r.PostFormValue("lines"), "\n") {
 			line = strings.TrimSpace(line)
@@ -515,25 +496,25 @@ func deskKeySpec(r *http.Request) (authority.KeySpec, int, error) {
 			tag, v, ok := strings.Cut(line, "=")
 			c, err := strconv.ParseInt(strings.TrimSpace(v), 10, 64)
 			if !ok || err != nil || c < 1 || c > maxDeskCount {
-				return sp, 0, deskBadField("Tags and counts", fmt.Sprintf("line %d, %q, is not TAG=N", i+1, clean(line)))
+				return sp, 0, badField("Tags and counts", fmt.Sprintf("line %d, %q, is not TAG=N", i+1, clean(line)))
 			}
 			sp.Lines = append(sp.Lines, authority.KeyLine{Tag: strings.TrimSpace(tag), Count: c})
 		}
 		if len(sp.Lines) == 0 {
-			return sp, 0, deskBadField("Tags and counts", "give one TAG=N line for each tag, e.g. vms.camera.hw=2")
+			return sp, 0, badField("Tags and counts", "give one TAG=N line for each tag, e.g. vms.camera.hw=2")
 		}
 		return sp, int(n), nil
 	}
-	c, err := deskInt(r, "count", "Count", 0)
+	c, err := formNumberOr(r, "count", "Count", 0, maxDeskCount, 0)
 	if err != nil {
 		return sp, 0, err
 	}
-	y, err := deskInt(r, "years", "Years", 1)
+	y, err := formNumberOr(r, "years", "Years", 0, maxDeskCount, 1)
 	if err != nil {
 		return sp, 0, err
 	}
 	if y < 1 || y > authority.MaxKeyYears {
-		return sp, 0, deskBadField("Years", fmt.Sprintf("a key covers 1 to %d years", authority.MaxKeyYears))
+		return sp, 0, badField("Years", fmt.Sprintf("a key covers 1 to %d years", authority.MaxKeyYears))
 	}
 	sp.Years = int(y)
 	sp.Lines = []authority.KeyLine{{Tag: strings.TrimSpace(r.PostFormValue("tag")), Count: c}}

@@ -241,7 +241,7 @@ func TestDeskLotsAreReviewedThenAdded(t *testing.T) {
 		{url.Values{"account": {"acme/lab"}, "tag": {camera}, "count": {"0"}}, 400, "not a whole number from 1"},
 		{url.Values{"account": {"acme/lab"}, "tag": {camera}, "count": {"1e3"}}, 400, "not a whole number"},
 		{url.Values{"account": {"acme/lab"}, "tag": {camera}, "count": {"-4"}}, 400, "not a whole number"},
-		{url.Values{"account": {"acme/lab"}, "tag": {camera}, "count": {"5000000000"}}, 400, "count 5000000000 is not from 1 to 4294967295"},
+		{url.Values{"account": {"acme/lab"}, "tag": {camera}, "count": {"5000000000"}}, 400, "Count: &#34;5000000000&#34; is not a whole number from 1 to 4294967295"},
 		{url.Values{"account": {"acme/lab"}, "tag": {camera}, "count": {"99999999999999999999999"}}, 400, "not a whole number"},
 		{url.Values{"account": {"acme/lab"}, "tag": {"a b"}, "count": {"1"}}, 400, "tag"},
 		{url.Values{"account": {"acme/lab"}, "tag": {camera}, "count": {"1"}, "kind": {"forever"}}, 400, "choose perpetual"},

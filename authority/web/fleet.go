@@ -112,15 +112,6 @@ func fleetBadField(format string, args ...any) error {
 	return &pageError{status: http.StatusBadRequest, title: "Not accepted", msg: clean(fmt.Sprintf(format, args...))}
 }
 
-// fleetNumber reads a field that holds a whole number.
-func fleetNumber(what, s string) (int64, error) {
-	n, err := strconv.ParseInt(strings.TrimSpace(s), 10, 64)
-	if err != nil {
-		return 0, fleetBadField("%s %q is not a whole number", what, fleetClip(s))
-	}
-	return n, nil
-}
-
 // fleetSwitch reads a switch's "on" or "off".
 func fleetSwitch(r *http.Request) (bool, error) {
 	switch v := onlyValue(r, "on"); v {
@@ -129,16 +120,8 @@ func fleetSwitch(r *http.Request) (bool, error) {
 	case "off":
 		return false, nil
 	default:
-		return false, fleetBadField("the switch must be on or off, not %q", fleetClip(v))
+		return false, fleetBadField("the switch must be on or off, not %q", shown(v))
 	}
-}
-
-// fleetClip shortens what a person typed, for a refusal that quotes it.
-func fleetClip(s string) string {
-	if len(s) > 64 {
-		return s[:64] + "…"
-	}
-	return s
 }
 
 // The activation codes page.
@@ -272,7 +255,7 @@ func fleetAllocationForm(r *http.Request) (product, pkg string, count int64, err
 	if product == "" {
 		return "", "", 0, fleetBadField("choose the product the codes go to")
 	}
-	count, err = fleetNumber("count", onlyValue(r, "count"))
+	count, err = formNumber(r, "count", "Count", anyLow, anyHigh)
 	return product, pkg, count, err
 }
 
@@ -313,7 +296,7 @@ func (s *server) fleetAllocate(w http.ResponseWriter, r *http.Request, ss *sessi
 		s.failIn(w, r, ss, acc, err)
 		return
 	}
-	seen, err := fleetNumber("reviewed unallocated count", onlyValue(r, "reviewed"))
+	seen, err := formNumber(r, "reviewed", "Reviewed unallocated count", anyLow, anyHigh)
 	if err != nil {
 		s.failIn(w, r, ss, acc, err)
 		return
@@ -401,7 +384,7 @@ func (s *server) fleetAlertThreshold(w http.ResponseWriter, r *http.Request, ss 
 	}
 	below := int64(-1)
 	if v := strings.TrimSpace(onlyValue(r, "threshold")); v != "" && v != "off" {
-		n, err := fleetNumber("threshold", v)
+		n, err := wholeNumber("Threshold", v, anyLow, anyHigh)
 		if err != nil {
 			s.failIn(w, r, ss, acc, err)
 			return
@@ -426,7 +409,7 @@ func (s *server) fleetBuyCodes(w http.ResponseWriter, r *http.Request, ss *sessi
 		s.failIn(w, r, ss, acc, err)
 		return
 	}
-	count, err := fleetNumber("count", onlyValue(r, "count"))
+	count, err := formNumber(r, "count", "Count", anyLow, anyHigh)
 	if err != nil {
 		s.failIn(w, r, ss, acc, err)
 		return
@@ -506,7 +489,7 @@ func (s *server) fleetDeleteProduct(review bool) func(http.ResponseWriter, *http
 			s.render(w, r, http.StatusOK, "activation_delete.html", ss.page("Review the deletion of "+p.PK, acc, &fleetDeleteData{Product: p}))
 			return
 		}
-		seen, err := fleetNumber("reviewed remaining count", onlyValue(r, "reviewed"))
+		seen, err := formNumber(r, "reviewed", "Reviewed remaining count", anyLow, anyHigh)
 		if err != nil {
 			s.failIn(w, r, ss, acc, err)
 			return
@@ -550,21 +533,6 @@ type fleetSearch struct {
 	query                      authority.DeviceQuery
 }
 
-// fleetDay reads a date of the search form: YYYY-MM-DD (midnight UTC),
-// or an RFC 3339 time as the command line takes.
-func fleetDay(what, s string) (int64, error) {
-	if s == "" {
-		return 0, nil
-	}
-	if t, err := time.Parse(time.DateOnly, s); err == nil {
-		return t.Unix(), nil
-	}
-	if t, err := time.Parse(time.RFC3339, s); err == nil {
-		return t.Unix(), nil
-	}
-	return 0, fleetBadField("%s %q is not a date: want YYYY-MM-DD, e.g. 2027-01-31", what, fleetClip(s))
-}
-
 // fleetReadSearch reads the search of the address's query.
 func fleetReadSearch(r *http.Request, org string, nearExpiry bool) (*fleetSearch, error) {
 	q := r.URL.Query()
@@ -582,14 +550,14 @@ func fleetReadSearch(r *http.Request, org string, nearExpiry bool) (*fleetSearch
 			ok = ok || (err == nil && n == s)
 		}
 		if !ok {
-			return nil, fleetBadField("page size %q: choose 25, 50, 100 or 200", fleetClip(v))
+			return nil, fleetBadField("page size %q: choose 25, 50, 100 or 200", shown(v))
 		}
 		sr.Size = n
 	}
 	if v := get("page"); v != "" {
 		n, err := strconv.Atoi(v)
 		if err != nil || n < 1 || n > fleetMaxPageNumber {
-			return nil, fleetBadField("page %q is not a page number", fleetClip(v))
+			return nil, fleetBadField("page %q is not a page number", shown(v))
 		}
 		sr.Page = n
 	}
@@ -598,13 +566,16 @@ func fleetReadSearch(r *http.Request, org string, nearExpiry bool) (*fleetSearch
 		what, v string
 		to      *int64
 	}{
-		{"first activated from", sr.ActivatedFrom, &sr.query.ActivatedFrom},
-		{"first activated before", sr.ActivatedTo, &sr.query.ActivatedTo},
-		{"code ends from", sr.ExpiresFrom, &sr.query.ExpiresFrom},
-		{"code ends before", sr.ExpiresTo, &sr.query.ExpiresTo},
+		{"First activated from", sr.ActivatedFrom, &sr.query.ActivatedFrom},
+		{"First activated before", sr.ActivatedTo, &sr.query.ActivatedTo},
+		{"Code ends from", sr.ExpiresFrom, &sr.query.ExpiresFrom},
+		{"Code ends before", sr.ExpiresTo, &sr.query.ExpiresTo},
 	} {
+		if f.v == "" {
+			continue
+		}
 		var err error
-		if *f.to, err = fleetDay(f.what, f.v); err != nil {
+		if *f.to, err = dateOrTime(f.what, f.v); err != nil {
 			return nil, err
 		}
 	}
@@ -814,7 +785,7 @@ func (s *server) fleetBlock(w http.ResponseWriter, r *http.Request, ss *session,
 		blocked = true
 	case "off":
 	default:
-		s.failIn(w, r, ss, acc, fleetBadField("blocked must be on or off, not %q", fleetClip(v)))
+		s.failIn(w, r, ss, acc, fleetBadField("blocked must be on or off, not %q", shown(v)))
 		return
 	}
 	org := acc.Org.Name

@@ -227,7 +227,7 @@ func TestFleetAllocateRefusals(t *testing.T) {
 		status int
 		says   string
 	}{
-		{"letters", url.Values{"product": {"PK-CAM"}, "count": {"ten"}}, 400, "count &#34;ten&#34; is not a whole number"},
+		{"letters", url.Values{"product": {"PK-CAM"}, "count": {"ten"}}, 400, "Count: &#34;ten&#34; is not a whole number."},
 		{"huge", url.Values{"product": {"PK-CAM"}, "count": {"99999999999999999999999999"}}, 400, "is not a whole number"},
 		{"zero", url.Values{"product": {"PK-CAM"}, "count": {"0"}}, 400, "count 0 is not from 1 to"},
 		{"negative", url.Values{"product": {"PK-CAM"}, "count": {"-5"}}, 400, "count -5 is not from 1 to"},
@@ -236,7 +236,7 @@ func TestFleetAllocateRefusals(t *testing.T) {
 		{"no such package", url.Values{"product": {"PK-CAM"}, "package": {"<b>gold</b>"}, "count": {"1"}}, 404, "no package &#34;&lt;b&gt;gold&lt;/b&gt;&#34;"},
 		{"markup product", url.Values{"product": {"<b>x</b>"}, "count": {"1"}}, 404, "&#34;&lt;b&gt;x&lt;/b&gt;&#34;"},
 		{"no product", url.Values{"count": {"1"}}, 400, "choose the product"},
-		{"two counts", url.Values{"product": {"PK-CAM"}, "count": {"1", "2"}}, 400, "is not a whole number"},
+		{"two counts", url.Values{"product": {"PK-CAM"}, "count": {"1", "2"}}, 400, "Count: sent more than once"},
 	} {
 		c.form.Set("csrf", tok)
 		r := b.post("/orgs/acme/activation/allocate/review", c.form)

@@ -6,7 +6,6 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
-	"time"
 
 	"github.com/airlock-dev/airlock/authority"
 )
@@ -31,18 +30,6 @@ type historyData struct {
 	First    bool   // the newest page
 }
 
-// parseSince reads a date (YYYY-MM-DD, from its start in UTC) or an RFC
-// 3339 time, as `airlock authority history --since` does.
-func parseSince(s string) (int64, error) {
-	if t, err := time.Parse(time.DateOnly, s); err == nil {
-		return t.Unix(), nil
-	}
-	if t, err := time.Parse(time.RFC3339, s); err == nil {
-		return t.Unix(), nil
-	}
-	return 0, fmt.Errorf("%w: since %q is not a date: write a date as 2025-03-01 or a time as 2025-03-01T12:00:00Z", authority.ErrInvalid, clean(s))
-}
-
 // history shows the organization's events that match the filters of the
 // query string, newest first.
 func (s *server) history(w http.ResponseWriter, r *http.Request, ss *session, acc *authority.Access) {
@@ -63,7 +50,7 @@ func (s *server) history(w http.ResponseWriter, r *http.Request, ss *session, ac
 		}
 	}
 	if d.Since != "" {
-		if hq.Since, err = parseSince(d.Since); err != nil {
+		if hq.Since, err = dateOrTime("Since", d.Since); err != nil {
 			s.failIn(w, r, ss, acc, err)
 			return
 		}

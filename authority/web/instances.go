@@ -494,9 +494,9 @@ func (s *server) transfer(w http.ResponseWriter, r *http.Request, ss *session, a
 		return
 	}
 	tag := r.PostFormValue("tag")
-	count, err := strconv.ParseInt(strings.TrimSpace(r.PostFormValue("count")), 10, 64)
+	count, err := formNumber(r, "count", "Count", anyLow, anyHigh)
 	if err != nil {
-		s.failIn(w, r, ss, acc, fmt.Errorf("%w: count %q is not a whole number", authority.ErrInvalid, clean(r.PostFormValue("count"))))
+		s.failIn(w, r, ss, acc, err)
 		return
 	}
 	if _, err := ss.l.Transfer(r.Context(), from, to, tag, count); err != nil {

@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
-	"strconv"
 	"strings"
 	"time"
 
@@ -109,39 +108,6 @@ func (s *server) portalFail(w http.ResponseWriter, r *http.Request, ss *session,
 	s.failIn(w, r, ss, acc, err)
 }
 
-// regBadField is the refusal of a form's field.
-func regBadField(label, why string) error {
-	return &pageError{status: http.StatusBadRequest, title: "Not accepted", msg: fmt.Sprintf("%s: %s.", label, why), hint: "Correct the field and send the form again."}
-}
-
-// regFormInt reads a whole number from 1 to max from a field; empty gives
-// def when def > 0.
-func regFormInt(r *http.Request, field, label string, def, max int64) (int64, error) {
-	v := strings.TrimSpace(r.PostFormValue(field))
-	if v == "" && def > 0 {
-		return def, nil
-	}
-	n, err := strconv.ParseInt(v, 10, 64)
-	if err != nil || n < 1 || n > max {
-		return 0, regBadField(label, fmt.Sprintf("%.40q is not a whole number from 1 to %d", v, max))
-	}
-	return n, nil
-}
-
-// regFormDay reads a date (YYYY-MM-DD, UTC) as the Unix seconds of its
-// midnight; empty gives 0 when optional.
-func regFormDay(r *http.Request, field, label string, optional bool) (int64, error) {
-	v := strings.TrimSpace(r.PostFormValue(field))
-	if v == "" && optional {
-		return 0, nil
-	}
-	t, err := time.Parse(time.DateOnly, v)
-	if err != nil {
-		return 0, regBadField(label, fmt.Sprintf("%.40q is not a date like 2027-12-31", v))
-	}
-	return t.Unix(), nil
-}
-
 // regMaxYears bounds the years of a key the forms take; the library checks
 // its own bound.
 const regMaxYears = 100
@@ -212,13 +178,13 @@ func (s *server) regSerials(w http.ResponseWriter, r *http.Request, ss *session,
 		match = map[string]string{}
 		parts := strings.Fields(d.Filter)
 		if len(parts) > regMaxFilters {
-			s.portalFail(w, r, ss, acc, regBadField("Field filter", fmt.Sprintf("give at most %d name=value pairs", regMaxFilters)))
+			s.portalFail(w, r, ss, acc, badField("Field filter", fmt.Sprintf("give at most %d name=value pairs", regMaxFilters)))
 			return
 		}
 		for _, p := range parts {
 			name, value, ok := strings.Cut(p, "=")
 			if !ok || name == "" || value == "" {
-				s.portalFail(w, r, ss, acc, regBadField("Field filter", fmt.Sprintf("%.40q is not name=value, e.g. site=plant-4", p)))
+				s.portalFail(w, r, ss, acc, badField("Field filter", fmt.Sprintf("%.40q is not name=value, e.g. site=plant-4", p)))
 				return
 			}
 			match[name] = value
@@ -304,17 +270,17 @@ func (s *server) regSetField(w http.ResponseWriter, r *http.Request, ss *session
 // regIssueSerial issues a serial number (the vendor's staff only: the
 // library refuses anyone else) and shows it once.
 func (s *server) regIssueSerial(w http.ResponseWriter, r *http.Request, ss *session, acc *authority.Access) {
-	count, err := regFormInt(r, "count", "Count", 0, authority.MaxLotCount)
+	count, err := formNumber(r, "count", "Count", 1, authority.MaxLotCount)
 	if err != nil {
 		s.portalFail(w, r, ss, acc, err)
 		return
 	}
-	years, err := regFormInt(r, "years", "Years", 1, regMaxYears)
+	years, err := formNumberOr(r, "years", "Years", 1, regMaxYears, 1)
 	if err != nil {
 		s.portalFail(w, r, ss, acc, err)
 		return
 	}
-	until, err := regFormDay(r, "support_until", "Support until", true)
+	until, err := formDay(r, "support_until", "Support until", true)
 	if err != nil {
 		s.portalFail(w, r, ss, acc, err)
 		return
@@ -351,7 +317,7 @@ func (s *server) regUpgrades(w http.ResponseWriter, r *http.Request, ss *session
 }
 
 func regUpgradeForm(r *http.Request) (*regUpgradeData, error) {
-	q, err := regFormInt(r, "quantity", "Quantity", 0, authority.MaxLotCount)
+	q, err := formNumber(r, "quantity", "Quantity", 1, authority.MaxLotCount)
 	if err != nil {
 		return nil, err
 	}
@@ -399,7 +365,7 @@ func regSoftwareTag(r *http.Request, field, label string) (string, string, error
 	v := strings.TrimSpace(r.PostFormValue(field))
 	sw, tag, ok := strings.Cut(v, ":")
 	if !ok || sw == "" || tag == "" {
-		return "", "", regBadField(label, fmt.Sprintf("%.40q is not SOFTWARE:TAG, e.g. vms:vms.camera.core", v))
+		return "", "", badField(label, fmt.Sprintf("%.40q is not SOFTWARE:TAG, e.g. vms:vms.camera.core", v))
 	}
 	return sw, tag, nil
 }
@@ -417,12 +383,12 @@ func (s *server) regIssueUpgrade(w http.ResponseWriter, r *http.Request, ss *ses
 		s.portalFail(w, r, ss, acc, err)
 		return
 	}
-	q, err := regFormInt(r, "quantity", "Quantity", 0, authority.MaxLotCount)
+	q, err := formNumber(r, "quantity", "Quantity", 1, authority.MaxLotCount)
 	if err != nil {
 		s.portalFail(w, r, ss, acc, err)
 		return
 	}
-	years, err := regFormInt(r, "years", "Years", 1, regMaxYears)
+	years, err := formNumberOr(r, "years", "Years", 1, regMaxYears, 1)
 	if err != nil {
 		s.portalFail(w, r, ss, acc, err)
 		return
@@ -490,12 +456,12 @@ func (s *server) regVouchers(w http.ResponseWriter, r *http.Request, ss *session
 // regIssueVoucher issues a voucher to an OEM partner (the vendor's staff
 // only) and shows it once.
 func (s *server) regIssueVoucher(w http.ResponseWriter, r *http.Request, ss *session, acc *authority.Access) {
-	count, err := regFormInt(r, "count", "Count", 0, authority.MaxLotCount)
+	count, err := formNumber(r, "count", "Count", 1, authority.MaxLotCount)
 	if err != nil {
 		s.portalFail(w, r, ss, acc, err)
 		return
 	}
-	years, err := regFormInt(r, "years", "Years", 1, regMaxYears)
+	years, err := formNumberOr(r, "years", "Years", 1, regMaxYears, 1)
 	if err != nil {
 		s.portalFail(w, r, ss, acc, err)
 		return
@@ -626,7 +592,7 @@ func (s *server) regDelegate(w http.ResponseWriter, r *http.Request, ss *session
 	case "revoke":
 		revoke = true
 	default:
-		s.portalFail(w, r, ss, acc, regBadField("Action", "want delegate or revoke"))
+		s.portalFail(w, r, ss, acc, badField("Action", "want delegate or revoke"))
 		return
 	}
 	if err := ss.l.Delegate(r.Context(), acc.Org.Name, strings.TrimSpace(r.PostFormValue("partner")), revoke); err != nil {
@@ -660,7 +626,7 @@ func (s *server) regDownloads(w http.ResponseWriter, r *http.Request, ss *sessio
 func (s *server) regManifest(w http.ResponseWriter, r *http.Request, ss *session, acc *authority.Access) {
 	var expires time.Time
 	if strings.TrimSpace(r.PostFormValue("valid_days")) != "" {
-		days, err := regFormInt(r, "valid_days", "Valid for days", 0, regMaxManifestDays)
+		days, err := formNumber(r, "valid_days", "Valid for days", 1, regMaxManifestDays)
 		if err != nil {
 			s.portalFail(w, r, ss, acc, err)
 			return
@@ -715,11 +681,11 @@ type regDrawData struct {
 }
 
 func regDrawSpec(r *http.Request, org string) (authority.DrawSpec, error) {
-	count, err := regFormInt(r, "count", "Count", 0, authority.MaxLotCount)
+	count, err := formNumber(r, "count", "Count", 1, authority.MaxLotCount)
 	if err != nil {
 		return authority.DrawSpec{}, err
 	}
-	years, err := regFormInt(r, "years", "Years", 1, regMaxYears)
+	years, err := formNumberOr(r, "years", "Years", 1, regMaxYears, 1)
 	if err != nil {
 		return authority.DrawSpec{}, err
 	}
@@ -791,19 +757,19 @@ const regMaxCapLines = authority.MaxAgreementCaps
 // regCreateAgreement makes an agreement of the organization (the vendor's
 // staff only).
 func (s *server) regCreateAgreement(w http.ResponseWriter, r *http.Request, ss *session, acc *authority.Access) {
-	from, err := regFormDay(r, "from", "First day", false)
+	from, err := formDay(r, "from", "First day", false)
 	if err != nil {
 		s.portalFail(w, r, ss, acc, err)
 		return
 	}
-	to, err := regFormDay(r, "to", "Day after the last", false)
+	to, err := formDay(r, "to", "Day after the last", false)
 	if err != nil {
 		s.portalFail(w, r, ss, acc, err)
 		return
 	}
 	lines := strings.Fields(r.PostFormValue("caps"))
 	if len(lines) > regMaxCapLines {
-		s.portalFail(w, r, ss, acc, regBadField("Caps", fmt.Sprintf("give at most %d", regMaxCapLines)))
+		s.portalFail(w, r, ss, acc, badField("Caps", fmt.Sprintf("give at most %d", regMaxCapLines)))
 		return
 	}
 	var caps []authority.AgreementCap

@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"net/http"
 	"slices"
-	"strconv"
 	"strings"
 
 	"github.com/airlock-dev/airlock/authority"
@@ -173,29 +172,6 @@ func (s *server) walletRedeem(w http.ResponseWriter, r *http.Request, ss *sessio
 	s.render(w, r, http.StatusOK, "wallet_redeemed.html", ss.page("License key redeemed", acc, d))
 }
 
-// walletFormInt reads a whole number from 1 to max from a form field, or says
-// which field is wrong.
-func walletFormInt(r *http.Request, field, label string, max int64) (int64, error) {
-	v := strings.TrimSpace(onlyValue(r, field))
-	n, err := strconv.ParseInt(v, 10, 64)
-	if err != nil || n < 1 || n > max {
-		return 0, &pageError{status: http.StatusBadRequest, title: "Not a number",
-			msg:  fmt.Sprintf("%s must be a whole number from 1 to %d, not %q.", label, max, walletField(v)),
-			hint: "Go back and type the number again."}
-	}
-	return n, nil
-}
-
-// walletField shortens a field's value for a message.
-func walletField(v string) string {
-	const max = 40
-	v = clean(v)
-	if len(v) > max {
-		v = v[:max] + "…"
-	}
-	return v
-}
-
 // walletFormTag reads an optional tag from a form field.
 func walletFormTag(r *http.Request, field string) (string, error) {
 	tag := strings.TrimSpace(onlyValue(r, field))
@@ -204,7 +180,7 @@ func walletFormTag(r *http.Request, field string) (string, error) {
 	}
 	if codes.CheckTag(tag) != nil {
 		return "", &pageError{status: http.StatusBadRequest, title: "Not a tag",
-			msg:  fmt.Sprintf("%q is not a license tag: a tag has 1 to %d printable ASCII characters, no space and no '='.", walletField(tag), codes.MaxTagLen),
+			msg:  fmt.Sprintf("%q is not a license tag: a tag has 1 to %d printable ASCII characters, no space and no '='.", shown(tag), codes.MaxTagLen),
 			hint: "Leave the tag empty to take the only tag of the demand or the wallet, or type one the wallet holds."}
 	}
 	return tag, nil

@@ -140,12 +140,12 @@ const subsMaxYear = 1000
 // authority subscription allocate`.
 func (s *server) subsAllocate(w http.ResponseWriter, r *http.Request, ss *session, acc *authority.Access) {
 	product, dry := onlyValue(r, "product"), walletReviewing(r)
-	year, err := walletFormInt(r, "year", "The year", subsMaxYear)
+	year, err := formNumber(r, "year", "Year", 1, subsMaxYear)
 	if err != nil {
 		s.failIn(w, r, ss, acc, err)
 		return
 	}
-	count, err := walletFormInt(r, "count", "The count", authority.MaxLotCount)
+	count, err := formNumber(r, "count", "Count", 1, authority.MaxLotCount)
 	if err != nil {
 		s.failIn(w, r, ss, acc, err)
 		return
@@ -172,7 +172,7 @@ func (s *server) subsAllocate(w http.ResponseWriter, r *http.Request, ss *sessio
 func (s *server) subsExtend(w http.ResponseWriter, r *http.Request, ss *session, acc *authority.Access) {
 	product, dry := onlyValue(r, "product"), walletReviewing(r)
 	component := strings.TrimSpace(onlyValue(r, "component"))
-	count, err := walletFormInt(r, "count", "The count", authority.MaxLotCount)
+	count, err := formNumber(r, "count", "Count", 1, authority.MaxLotCount)
 	if err != nil {
 		s.failIn(w, r, ss, acc, err)
 		return

@@ -367,10 +367,10 @@ func TestSubscriptionRefusals(t *testing.T) {
 		status int
 		words  string
 	}{
-		{"/orgs/acme/subscriptions/allocate", url.Values{"product": {"site-1"}, "year": {"one"}, "count": {"1"}}, 400, "The year must be a whole number"},
-		{"/orgs/acme/subscriptions/allocate", url.Values{"product": {"site-1"}, "year": {"1"}, "count": {"-1"}}, 400, "The count must be a whole number"},
-		{"/orgs/acme/subscriptions/allocate", url.Values{"product": {"site-1"}, "year": {"1"}, "count": {"99999999999999999999"}}, 400, "The count must be a whole number"},
-		{"/orgs/acme/subscriptions/allocate", url.Values{"product": {"site-1"}, "year": {"99999"}, "count": {"1"}}, 400, "The year must be"},
+		{"/orgs/acme/subscriptions/allocate", url.Values{"product": {"site-1"}, "year": {"one"}, "count": {"1"}}, 400, "Year: &#34;one&#34; is not a whole number from 1 to"},
+		{"/orgs/acme/subscriptions/allocate", url.Values{"product": {"site-1"}, "year": {"1"}, "count": {"-1"}}, 400, "Count: &#34;-1&#34; is not a whole number from 1 to"},
+		{"/orgs/acme/subscriptions/allocate", url.Values{"product": {"site-1"}, "year": {"1"}, "count": {"99999999999999999999"}}, 400, "Count: &#34;99999999999999999999&#34; is not a whole number"},
+		{"/orgs/acme/subscriptions/allocate", url.Values{"product": {"site-1"}, "year": {"99999"}, "count": {"1"}}, 400, "Year: &#34;99999&#34; is not a whole number from 1 to"},
 		{"/orgs/acme/subscriptions/allocate", url.Values{"product": {"site-1"}, "year": {"9"}, "count": {"1"}, "tag": {camera}}, 400, "more than 5 years ahead"},
 		{"/orgs/acme/subscriptions/allocate", url.Values{"product": {"site-1"}, "year": {"1"}, "count": {"1"}, "tag": {"a tag"}}, 400, "is not a license tag"},
 		{"/orgs/acme/subscriptions/allocate", url.Values{"product": {"site-1"}, "year": {"1"}, "count": {"500"}, "tag": {camera}, "step": {"do"}}, 409, "480 short"},
