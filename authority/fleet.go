@@ -125,16 +125,25 @@ func fleetProduct(tx ReadTx, org, ref string) (*FleetProduct, error) {
 	if err != nil {
 		return nil, err
 	}
+	if p, err := fleetProductNamed(tx, o, ref); p != nil || err != nil {
+		return p, err
+	}
+	return nil, fmt.Errorf("%w: organization %q has no product with product key or name %q (list them with: airlock authority pool product list --org %s)", ErrNoFleetProduct, org, ref, org)
+}
+
+// fleetProductNamed returns o's product called name, deleted or not, or
+// nil.
+func fleetProductNamed(tx ReadTx, o *Org, name string) (*FleetProduct, error) {
 	ps, err := tx.FleetProducts(o.ID)
 	if err != nil {
 		return nil, err
 	}
 	for i := range ps {
-		if ps[i].Name == ref {
+		if ps[i].Name == name {
 			return &ps[i], nil
 		}
 	}
-	return nil, fmt.Errorf("%w: organization %q has no product with product key or name %q (list them with: airlock authority pool product list --org %s)", ErrNoFleetProduct, org, ref, org)
+	return nil, nil
 }
 
 // liveFleetProduct is fleetProduct refusing a deleted product.

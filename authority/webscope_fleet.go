@@ -50,14 +50,8 @@ func fleetProductIn(tx ReadTx, o *Org, ref string) (*FleetProduct, error) {
 	if p != nil && p.OrgID == o.ID {
 		return p, nil
 	}
-	ps, err := tx.FleetProducts(o.ID)
-	if err != nil {
-		return nil, err
-	}
-	for i := range ps {
-		if ps[i].Name == ref {
-			return &ps[i], nil
-		}
+	if p, err := fleetProductNamed(tx, o, ref); p != nil || err != nil {
+		return p, err
 	}
 	return nil, fmt.Errorf("%w: organization %q has no product with product key or name %q", ErrNoFleetProduct, o.Name, ref)
 }
