@@ -27,7 +27,7 @@ func init() {
 func (s *server) connectedRoutes(m *http.ServeMux) {
 	m.HandleFunc("GET /orgs/{org}/connected", s.inOrg(s.connected))
 	m.HandleFunc("GET /orgs/{org}/connected/show", s.inOrg(s.connectedShow))
-	m.HandleFunc("POST /orgs/{org}/connected/tokens", s.inOrg(s.tokenCreate))
+	m.HandleFunc("POST /orgs/{org}/connected/tokens", s.inOrg(s.onceInOrg(s.tokenCreate)))
 	m.HandleFunc("POST /orgs/{org}/connected/tokens/revoke/review", s.inOrg(s.tokenRevokeReview))
 	m.HandleFunc("POST /orgs/{org}/connected/tokens/revoke", s.inOrg(s.tokenRevoke))
 	s.deskConnectedRoutes(m)

@@ -62,7 +62,7 @@ func (s *server) deskRoutes(m *http.ServeMux) {
 	m.HandleFunc("POST /desk/people", s.atDesk(s.deskAddPerson))
 	m.HandleFunc("POST /desk/people/password", s.atDesk(s.deskSetPassword))
 	m.HandleFunc("GET /desk/keys", s.atDesk(s.deskKeyForm))
-	m.HandleFunc("POST /desk/keys", s.atDesk(s.deskIssueKeys))
+	m.HandleFunc("POST /desk/keys", s.atDesk(s.onceAtDesk(s.deskIssueKeys)))
 	m.HandleFunc("GET /desk/verify", s.atDesk(s.deskVerifyForm))
 	m.HandleFunc("POST /desk/verify", s.atDesk(s.deskVerify))
 }

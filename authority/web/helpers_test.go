@@ -3,9 +3,11 @@ package web_test
 import (
 	"bytes"
 	"context"
+	"crypto/rand"
 	"crypto/sha256"
 	"fmt"
 	"io"
+	"maps"
 	"mime/multipart"
 	"net/http"
 	"net/http/httptest"
@@ -236,6 +238,7 @@ type browser struct {
 	d       *desk
 	addr    string
 	cookies map[string]*http.Cookie
+	noMarks bool // post sends no one-time mark of its own
 }
 
 func (d *desk) browser(addr string) *browser {
@@ -272,6 +275,12 @@ func (b *browser) get(path string) *resp {
 }
 
 func (b *browser) post(path string, form url.Values) *resp {
+	if _, ok := form["once"]; !ok && !b.noMarks {
+		// As a form opened anew carries: the tests of the marks
+		// themselves send their own, or none.
+		form = maps.Clone(form)
+		form.Set("once", rand.Text())
+	}
 	r := httptest.NewRequest(http.MethodPost, "https://portal.example"+path, strings.NewReader(form.Encode()))
 	r.Header.Set("Content-Type", "application/x-www-form-urlencoded")
 	return b.send(r)

@@ -27,15 +27,15 @@ func (s *server) portalRoutes(m *http.ServeMux) {
 	m.HandleFunc("POST /orgs/{org}/serials/review", s.inOrg(s.regRegisterReview))
 	m.HandleFunc("POST /orgs/{org}/serials/register", s.inOrg(s.regRegister))
 	m.HandleFunc("POST /orgs/{org}/serials/field", s.inOrg(s.regSetField))
-	m.HandleFunc("POST /orgs/{org}/serials/issue", s.inOrg(s.regIssueSerial))
+	m.HandleFunc("POST /orgs/{org}/serials/issue", s.inOrg(s.onceInOrg(s.regIssueSerial)))
 
 	m.HandleFunc("GET /orgs/{org}/upgrades", s.inOrg(s.regUpgrades))
 	m.HandleFunc("POST /orgs/{org}/upgrades/review", s.inOrg(s.regUpgradeReview))
 	m.HandleFunc("POST /orgs/{org}/upgrades/redeem", s.inOrg(s.regUpgradeRedeem))
-	m.HandleFunc("POST /orgs/{org}/upgrades/issue", s.inOrg(s.regIssueUpgrade))
+	m.HandleFunc("POST /orgs/{org}/upgrades/issue", s.inOrg(s.onceInOrg(s.regIssueUpgrade)))
 
 	m.HandleFunc("GET /orgs/{org}/vouchers", s.inOrg(s.regVouchers))
-	m.HandleFunc("POST /orgs/{org}/vouchers/issue", s.inOrg(s.regIssueVoucher))
+	m.HandleFunc("POST /orgs/{org}/vouchers/issue", s.inOrg(s.onceInOrg(s.regIssueVoucher)))
 	m.HandleFunc("POST /orgs/{org}/vouchers/review", s.inOrg(s.regConvertReview))
 	m.HandleFunc("POST /orgs/{org}/vouchers/convert", s.inOrg(s.regConvert))
 	// A partner converts a voucher for an organization that did not
@@ -58,7 +58,7 @@ func (s *server) portalRoutes(m *http.ServeMux) {
 	m.HandleFunc("GET /orgs/{org}/agreements", s.inOrg(s.regAgreements))
 	m.HandleFunc("GET /orgs/{org}/agreements/{name}", s.inOrg(s.regAgreementReport))
 	m.HandleFunc("POST /orgs/{org}/agreements/review", s.inOrg(s.regDrawReview))
-	m.HandleFunc("POST /orgs/{org}/agreements/draw", s.inOrg(s.regDraw))
+	m.HandleFunc("POST /orgs/{org}/agreements/draw", s.inOrg(s.onceInOrg(s.regDraw)))
 	m.HandleFunc("POST /orgs/{org}/agreements/create", s.inOrg(s.regCreateAgreement))
 }
 

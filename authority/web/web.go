@@ -125,6 +125,7 @@ type server struct {
 	perAcct   *ratelimit.Limiter
 	crossSite *http.CrossOriginProtection
 	mux       *http.ServeMux
+	marks     marks // of the forms sent that issue something shown once
 }
 
 // New returns the portal on l, which the caller keeps and closes after
