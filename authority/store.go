@@ -73,7 +73,8 @@ type ReadTx interface {
 	// Removals counts the reservations of an account removed at or after
 	// since (Unix seconds) while they still held licenses.
 	Removals(accountID int64, since int64) (int, error)
-	// History calls fn for each event that matches f, in chain order.
+	// History calls fn for each event that matches f, in chain order
+	// (newest first when f.Newest is set).
 	History(f HistoryFilter, fn func(*Event) error) error
 	// Product returns the product of one organization by name.
 	Product(orgID int64, name string) (*Product, error)
@@ -378,12 +379,19 @@ type UsageReport struct {
 }
 
 // A HistoryFilter selects events: by instance UDI (text form), by account
-// ("ORG/ACCOUNT") and from a time on (Unix seconds). Zero values select
-// everything.
+// ("ORG/ACCOUNT"), by organization (its accounts' events and its own, whose
+// account is "ORG"), from a time on (Unix seconds) and before an event id.
+// Zero values select everything.
 type HistoryFilter struct {
 	Instance string
 	Account  string
+	Org      string
 	Since    int64
+	Before   int64 // event ids below this one
+	// Newest, when above 0, selects only the newest events that match,
+	// this many at most, and History calls fn newest first: the store
+	// reads no older event than it returns.
+	Newest int
 }
 
 // A Product is software an organization runs, e.g. its video management

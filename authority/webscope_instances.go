@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
@@ -288,20 +289,21 @@ func (l *Ledger) OrgHistory(ctx context.Context, org string, q OrgHistoryQuery) 
 		if err != nil {
 			return err
 		}
-		f := HistoryFilter{Instance: r.udi, Since: q.Since}
+		f := HistoryFilter{Instance: r.udi, Org: o.Name, Since: q.Since, Before: q.Before}
 		if q.Account != "" {
 			if f.Account, err = orgAccount(tx, o, q.Account); err != nil {
 				return err
 			}
 		}
-		// The last Limit+1 events that match, oldest first, in a ring.
-		ring := make([]Event, q.Limit+1)
-		n := 0
+		// The newest Limit+1 events that match, newest first: the store
+		// reads no older one, unless the filter by product and serial
+		// (an instance of any UUID), which only the UDI's parse can
+		// apply, leaves it to read them all.
+		if r.pid == "" {
+			f.Newest = q.Limit + 1
+		}
 		err = tx.History(f, func(e *Event) error {
-			if q.Before > 0 && e.ID >= q.Before {
-				return nil
-			}
-			if eventOrg(e.Account) != o.Name {
+			if eventOrg(e.Account) != o.Name { // the store's filter, checked
 				return nil
 			}
 			if r.udi == "" && r.pid != "" {
@@ -310,16 +312,17 @@ func (l *Ledger) OrgHistory(ctx context.Context, org string, q OrgHistoryQuery) 
 					return nil
 				}
 			}
-			ring[n%len(ring)] = *e
-			n++
+			events = append(events, *e)
 			return nil
 		})
 		if err != nil {
 			return err
 		}
-		more = n > q.Limit
-		for i := n - 1; i >= 0 && i >= n-q.Limit; i-- {
-			events = append(events, ring[i%len(ring)])
+		if f.Newest == 0 {
+			slices.Reverse(events)
+		}
+		if more = len(events) > q.Limit; more {
+			events = events[:q.Limit]
 		}
 		return nil
 	})

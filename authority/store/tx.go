@@ -646,15 +646,28 @@ func (t *txn) History(f authority.HistoryFilter, fn func(*authority.Event) error
 	if f.Account != "" {
 		where, args = append(where, "account = ?"), append(args, f.Account)
 	}
+	if f.Org != "" {
+		// substr, not LIKE: SQLite's LIKE ignores case, and "ACME" is
+		// another organization than "acme".
+		where = append(where, `(account = ? OR substr(account, 1, ?) = ?)`)
+		args = append(args, f.Org, len(f.Org)+1, f.Org+"/")
+	}
 	if f.Since != 0 {
 		where, args = append(where, "at >= ?"), append(args, f.Since)
+	}
+	if f.Before != 0 {
+		where, args = append(where, "id < ?"), append(args, f.Before)
 	}
 	q := `SELECT id, at, actor, action, subject, account, instance, code_hash, detail, prev FROM history`
 	if len(where) > 0 {
 		q += ` WHERE ` + strings.Join(where, " AND ")
 	}
+	q += ` ORDER BY id`
+	if f.Newest > 0 {
+		q, args = q+` DESC LIMIT ?`, append(args, f.Newest)
+	}
 	var e authority.Event
-	return all(t, q+` ORDER BY id`, args, func(r *sql.Rows) error {
+	return all(t, q, args, func(r *sql.Rows) error {
 		e = authority.Event{}
 		if err := r.Scan(&e.ID, &e.At, &e.Actor, &e.Action, &e.Subject, &e.Account, &e.Instance, &e.CodeHash, &e.Detail, &e.Prev); err != nil {
 			return err
