@@ -155,13 +155,20 @@ func noInstance(a *acting, r instanceRef, org string) error {
 	return fmt.Errorf("%w: %s has no instance %s: there is none of that name in an organization they may read", ErrDenied, a.person.Email, r)
 }
 
+// MaxInstancesPage bounds the instances OrgInstances details at once.
+const MaxInstancesPage = 1000
+
 // OrgInstances lists the instances of an organization the actor may read,
 // removed ones included, in the order they became known, as Instances
 // lists every organization's: those whose account is one of org's now.
-func (l *Ledger) OrgInstances(ctx context.Context, org string) ([]InstanceInfo, error) {
-	var out []InstanceInfo
-	err := l.view(ctx, func(tx ReadTx) error {
-		out = nil
+// It details limit of them from offset on (0 to MaxInstancesPage), and
+// says how many there are in all.
+func (l *Ledger) OrgInstances(ctx context.Context, org string, offset, limit int) (infos []InstanceInfo, total int, err error) {
+	if offset < 0 || limit < 0 || limit > MaxInstancesPage {
+		return nil, 0, fmt.Errorf("%w: a page of instances starts at 0 or later and has 0 to %d, not %d from %d", ErrInvalid, MaxInstancesPage, limit, offset)
+	}
+	err = l.view(ctx, func(tx ReadTx) error {
+		infos, total = nil, 0
 		o, _, err := l.authorize(tx, org, needRead)
 		if err != nil {
 			return err
@@ -176,16 +183,20 @@ func (l *Ledger) OrgInstances(ctx context.Context, org string) ([]InstanceInfo, 
 				refs[a.ID] = a.Ref()
 			}
 		}
-		insts, err := tx.Instances()
+		all, err := tx.Instances()
 		if err != nil {
 			return err
 		}
-		for _, inst := range insts {
-			ref, ok := refs[inst.AccountID]
-			if !ok {
-				continue
+		var insts []Instance
+		for _, inst := range all {
+			if _, ok := refs[inst.AccountID]; ok {
+				insts = append(insts, inst)
 			}
-			info := InstanceInfo{Instance: inst, Account: ref}
+		}
+		total = len(insts)
+		insts = insts[min(offset, total):min(offset+limit, total)]
+		for _, inst := range insts {
+			info := InstanceInfo{Instance: inst, Account: refs[inst.AccountID]}
 			rs, err := tx.Reservations(inst.ID)
 			if err != nil {
 				return err
@@ -204,11 +215,11 @@ func (l *Ledger) OrgInstances(ctx context.Context, org string) ([]InstanceInfo, 
 			if info.Journal, err = tx.Journal(inst.ID); err != nil {
 				return err
 			}
-			out = append(out, info)
+			infos = append(infos, info)
 		}
 		return nil
 	})
-	return out, err
+	return infos, total, err
 }
 
 // ShowIn is Show of an instance of org, for an actor who may read org:

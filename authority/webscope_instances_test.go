@@ -243,13 +243,13 @@ func TestScopedInstanceOperationsStayInTheirOrganization(t *testing.T) {
 func TestOrgInstancesAndHistoryAreTheOrganizations(t *testing.T) {
 	e := newInstancesEnv(t)
 	for _, l := range []*authority.Ledger{e.vera, e.ann, e.vic} {
-		is, err := l.OrgInstances(ctx, "acme")
+		is, total, err := l.OrgInstances(ctx, "acme", 0, 10)
 		e.must(err)
-		if len(is) != 1 || is[0].UDI != e.a.udi.String() || is[0].Account != "acme/plant" || authority.FormatLicenses(is[0].Licenses) != "3 "+camera {
+		if len(is) != 1 || total != 1 || is[0].UDI != e.a.udi.String() || is[0].Account != "acme/plant" || authority.FormatLicenses(is[0].Licenses) != "3 "+camera {
 			t.Fatalf("acme's instances %+v", is)
 		}
 	}
-	_, err := e.gus.OrgInstances(ctx, "acme")
+	_, _, err := e.gus.OrgInstances(ctx, "acme", 0, 10)
 	wantErr(t, err, authority.ErrDenied)
 	_, _, err = e.gus.OrgHistory(ctx, "acme", authority.OrgHistoryQuery{})
 	wantErr(t, err, authority.ErrDenied)
@@ -343,7 +343,7 @@ func TestReviewSystemOpensWithoutRegistering(t *testing.T) {
 	if e.events() != before {
 		t.Fatal("a review changed the history")
 	}
-	if is, err := e.ann.OrgInstances(ctx, "acme"); err != nil || len(is) != 1 {
+	if is, _, err := e.ann.OrgInstances(ctx, "acme", 0, 10); err != nil || len(is) != 1 {
 		t.Fatalf("instances after a review: %d, %v", len(is), err)
 	}
 }

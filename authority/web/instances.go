@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -61,19 +62,63 @@ func formatEntitlements(es []codes.Entitlement) string {
 }
 
 type instancesData struct {
-	Instances []authority.InstanceInfo
-	Accounts  []string // for the system form
+	Instances   []authority.InstanceInfo
+	Accounts    []string // for the system form
+	Total       int      // the organization's instances
+	First, Last int      // of the page, from 1
+	Prev, Next  string   // the addresses of the pages around, or ""
 }
 
+// instancesPageSizes are the sizes of a page of the list, ?size=N.
+var instancesPageSizes = []int64{25, 50, 100, 200}
+
+const instancesPageSize = 100
+
 // instances lists the organization's instances and their latest
-// reservations, as `airlock authority instances` does for every one.
+// reservations, as `airlock authority instances` does for every one, a
+// page at a time (?page=N, from 1; ?size=N).
 func (s *server) instances(w http.ResponseWriter, r *http.Request, ss *session, acc *authority.Access) {
-	is, err := ss.l.OrgInstances(r.Context(), acc.Org.Name)
+	q := r.URL.Query()
+	size, page := int64(instancesPageSize), int64(1)
+	var err error
+	if v := q.Get("size"); v != "" {
+		if size, err = wholeNumber("Page size", v, 1, authority.MaxInstancesPage); err == nil && !slices.Contains(instancesPageSizes, size) {
+			err = badField("Page size", fmt.Sprintf("%d is not one of 25, 50, 100 and 200", size))
+		}
+	}
+	if v := q.Get("page"); v != "" && err == nil {
+		page, err = wholeNumber("Page", v, 1, 1<<20)
+	}
 	if err != nil {
 		s.failIn(w, r, ss, acc, err)
 		return
 	}
-	d := &instancesData{Instances: is}
+	offset := int((page - 1) * size)
+	is, total, err := ss.l.OrgInstances(r.Context(), acc.Org.Name, offset, int(size))
+	if err != nil {
+		s.failIn(w, r, ss, acc, err)
+		return
+	}
+	if len(is) == 0 && page > 1 {
+		s.failIn(w, r, ss, acc, &pageError{status: http.StatusNotFound, title: "Not found",
+			msg:  fmt.Sprintf("Page %d of the instances is past the last: %s has %d.", page, acc.Org.Name, total),
+			hint: "Open the list from its first page."})
+		return
+	}
+	d := &instancesData{Instances: is, Total: total, First: offset + 1, Last: offset + len(is)}
+	at := func(n int64) string {
+		v := url.Values{"page": {strconv.FormatInt(n, 10)}}
+		if size != instancesPageSize {
+			v.Set("size", strconv.FormatInt(size, 10))
+		}
+		return "/orgs/" + acc.Org.Name + "/instances?" + v.Encode()
+	}
+	if page > 1 {
+		d.Prev = at(page - 1)
+	}
+	if d.Last < total {
+		d.Next = at(page + 1)
+	}
 	if acc.Manage {
 		if d.Accounts, err = s.accountNames(r, ss, acc); err != nil {
 			s.failIn(w, r, ss, acc, err)

@@ -2,6 +2,7 @@ package web_test
 
 import (
 	"encoding/hex"
+	"fmt"
 	"net/http"
 	"net/url"
 	"regexp"
@@ -403,4 +404,51 @@ func TestSystemDescriptionIsReviewedRegisteredAndReserved(t *testing.T) {
 	if d.balance("acme/plant", camera) != [4]int64{25, 22, 3, 0} {
 		t.Fatalf("balance %v", d.balance("acme/plant", camera))
 	}
+}
+
+// TestInstancesListComesInPages: 30 instances of acme in pages of 25; the
+// links go from one page to the other, each instance is on one page, and
+// a page past the last, or a size the list does not offer, is refused.
+func TestInstancesListComesInPages(t *testing.T) {
+	f := newInstancesFixture(t)
+	d := f.d
+	_, err := d.l.As(vera).AddLot(ctx, authority.LotSpec{Account: "acme/plant", Tag: camera, Count: 29})
+	d.must(err)
+	for i := range 29 {
+		cam := d.device(fmt.Sprintf("pg-%02d", i), d.f.Authority)
+		_, err := d.l.As(ann).ReserveIn(ctx, "acme", "plant", cam.request(lic(camera, 1)), nil)
+		d.must(err)
+	}
+	b, _ := d.signedIn(vic)
+	first := b.get("/orgs/acme/instances?size=25")
+	first.want(t, 200, "Instances 1 to 25 of 30.", `href="/orgs/acme/instances?page=2&amp;size=25" rel="next"`)
+	if strings.Contains(first.body, `rel="prev"`) {
+		t.Error("the first page links a previous one")
+	}
+	second := b.get("/orgs/acme/instances?page=2&size=25")
+	second.want(t, 200, "Instances 26 to 30 of 30.", `href="/orgs/acme/instances?page=1&amp;size=25" rel="prev"`)
+	if strings.Contains(second.body, `rel="next"`) {
+		t.Error("the last page links a next one")
+	}
+	seen := map[string]int{}
+	for _, p := range []string{first.body, second.body} {
+		for _, m := range instanceLinkRE.FindAllStringSubmatch(p, -1) {
+			seen[m[1]]++
+		}
+	}
+	if len(seen) != 30 {
+		t.Fatalf("%d instances on the two pages, want 30", len(seen))
+	}
+	for u, n := range seen {
+		if n != 1 {
+			t.Errorf("%s is on %d pages", u, n)
+		}
+	}
+	if all := b.get("/orgs/acme/instances"); strings.Contains(all.body, `rel="next"`) || len(instanceLinkRE.FindAllString(all.body, -1)) != 30 {
+		t.Error("the default page of 100 does not hold all 30")
+	}
+	b.get("/orgs/acme/instances?page=3&size=25").want(t, 404, "past the last")
+	b.get("/orgs/acme/instances?size=7").want(t, 400, "Page size: 7 is not one of")
+	b.get("/orgs/acme/instances?page=0").want(t, 400, "Page: &#34;0&#34; is not a whole number")
+	b.get("/orgs/acme/instances?page=%3Cb%3E").want(t, 400, "&lt;b&gt;")
 }
