@@ -421,3 +421,40 @@ func TestSystemImportAndReserveBindsHardwareToComponents(t *testing.T) {
 	wantErr(t, err, authority.ErrKeyMismatch)
 	e.verify()
 }
+
+// TestReserveInAnotherOrganizationNamesNeither: an instance returned in
+// acme reserves in globex; the reservation's event, which globex reads,
+// says it came from another organization without naming acme's account,
+// and a move inside acme still names the account it left.
+func TestReserveInAnotherOrganizationNamesNeither(t *testing.T) {
+	e := newEnv(t)
+	e.setup()
+	e.lot("globex/hq", camera, 5, codes.Perpetual, 0, 0, false)
+	e.lot("acme/lab", camera, 5, codes.Perpetual, 0, 0, false)
+	d, a := e.reserved("cam-1", lic(camera, 2))
+	_, err := e.l.Return(ctx, d.ret(resBytes(a), 1, false))
+	e.must(err)
+	a, err = e.l.Reserve(ctx, "acme/lab", d.request(lic(camera, 1)), nil)
+	e.must(err)
+	_, err = e.l.Return(ctx, d.ret(resBytes(a), 1, false))
+	e.must(err)
+	_, err = e.l.Reserve(ctx, "globex/hq", d.request(lic(camera, 1)), nil)
+	e.must(err)
+	evs, err := e.l.History(ctx, authority.HistoryFilter{Instance: d.udi.String()})
+	e.must(err)
+	var inside, across bool
+	for _, ev := range evs {
+		if ev.Action != "reserve" {
+			continue
+		}
+		inside = inside || ev.Account == "acme/lab" && strings.Contains(ev.Detail, `instance moved from "acme/plant"`)
+		across = across || ev.Account == "globex/hq" && strings.Contains(ev.Detail, "instance moved from another organization")
+		if ev.Account == "globex/hq" && strings.Contains(ev.Detail, "acme") {
+			t.Errorf("globex's event names acme: %s", ev.Detail)
+		}
+	}
+	if !inside || !across {
+		t.Fatalf("moves noted inside %v, across %v: %+v", inside, across, evs)
+	}
+	e.verify()
+}

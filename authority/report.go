@@ -236,6 +236,9 @@ func matches(i *Instance, r instanceRef) bool {
 // events of that organization. The whole history, without an account or
 // an instance, is the vendor's staff's only.
 func (l *Ledger) History(ctx context.Context, f HistoryFilter) ([]Event, error) {
+	if f.Org != "" || f.Before != 0 || f.Newest != 0 {
+		return nil, fmt.Errorf("%w: History filters by instance, account and time only: page an organization's history with OrgHistory", ErrInvalid)
+	}
 	var out []Event
 	err := l.view(ctx, func(tx ReadTx) error {
 		who, err := l.actingAs(tx)

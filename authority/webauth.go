@@ -414,3 +414,44 @@ func (l *Ledger) SignOut(ctx context.Context, id []byte) error {
 
 // History actions of web sign-in.
 const actionPasswordSet = "password set"
+
+// Form marks: a front end's one-time marks of the forms that issue
+// something it shows once (a license key, a token). Reloading the page
+// that showed it sends the form again; the mark, taken before the form
+// is done, refuses the second sending on every server of the ledger.
+
+// FormMarkKeep is how long a mark is kept: longer than a session, after
+// which the form's page could not be sent anyway.
+const FormMarkKeep = 2 * SessionMaxAge
+
+// MaxFormMark bounds the length of a mark.
+const MaxFormMark = 64
+
+// ErrFormSent means a form's mark was taken before: the form was sent
+// already.
+var ErrFormSent error = &namedKind{"form sent already", ErrExists}
+
+// TakeFormMark takes mark, a random string of 1 to MaxFormMark bytes the
+// front end put in the form, or refuses one taken within FormMarkKeep
+// (ErrFormSent). Marks are not history.
+func (l *Ledger) TakeFormMark(ctx context.Context, mark string) error {
+	if mark == "" || len(mark) > MaxFormMark {
+		return fmt.Errorf("%w: a form mark has 1 to %d bytes, not %d", ErrInvalid, MaxFormMark, len(mark))
+	}
+	h := sha256.Sum256([]byte(mark))
+	now := l.now()
+	return l.st.Update(ctx, func(tx Tx) error {
+		ok, err := tx.TakeFormMark(h[:], now, now-int64(FormMarkKeep/time.Second)+1)
+		if err == nil && !ok {
+			err = ErrFormSent
+		}
+		return err
+	})
+}
+
+// ReleaseFormMark gives a mark back: what its form asked was refused, so
+// the form, corrected, may be sent again.
+func (l *Ledger) ReleaseFormMark(ctx context.Context, mark string) error {
+	h := sha256.Sum256([]byte(mark))
+	return l.st.Update(ctx, func(tx Tx) error { return tx.DeleteFormMark(h[:]) })
+}

@@ -33,6 +33,12 @@ type WebTx interface {
 	// seenBefore or created before createdBefore (Unix seconds) and
 	// returns how many there were.
 	DeleteExpiredSessions(seenBefore, createdBefore int64) (int64, error)
+	// TakeFormMark records the form mark that hashes to hash as sent at
+	// at, after deleting the marks sent before forgetBefore; it reports
+	// false, and records nothing, when the mark is there already.
+	TakeFormMark(hash []byte, at, forgetBefore int64) (bool, error)
+	// DeleteFormMark deletes a form mark.
+	DeleteFormMark(hash []byte) error
 }
 
 // A Password is a person's password, as its argon2id hash in the PHC

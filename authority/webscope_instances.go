@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"slices"
 	"strings"
 	"time"
 
@@ -194,7 +193,8 @@ func (l *Ledger) OrgInstances(ctx context.Context, org string, offset, limit int
 			}
 		}
 		total = len(insts)
-		insts = insts[min(offset, total):min(offset+limit, total)]
+		lo := min(offset, total)
+		insts = insts[lo : lo+min(limit, total-lo)]
 		for _, inst := range insts {
 			info := InstanceInfo{Instance: inst, Account: refs[inst.AccountID]}
 			rs, err := tx.Reservations(inst.ID)
@@ -288,6 +288,9 @@ func (l *Ledger) OrgHistory(ctx context.Context, org string, q OrgHistoryQuery) 
 	if q.Limit < 0 || q.Limit > MaxHistoryPage {
 		return nil, false, fmt.Errorf("%w: a page of history has 1 to %d events, not %d", ErrInvalid, MaxHistoryPage, q.Limit)
 	}
+	if q.Before < 0 {
+		return nil, false, fmt.Errorf("%w: a page of history comes before event 1 or later, not %d", ErrInvalid, q.Before)
+	}
 	var r instanceRef
 	if q.Instance != "" {
 		if r, err = parseInstanceRef(q.Instance); err != nil {
@@ -307,12 +310,14 @@ func (l *Ledger) OrgHistory(ctx context.Context, org string, q OrgHistoryQuery) 
 			}
 		}
 		// The newest Limit+1 events that match, newest first: the store
-		// reads no older one, unless the filter by product and serial
-		// (an instance of any UUID), which only the UDI's parse can
-		// apply, leaves it to read them all.
+		// reads no older one. Only the filter by product and serial (an
+		// instance of any UUID), which the UDI's parse applies, leaves
+		// it to read them all, oldest first, into a ring of Limit+1.
 		if r.pid == "" {
 			f.Newest = q.Limit + 1
 		}
+		ring := make([]Event, 0, q.Limit+1)
+		n := 0
 		err = tx.History(f, func(e *Event) error {
 			if eventOrg(e.Account) != o.Name { // the store's filter, checked
 				return nil
@@ -323,14 +328,23 @@ func (l *Ledger) OrgHistory(ctx context.Context, org string, q OrgHistoryQuery) 
 					return nil
 				}
 			}
-			events = append(events, *e)
+			if len(ring) < cap(ring) {
+				ring = append(ring, *e)
+			} else {
+				ring[n%cap(ring)] = *e
+			}
+			n++
 			return nil
 		})
 		if err != nil {
 			return err
 		}
-		if f.Newest == 0 {
-			slices.Reverse(events)
+		if f.Newest > 0 {
+			events = ring
+		} else {
+			for i := n - 1; i >= 0 && i >= n-cap(ring); i-- {
+				events = append(events, ring[i%cap(ring)])
+			}
 		}
 		if more = len(events) > q.Limit; more {
 			events = events[:q.Limit]

@@ -309,7 +309,10 @@ func TestOrgInstancesAndHistoryAreTheOrganizations(t *testing.T) {
 	if theirs == nil || nobody == nil || strings.ReplaceAll(theirs.Error(), "globex/hq", "X") != strings.ReplaceAll(nobody.Error(), "acme/nothing", "X") {
 		t.Fatalf("another's account: %v; an unknown one: %v", theirs, nobody)
 	}
-	for _, q := range []authority.OrgHistoryQuery{{Limit: -1}, {Limit: authority.MaxHistoryPage + 1}, {Instance: "<b>"}, {Account: "bad name"}} {
+	if _, err := e.vera.History(ctx, authority.HistoryFilter{Account: "acme/lab", Newest: 2}); !errors.Is(err, authority.ErrInvalid) {
+		t.Fatalf("History with the store's paging: %v", err)
+	}
+	for _, q := range []authority.OrgHistoryQuery{{Limit: -1}, {Limit: authority.MaxHistoryPage + 1}, {Instance: "<b>"}, {Account: "bad name"}, {Before: -1}} {
 		if _, _, err := e.ann.OrgHistory(ctx, "acme", q); !errors.Is(err, authority.ErrInvalid) {
 			t.Errorf("%+v: %v", q, err)
 		}

@@ -722,4 +722,15 @@ CREATE TABLE sessions (
 );
 CREATE INDEX sessions_by_person ON sessions (person_id);
 `,
+	// Form marks: the one-time marks of the web portal's forms that issue
+	// something shown once, kept by their SHA-256, so that a form sent
+	// again is refused by every server on the ledger, and after a
+	// restart. Deleted after FormMarkKeep; nothing refers to them.
+	16: `
+CREATE TABLE form_marks (
+	hash {{blob}} NOT NULL PRIMARY KEY CHECK (length(hash) = 32),
+	at   BIGINT NOT NULL
+);
+CREATE INDEX form_marks_by_time ON form_marks (at);
+`,
 }

@@ -71,6 +71,23 @@ func (t *txn) DeleteExpiredSessions(seenBefore, createdBefore int64) (int64, err
 	return t.deleted(`DELETE FROM sessions WHERE seen_at < ? OR created_at < ?`, seenBefore, createdBefore)
 }
 
+func (t *txn) TakeFormMark(hash []byte, at, forgetBefore int64) (bool, error) {
+	if _, err := t.exec(`DELETE FROM form_marks WHERE at < ?`, forgetBefore); err != nil {
+		return false, err
+	}
+	r, err := t.exec(`INSERT INTO form_marks (hash, at) VALUES (?, ?) ON CONFLICT (hash) DO NOTHING`, hash, at)
+	if err != nil {
+		return false, err
+	}
+	n, err := r.RowsAffected()
+	return n == 1, err
+}
+
+func (t *txn) DeleteFormMark(hash []byte) error {
+	_, err := t.exec(`DELETE FROM form_marks WHERE hash = ?`, hash)
+	return err
+}
+
 // deleted runs a DELETE and returns the rows it deleted.
 func (t *txn) deleted(query string, args ...any) (int64, error) {
 	r, err := t.exec(query, args...)

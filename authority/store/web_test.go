@@ -250,3 +250,49 @@ func TestSignInAndSessionsOnEachBackend(t *testing.T) {
 		}
 	})
 }
+
+// TestFormMarksOnEachBackend: a mark is taken once, given back, taken
+// again; it is forgotten FormMarkKeep after it was taken, and a mark of
+// no length or too long is refused.
+func TestFormMarksOnEachBackend(t *testing.T) {
+	eachBackend(t, func(t *testing.T, b backend) {
+		s := b.create(t)
+		clk := &webClock{t: time.Date(2026, 1, 5, 9, 0, 0, 0, time.UTC)}
+		l := authority.New(s, authority.Options{Actor: "desk", Now: clk.now})
+		if err := l.Init(ctx, "t"); err != nil {
+			t.Fatal(err)
+		}
+		if err := l.TakeFormMark(ctx, "mark-1"); err != nil {
+			t.Fatal(err)
+		}
+		if err := l.TakeFormMark(ctx, "mark-1"); !errors.Is(err, authority.ErrFormSent) {
+			t.Fatalf("a mark taken twice: %v", err)
+		}
+		if err := l.TakeFormMark(ctx, "mark-2"); err != nil {
+			t.Fatalf("another mark: %v", err)
+		}
+		if err := l.ReleaseFormMark(ctx, "mark-1"); err != nil {
+			t.Fatal(err)
+		}
+		if err := l.TakeFormMark(ctx, "mark-1"); err != nil {
+			t.Fatalf("a mark given back: %v", err)
+		}
+		clk.add(authority.FormMarkKeep - time.Second)
+		if err := l.TakeFormMark(ctx, "mark-2"); !errors.Is(err, authority.ErrFormSent) {
+			t.Fatalf("a mark within FormMarkKeep: %v", err)
+		}
+		clk.add(time.Second)
+		if err := l.TakeFormMark(ctx, "mark-2"); err != nil {
+			t.Fatalf("a mark FormMarkKeep old: %v", err)
+		}
+		for _, bad := range []string{"", strings.Repeat("m", authority.MaxFormMark+1)} {
+			if err := l.TakeFormMark(ctx, bad); !errors.Is(err, authority.ErrInvalid) {
+				t.Fatalf("mark of %d bytes: %v", len(bad), err)
+			}
+		}
+		var n int
+		if err := s.r.QueryRow(`SELECT COUNT(*) FROM form_marks`).Scan(&n); err != nil || n != 1 {
+			t.Fatalf("%d marks kept (%v), want the last one only: the older are deleted", n, err)
+		}
+	})
+}

@@ -93,7 +93,7 @@ func (s *server) tokenCreate(w http.ResponseWriter, r *http.Request, ss *session
 		s.failIn(w, r, ss, acc, err)
 		return
 	}
-	name := r.PostFormValue("account")
+	name := onlyValue(r, "account")
 	if err := authority.CheckName("account", name); err != nil {
 		s.failIn(w, r, ss, acc, err)
 		return

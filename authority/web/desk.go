@@ -218,7 +218,7 @@ func (s *server) deskSetLimit(w http.ResponseWriter, r *http.Request, ss *sessio
 		s.fail(w, r, ss, err)
 		return
 	}
-	ref := r.PostFormValue("account")
+	ref := onlyValue(r, "account")
 	if err := ss.l.SetRemovalLimit(r.Context(), ref, int(n)); err != nil {
 		s.fail(w, r, ss, err)
 		return
@@ -236,7 +236,7 @@ func (s *server) deskSetExport(w http.ResponseWriter, r *http.Request, ss *sessi
 		s.fail(w, r, ss, badField("Export-controlled licenses", "choose allow or deny"))
 		return
 	}
-	ref := r.PostFormValue("account")
+	ref := onlyValue(r, "account")
 	if err := ss.l.SetExportAllowed(r.Context(), ref, allow); err != nil {
 		s.fail(w, r, ss, err)
 		return
@@ -253,8 +253,8 @@ type deskLotForm struct {
 }
 
 func deskLotFormOf(r *http.Request) *deskLotForm {
-	return &deskLotForm{Account: r.PostFormValue("account"), Tag: strings.TrimSpace(r.PostFormValue("tag")),
-		Count: strings.TrimSpace(r.PostFormValue("count")), Kind: r.PostFormValue("kind"),
+	return &deskLotForm{Account: onlyValue(r, "account"), Tag: strings.TrimSpace(onlyValue(r, "tag")),
+		Count: strings.TrimSpace(onlyValue(r, "count")), Kind: r.PostFormValue("kind"),
 		Start: strings.TrimSpace(r.PostFormValue("start")), End: strings.TrimSpace(r.PostFormValue("end")),
 		Origin: r.PostFormValue("origin"), Export: r.PostFormValue("export") == "yes"}
 }
@@ -517,7 +517,7 @@ func deskKeySpec(r *http.Request) (authority.KeySpec, int, error) {
 		return sp, 0, badField("Years", fmt.Sprintf("a key covers 1 to %d years", authority.MaxKeyYears))
 	}
 	sp.Years = int(y)
-	sp.Lines = []authority.KeyLine{{Tag: strings.TrimSpace(r.PostFormValue("tag")), Count: c}}
+	sp.Lines = []authority.KeyLine{{Tag: strings.TrimSpace(onlyValue(r, "tag")), Count: c}}
 	return sp, int(n), nil
 }
 

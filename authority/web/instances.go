@@ -25,14 +25,14 @@ func (s *server) instanceRoutes(m *http.ServeMux) {
 	m.HandleFunc("GET /orgs/{org}/instances/{udi}", s.inOrg(s.instance))
 	m.HandleFunc("GET /orgs/{org}/instances/{udi}/codes/{reservation}/{serial}", s.inOrg(s.instanceCode))
 	m.HandleFunc("POST /orgs/{org}/instances/{udi}/update/review", s.inOrg(s.updateReview))
-	m.HandleFunc("POST /orgs/{org}/instances/{udi}/update", s.inOrg(s.updateInstance))
+	m.HandleFunc("POST /orgs/{org}/instances/{udi}/update", s.inOrg(s.onceInOrg(s.updateInstance)))
 	m.HandleFunc("POST /orgs/{org}/instances/{udi}/remove/review", s.inOrg(s.removeReview))
 	m.HandleFunc("POST /orgs/{org}/instances/{udi}/remove", s.inOrg(s.removeInstance))
 	m.HandleFunc("POST /orgs/{org}/systems/review", s.inOrg(s.systemReview))
 	m.HandleFunc("POST /orgs/{org}/systems", s.inOrg(s.systemImport))
-	m.HandleFunc("POST /orgs/{org}/systems/reserve", s.inOrg(s.systemReserve))
+	m.HandleFunc("POST /orgs/{org}/systems/reserve", s.inOrg(s.onceInOrg(s.systemReserve)))
 	m.HandleFunc("GET /orgs/{org}/transfer", s.inOrg(s.transferForm))
-	m.HandleFunc("POST /orgs/{org}/transfer", s.inOrg(s.transfer))
+	m.HandleFunc("POST /orgs/{org}/transfer", s.inOrg(s.onceInOrg(s.transfer)))
 }
 
 func init() {
@@ -538,7 +538,7 @@ func (s *server) transfer(w http.ResponseWriter, r *http.Request, ss *session, a
 		s.failIn(w, r, ss, acc, err)
 		return
 	}
-	tag := r.PostFormValue("tag")
+	tag := onlyValue(r, "tag")
 	count, err := formNumber(r, "count", "Count", anyLow, anyHigh)
 	if err != nil {
 		s.failIn(w, r, ss, acc, err)
@@ -598,7 +598,7 @@ func (s *server) systemImport(w http.ResponseWriter, r *http.Request, ss *sessio
 		s.failIn(w, r, ss, acc, err)
 		return
 	}
-	account := r.PostFormValue("account")
+	account := onlyValue(r, "account")
 	ref, err := s.orgAccount(r, ss, acc, account)
 	if err != nil {
 		s.failIn(w, r, ss, acc, err)
@@ -625,7 +625,7 @@ func (s *server) systemReserve(w http.ResponseWriter, r *http.Request, ss *sessi
 		s.failIn(w, r, ss, acc, err)
 		return
 	}
-	ref, err := s.orgAccount(r, ss, acc, r.PostFormValue("account"))
+	ref, err := s.orgAccount(r, ss, acc, onlyValue(r, "account"))
 	if err != nil {
 		s.failIn(w, r, ss, acc, err)
 		return

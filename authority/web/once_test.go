@@ -5,6 +5,8 @@ import (
 	"net/url"
 	"regexp"
 	"testing"
+
+	"github.com/airlock-dev/airlock/authority/web"
 )
 
 var onceRE = regexp.MustCompile(`name="once" value="([^"]+)"`)
@@ -28,9 +30,15 @@ func TestFormsThatIssueOnceRefuseASecondSending(t *testing.T) {
 	if d.historyLen() != n+1 {
 		t.Fatalf("the first sending made %d events, want 1", d.historyLen()-n)
 	}
-	b.post("/desk/keys", form).want(t, http.StatusConflict, "was sent already", "Nothing was issued again")
+	b.post("/desk/keys", form).want(t, http.StatusConflict, "was sent already", "Nothing was done again")
 	if d.historyLen() != n+1 {
 		t.Fatal("the second sending issued a key")
+	}
+	// Another server on the ledger, or this one restarted, refuses it too.
+	d.h = web.New(d.l, web.Options{SignInBurst: 1000, AccountBurst: 1000, Now: d.clk.Now})
+	b.post("/desk/keys", form).want(t, http.StatusConflict, "was sent already")
+	if d.historyLen() != n+1 {
+		t.Fatal("the sending to another server issued a key")
 	}
 	if again := onceRE.FindStringSubmatch(b.get("/desk/keys").body); again == nil || again[1] == m[1] {
 		t.Fatalf("the form opened again carries the same mark %q", m[1])
@@ -50,7 +58,7 @@ func TestFormsThatIssueOnceRefuseASecondSending(t *testing.T) {
 	form.Set("once", string(make([]byte, 65)))
 	b.post("/desk/keys", form).want(t, http.StatusBadRequest, "no one-time mark")
 	form["once"] = []string{"a", "b"}
-	b.post("/desk/keys", form).want(t, http.StatusBadRequest, "no one-time mark")
+	b.post("/desk/keys", form).want(t, http.StatusBadRequest, "sent more than once")
 	if d.historyLen() != n {
 		t.Fatal("a form without a mark issued a key")
 	}
@@ -61,11 +69,30 @@ func TestFormsThatIssueOnceRefuseASecondSending(t *testing.T) {
 		{"/orgs/acme/serials", "/orgs/acme/serials/issue"},
 		{"/orgs/acme/upgrades", "/orgs/acme/upgrades/issue"},
 		{"/orgs/acme/vouchers", "/orgs/acme/vouchers/issue"},
+		{"/orgs/acme/transfer", "/orgs/acme/transfer"},
 	} {
 		body := b.get(p.page).body
 		form := regexp.MustCompile(`(?s)<form method="post" action="` + regexp.QuoteMeta(p.action) + `".*?</form>`).FindString(body)
 		if form == "" || !onceRE.MatchString(form) {
 			t.Errorf("%s: the form to %s carries no one-time mark:\n%s", p.page, p.action, form)
 		}
+	}
+}
+
+// TestTransferSentTwiceMovesOnce: reloading the page that said a transfer
+// was done sends the form again; the licenses move once.
+func TestTransferSentTwiceMovesOnce(t *testing.T) {
+	d := newDesk(t)
+	b, tok := d.signedIn(ann)
+	b.noMarks = true
+	m := onceRE.FindStringSubmatch(b.get("/orgs/acme/transfer").body)
+	if m == nil {
+		t.Fatal("the transfer form carries no one-time mark")
+	}
+	form := url.Values{"csrf": {tok}, "once": {m[1]}, "from": {"plant"}, "to": {"lab"}, "tag": {camera}, "count": {"5"}}
+	b.post("/orgs/acme/transfer", form).want(t, http.StatusOK, "5 vms.camera.core moved")
+	b.post("/orgs/acme/transfer", form).want(t, http.StatusConflict, "Sent already")
+	if got := d.balance("acme/lab", camera); got[0] != 5 {
+		t.Fatalf("acme/lab holds %v cameras after the form was sent twice, want 5 owned", got)
 	}
 }

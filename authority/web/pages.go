@@ -276,7 +276,7 @@ func (s *server) reserve(w http.ResponseWriter, r *http.Request, ss *session, ac
 		s.failIn(w, r, ss, acc, err)
 		return
 	}
-	account := r.PostFormValue("account")
+	account := onlyValue(r, "account")
 	code, err := codes.DecodeKind([]byte(r.PostFormValue("request")), codes.KindRequest)
 	if err != nil {
 		s.failIn(w, r, ss, acc, err)

@@ -285,7 +285,7 @@ func (s *server) regIssueSerial(w http.ResponseWriter, r *http.Request, ss *sess
 		s.portalFail(w, r, ss, acc, err)
 		return
 	}
-	spec := authority.SerialSpec{Software: strings.TrimSpace(r.PostFormValue("product")), Tag: strings.TrimSpace(r.PostFormValue("tag")), Count: count, Years: int(years), SupportUntil: until}
+	spec := authority.SerialSpec{Software: strings.TrimSpace(r.PostFormValue("product")), Tag: strings.TrimSpace(onlyValue(r, "tag")), Count: count, Years: int(years), SupportUntil: until}
 	sn, err := ss.l.IssueSerial(r.Context(), spec)
 	if err != nil {
 		s.portalFail(w, r, ss, acc, err)
@@ -467,7 +467,7 @@ func (s *server) regIssueVoucher(w http.ResponseWriter, r *http.Request, ss *ses
 		return
 	}
 	spec := authority.VoucherSpec{OEM: strings.TrimSpace(r.PostFormValue("oem")), Software: strings.TrimSpace(r.PostFormValue("product")),
-		Tag: strings.TrimSpace(r.PostFormValue("tag")), Count: count, Years: int(years)}
+		Tag: strings.TrimSpace(onlyValue(r, "tag")), Count: count, Years: int(years)}
 	v, err := ss.l.IssueVoucher(r.Context(), spec)
 	if err != nil {
 		s.portalFail(w, r, ss, acc, err)
@@ -689,7 +689,7 @@ func regDrawSpec(r *http.Request, org string) (authority.DrawSpec, error) {
 	if err != nil {
 		return authority.DrawSpec{}, err
 	}
-	return authority.DrawSpec{Org: org, Agreement: strings.TrimSpace(r.PostFormValue("agreement")), Tag: strings.TrimSpace(r.PostFormValue("tag")),
+	return authority.DrawSpec{Org: org, Agreement: strings.TrimSpace(r.PostFormValue("agreement")), Tag: strings.TrimSpace(onlyValue(r, "tag")),
 		Count: count, Years: int(years)}, nil
 }
 

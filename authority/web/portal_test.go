@@ -467,7 +467,11 @@ func TestAgreementsDrawWithinTheCap(t *testing.T) {
 	b.get("/orgs/acme/agreements").want(t, 200, "Agreement ela-2026", "2026-01-01..2026-12-31", "in force", "Draw licenses")
 	form := url.Values{"csrf": {tok}, "agreement": {"ela-2026"}, "tag": {camera}, "count": {"8"}}
 	before := d.historyLen()
-	b.post("/orgs/acme/agreements/review", form).want(t, 200, "Review the draw", "20 of 20", "Draw and show the license key")
+	rv := b.post("/orgs/acme/agreements/review", form)
+	rv.want(t, 200, "Review the draw", "20 of 20", "Draw and show the license key")
+	if !onceRE.MatchString(rv.body) {
+		t.Fatal("the draw form carries no one-time mark")
+	}
 	if d.historyLen() != before {
 		t.Fatal("the review changed the ledger")
 	}

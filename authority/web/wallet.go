@@ -22,11 +22,11 @@ func (s *server) walletRoutes(m *http.ServeMux) {
 	m.HandleFunc("POST /orgs/{org}/wallet/review", s.inOrg(s.walletRedeemReview))
 	m.HandleFunc("POST /orgs/{org}/wallet/redeem", s.inOrg(s.walletRedeem))
 	m.HandleFunc("GET /orgs/{org}/subscriptions", s.inOrg(s.subsPage))
-	m.HandleFunc("POST /orgs/{org}/subscriptions/start", s.inOrg(s.subsStart))
-	m.HandleFunc("POST /orgs/{org}/subscriptions/allocate", s.inOrg(s.subsAllocate))
-	m.HandleFunc("POST /orgs/{org}/subscriptions/extend", s.inOrg(s.subsExtend))
+	m.HandleFunc("POST /orgs/{org}/subscriptions/start", s.inOrg(s.onceInOrg(s.subsStart)))
+	m.HandleFunc("POST /orgs/{org}/subscriptions/allocate", s.inOrg(s.onceInOrg(s.subsAllocate)))
+	m.HandleFunc("POST /orgs/{org}/subscriptions/extend", s.inOrg(s.onceInOrg(s.subsExtend)))
 	m.HandleFunc("POST /orgs/{org}/subscriptions/register", s.inOrg(s.subsRegister))
-	m.HandleFunc("POST /orgs/{org}/subscriptions/deliver", s.inOrg(s.subsDeliver))
+	m.HandleFunc("POST /orgs/{org}/subscriptions/deliver", s.inOrg(s.onceInOrg(s.subsDeliver)))
 	m.HandleFunc("POST /orgs/{org}/subscriptions/download", s.inOrg(s.subsDownload))
 }
 

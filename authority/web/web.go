@@ -42,6 +42,7 @@ import (
 	"embed"
 	"encoding/base64"
 	"errors"
+	"fmt"
 	"html/template"
 	"io/fs"
 	"net/http"
@@ -125,7 +126,6 @@ type server struct {
 	perAcct   *ratelimit.Limiter
 	crossSite *http.CrossOriginProtection
 	mux       *http.ServeMux
-	marks     marks // of the forms sent that issue something shown once
 }
 
 // New returns the portal on l, which the caller keeps and closes after
@@ -303,6 +303,10 @@ func (s *server) signedIn(h func(http.ResponseWriter, *http.Request, *session)) 
 				s.fail(w, r, ss, errCSRF)
 				return
 			}
+			if err := sentOnceEach(r); err != nil {
+				s.fail(w, r, ss, err)
+				return
+			}
 		}
 		h(w, r, ss)
 	}
@@ -353,6 +357,23 @@ func parseForm(r *http.Request) error {
 	}
 	return nil
 }
+
+// sentOnceEach refuses a form with a field sent more than once but those
+// that are repeatable.
+func sentOnceEach(r *http.Request) error {
+	for field, vs := range r.PostForm {
+		if len(vs) > 1 && !repeatable[field] {
+			return badField(fmt.Sprintf("Field %q", shown(field)), "sent more than once: send the form from the portal's page")
+		}
+	}
+	return nil
+}
+
+// repeatable are the fields a form may send more than once: the lines of
+// an update (tag and count), the licenses of a system, the accounts of a
+// satellite. Every other field sent twice refuses the form, rather than
+// one of its values being taken.
+var repeatable = map[string]bool{"tag": true, "count": true, "license": true, "account": true}
 
 // onlyValue returns the value of a field the POST body gives once; "" for
 // none or several (which one would count is not guessed).
