@@ -35,7 +35,7 @@ func (s *server) deskConnectedRoutes(m *http.ServeMux) {
 	m.HandleFunc("POST /desk/satellites/remove/review", s.atDesk(s.satelliteRemoveReview))
 	m.HandleFunc("POST /desk/satellites/remove", s.atDesk(s.satelliteRemove))
 	m.HandleFunc("POST /desk/satellites/sync/review", s.atDesk(s.syncReview))
-	m.HandleFunc("POST /desk/satellites/sync/answer", s.atDesk(s.syncAnswer))
+	m.HandleFunc("POST /desk/satellites/sync/answer", s.atDesk(s.onceAtDesk(s.syncAnswer)))
 	m.HandleFunc("POST /desk/satellites/sync/download", s.atDesk(s.syncDownload))
 }
 

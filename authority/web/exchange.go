@@ -28,7 +28,7 @@ func (s *server) exchangeRoutes(m *http.ServeMux) {
 	m.HandleFunc("POST /orgs/{org}/usage", s.inOrg(s.usageImport))
 	m.HandleFunc("GET /orgs/{org}/export", s.inOrg(s.exchangeForm(exportExchange)))
 	m.HandleFunc("POST /orgs/{org}/export/review", s.inOrg(s.exportReview))
-	m.HandleFunc("POST /orgs/{org}/export", s.inOrg(s.exportAnswer))
+	m.HandleFunc("POST /orgs/{org}/export", s.inOrg(s.onceInOrg(s.exportAnswer)))
 	m.HandleFunc("POST /orgs/{org}/export/download", s.inOrg(s.exportDownload))
 }
 

@@ -27,7 +27,7 @@ func (s *server) instanceRoutes(m *http.ServeMux) {
 	m.HandleFunc("POST /orgs/{org}/instances/{udi}/update/review", s.inOrg(s.updateReview))
 	m.HandleFunc("POST /orgs/{org}/instances/{udi}/update", s.inOrg(s.onceInOrg(s.updateInstance)))
 	m.HandleFunc("POST /orgs/{org}/instances/{udi}/remove/review", s.inOrg(s.removeReview))
-	m.HandleFunc("POST /orgs/{org}/instances/{udi}/remove", s.inOrg(s.removeInstance))
+	m.HandleFunc("POST /orgs/{org}/instances/{udi}/remove", s.inOrg(s.onceInOrg(s.removeInstance)))
 	m.HandleFunc("POST /orgs/{org}/systems/review", s.inOrg(s.systemReview))
 	m.HandleFunc("POST /orgs/{org}/systems", s.inOrg(s.systemImport))
 	m.HandleFunc("POST /orgs/{org}/systems/reserve", s.inOrg(s.onceInOrg(s.systemReserve)))

@@ -25,26 +25,26 @@ import (
 func (s *server) portalRoutes(m *http.ServeMux) {
 	m.HandleFunc("GET /orgs/{org}/serials", s.inOrg(s.regSerials))
 	m.HandleFunc("POST /orgs/{org}/serials/review", s.inOrg(s.regRegisterReview))
-	m.HandleFunc("POST /orgs/{org}/serials/register", s.inOrg(s.regRegister))
+	m.HandleFunc("POST /orgs/{org}/serials/register", s.inOrg(s.onceInOrg(s.regRegister)))
 	m.HandleFunc("POST /orgs/{org}/serials/field", s.inOrg(s.regSetField))
 	m.HandleFunc("POST /orgs/{org}/serials/issue", s.inOrg(s.onceInOrg(s.regIssueSerial)))
 
 	m.HandleFunc("GET /orgs/{org}/upgrades", s.inOrg(s.regUpgrades))
 	m.HandleFunc("POST /orgs/{org}/upgrades/review", s.inOrg(s.regUpgradeReview))
-	m.HandleFunc("POST /orgs/{org}/upgrades/redeem", s.inOrg(s.regUpgradeRedeem))
+	m.HandleFunc("POST /orgs/{org}/upgrades/redeem", s.inOrg(s.onceInOrg(s.regUpgradeRedeem)))
 	m.HandleFunc("POST /orgs/{org}/upgrades/issue", s.inOrg(s.onceInOrg(s.regIssueUpgrade)))
 
 	m.HandleFunc("GET /orgs/{org}/vouchers", s.inOrg(s.regVouchers))
 	m.HandleFunc("POST /orgs/{org}/vouchers/issue", s.inOrg(s.onceInOrg(s.regIssueVoucher)))
 	m.HandleFunc("POST /orgs/{org}/vouchers/review", s.inOrg(s.regConvertReview))
-	m.HandleFunc("POST /orgs/{org}/vouchers/convert", s.inOrg(s.regConvert))
+	m.HandleFunc("POST /orgs/{org}/vouchers/convert", s.inOrg(s.onceInOrg(s.regConvert)))
 	// A partner converts a voucher for an organization that did not
 	// delegate to it, whose pages it may not open: the organization is a
 	// field of the form there, and the library refuses one it may not
 	// name in the words of one that does not exist.
 	m.HandleFunc("GET /partner/vouchers", s.signedIn(s.regOutside(s.regVouchers)))
 	m.HandleFunc("POST /partner/vouchers/review", s.signedIn(s.regOutside(s.regConvertReview)))
-	m.HandleFunc("POST /partner/vouchers/convert", s.signedIn(s.regOutside(s.regConvert)))
+	m.HandleFunc("POST /partner/vouchers/convert", s.signedIn(s.regOutside(s.onceInOrg(s.regConvert))))
 
 	m.HandleFunc("GET /orgs/{org}/sharing", s.inOrg(s.regSharing))
 	m.HandleFunc("POST /orgs/{org}/sharing", s.inOrg(s.regShare))

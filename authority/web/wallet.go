@@ -20,7 +20,7 @@ func (s *server) walletRoutes(m *http.ServeMux) {
 	m.HandleFunc("GET /orgs/{org}/wallet", s.inOrg(s.walletPage))
 	m.HandleFunc("POST /orgs/{org}/wallet/product", s.inOrg(s.walletAddProduct))
 	m.HandleFunc("POST /orgs/{org}/wallet/review", s.inOrg(s.walletRedeemReview))
-	m.HandleFunc("POST /orgs/{org}/wallet/redeem", s.inOrg(s.walletRedeem))
+	m.HandleFunc("POST /orgs/{org}/wallet/redeem", s.inOrg(s.onceInOrg(s.walletRedeem)))
 	m.HandleFunc("GET /orgs/{org}/subscriptions", s.inOrg(s.subsPage))
 	m.HandleFunc("POST /orgs/{org}/subscriptions/start", s.inOrg(s.onceInOrg(s.subsStart)))
 	m.HandleFunc("POST /orgs/{org}/subscriptions/allocate", s.inOrg(s.onceInOrg(s.subsAllocate)))
