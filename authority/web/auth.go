@@ -16,13 +16,14 @@ import (
 // signInPage shows the sign-in form, with a token bound to a cookie of
 // its own so that no other site can sign a browser in (login CSRF).
 func (s *server) signInPage(w http.ResponseWriter, r *http.Request) {
-	d := &signInData{Expired: r.URL.Query().Get("expired") == "1"}
+	d := &signInData{Expired: r.URL.Query().Get("expired") == "1", Changed: r.URL.Query().Get("changed") == "1"}
 	s.renderSignIn(w, r, http.StatusOK, d)
 }
 
 type signInData struct {
 	Email   string
 	Expired bool
+	Changed bool // the person changed their password
 	Error   string
 	Token   string
 }

@@ -185,6 +185,7 @@ func New(l *authority.Ledger, opts Options) http.Handler {
 	s.deskRoutes(m)
 	s.exchangeRoutes(m)
 	s.connectedRoutes(m)
+	s.passwordRoutes(m)
 	m.HandleFunc("GET /favicon.ico", func(w http.ResponseWriter, r *http.Request) {
 		http.Redirect(w, r, "/static/favicon.svg", http.StatusMovedPermanently)
 	})
