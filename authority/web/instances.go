@@ -263,6 +263,9 @@ type change struct {
 	More      int64 // licenses the change takes beyond what the code has now
 }
 
+// Freed is what a decrease gives back: in transition until confirmed.
+func (c change) Freed() int64 { return -c.More }
+
 type updateReviewData struct {
 	Detail   *authority.InstanceDetail
 	Live     *authority.ReservationDetail
@@ -271,6 +274,9 @@ type updateReviewData struct {
 	Serial   uint64   // the serial reviewed
 	Short    bool     // some change asks more than is available
 }
+
+// Next is the serial the update will issue.
+func (d *updateReviewData) Next() uint64 { return d.Serial + 1 }
 
 // readChanges reads the update form: "tag" and "count" side by side, one
 // pair per line; a pair left empty is no line. It returns the licenses

@@ -132,7 +132,7 @@ func TestUpdateFromTheInstancePage(t *testing.T) {
 	// Cameras 10 → 4, analytics kept, no tag added.
 	form := url.Values{"csrf": {tok}, "tag": {camera, analytics, ""}, "count": {"4", "2", ""}}
 	rv := b.post(f.url+"/update/review", form)
-	rv.want(t, 200, "What the update changes", "<td>vms.camera.core</td><td class=\"n\">10</td><td class=\"n\">4</td>", "in transition until confirmed",
+	rv.want(t, 200, "What the update changes", "<td>vms.camera.core</td><td class=\"n\">10</td><td class=\"n\">4</td>", "none; 6 freed, in transition until confirmed", "serial 1 now, serial 2 next",
 		`name="license" value="vms.camera.core=4"`, `name="serial" value="1"`, "Issue the updated authorization code")
 	if strings.Contains(rv.body, "vms.analytics=") {
 		t.Fatal("an unchanged tag is in the update")
