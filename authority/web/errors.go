@@ -130,7 +130,9 @@ func classify(err error) *pageError {
 	}
 	for _, c := range refusals {
 		if errors.Is(err, c.sentinel) {
-			msg := withoutTitle(clean(err.Error()), c.title)
+			// The sentinel's words ("invalid argument: …") are the
+			// command line's; the page's title says them in its own.
+			msg := strings.TrimPrefix(withoutTitle(clean(err.Error()), c.title), c.sentinel.Error()+": ")
 			if general := errors.Unwrap(c.sentinel); general != nil {
 				// A kind of a general sentinel says the general words
 				// first: the page's title says its own instead.

@@ -24,7 +24,7 @@ func init() {
 }
 
 var errNoMark = &pageError{status: http.StatusBadRequest, title: "Refused",
-	msg:  "This form has no one-time mark, so nothing was issued.",
+	msg:  "This form has no one-time mark, so nothing was done.",
 	hint: "Open the page again and send the form from it."}
 
 var errSentAgain = &pageError{status: http.StatusConflict, title: "Sent already",

@@ -4,6 +4,7 @@ import (
 	"net/http"
 	"net/url"
 	"regexp"
+	"strings"
 	"testing"
 
 	"github.com/airlock-dev/airlock/authority/web"
@@ -92,6 +93,11 @@ func TestTransferSentTwiceMovesOnce(t *testing.T) {
 	form := url.Values{"csrf": {tok}, "once": {m[1]}, "from": {"plant"}, "to": {"lab"}, "tag": {camera}, "count": {"5"}}
 	b.post("/orgs/acme/transfer", form).want(t, http.StatusOK, "5 vms.camera.core moved")
 	b.post("/orgs/acme/transfer", form).want(t, http.StatusConflict, "Sent already")
+	self := b.post("/orgs/acme/transfer", url.Values{"csrf": {tok}, "once": {"self-1"}, "from": {"lab"}, "to": {"lab"}, "tag": {camera}, "count": {"1"}})
+	self.want(t, http.StatusBadRequest, "Not accepted", "to itself")
+	if strings.Contains(self.body, "invalid argument") {
+		t.Errorf("the refusal keeps the command line's words:\n%s", self.body)
+	}
 	if got := d.balance("acme/lab", camera); got[0] != 5 {
 		t.Fatalf("acme/lab holds %v cameras after the form was sent twice, want 5 owned", got)
 	}
