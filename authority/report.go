@@ -98,6 +98,10 @@ type InstanceDetail struct {
 	// Forks are the "fork" events of History: when the ledger saw a
 	// second history of the instance, and with which code.
 	Forks []Event
+	// Product names the product ("ORG/NAME") whose system the instance
+	// is: its codes come from the product's subscription, not from
+	// updates. "" for an account's instance.
+	Product string
 }
 
 // A ReservationDetail is a reservation with its codes and what it holds.
@@ -151,6 +155,9 @@ func (l *Ledger) show(ctx context.Context, org, ref string) (*InstanceDetail, er
 		}
 		out = &InstanceDetail{InstanceInfo: InstanceInfo{Instance: *inst, Account: refs[inst.AccountID]}}
 		if out.Journal, err = tx.Journal(inst.ID); err != nil {
+			return err
+		}
+		if out.Product, err = systemOf(tx, inst); err != nil {
 			return err
 		}
 		for i := range rs {

@@ -429,3 +429,25 @@ func ofProduct(tx ReadTx, inst *Instance) error {
 	}
 	return fmt.Errorf("%w: %s is a system of a product: its codes come from the product's subscription (airlock authority subscription deliver)", ErrInvalid, inst.UDI)
 }
+
+// systemOf returns the product ("ORG/NAME") whose system inst is, or "".
+func systemOf(tx ReadTx, inst *Instance) (string, error) {
+	ps, err := tx.ProductSystem(inst.ID)
+	if err != nil || ps == nil {
+		return "", err
+	}
+	a, err := tx.AccountByID(inst.AccountID)
+	if err != nil {
+		return "", err
+	}
+	prods, err := tx.Products(a.OrgID)
+	if err != nil {
+		return "", err
+	}
+	for _, p := range prods {
+		if p.ID == ps.ProductID {
+			return p.Ref(), nil
+		}
+	}
+	return "", fmt.Errorf("%w: system %s belongs to product %d, which organization %q does not have", ErrCorrupt, inst.UDI, ps.ProductID, a.Org)
+}

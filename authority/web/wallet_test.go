@@ -247,6 +247,16 @@ func TestSubscriptionFlow(t *testing.T) {
 	}
 	b.post("/orgs/acme/subscriptions/register", url.Values{"csrf": {tok}, "product": {"site-1"}, "system": {typedDesc[1]}, "step": {"do"}}).
 		want(t, 200, "System registered", "registered to acme/site-1", "1 vms.camera.hw on SN-1")
+	// Its instance page sends its codes to the subscription, not to updates.
+	sys := instanceLinkRE.FindStringSubmatch(b.get("/orgs/acme/instances").body)
+	if sys == nil {
+		t.Fatal("the system is not on the instances page")
+	}
+	sp := b.get(sys[1])
+	sp.want(t, 200, "Codes of this system", "system of product acme/site-1")
+	if strings.Contains(sp.body, "/update/review") {
+		t.Fatal("a product's system is offered an update")
+	}
 
 	h = d.historyLen()
 	b.post("/orgs/acme/subscriptions/start", url.Values{"csrf": {tok}, "product": {"site-1"}, "step": {"review"}}).
