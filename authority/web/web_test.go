@@ -328,8 +328,14 @@ func TestReserveFromAPastedRequestCode(t *testing.T) {
 	code := v.request(lic(camera, 10), lic(analytics, 2))
 	req := typed(codes.KindRequest, code)
 
+	// From lab, which holds none: the review says so and offers no reservation.
+	short := b.post("/orgs/acme/reserve/review", url.Values{"csrf": {tok}, "account": {"lab"}, "request": {req}})
+	short.want(t, 200, "Not enough licenses", "Nothing was reserved")
+	if strings.Contains(short.body, `action="/orgs/acme/reserve"`) {
+		t.Fatal("a reservation the review says is short is offered")
+	}
 	rv := b.post("/orgs/acme/reserve/review", url.Values{"csrf": {tok}, "account": {"plant"}, "request": {strings.ToLower(req)}})
-	rv.want(t, 200, v.udi.String(), "10 vms.camera.core, 2 vms.analytics", "acme/plant", hexHash(code))
+	rv.want(t, 200, v.udi.String(), "10 vms.camera.core, 2 vms.analytics", "acme/plant", hexHash(code), `action="/orgs/acme/reserve"`)
 	if d.balance("acme/plant", camera) != [4]int64{25, 25, 0, 0} {
 		t.Fatal("the review reserved")
 	}
