@@ -177,6 +177,18 @@ type instanceData struct {
 	Taken []authority.Event
 }
 
+// SystemAccount is the account (its name in the organization) a system
+// registered from its description reserves from, while it holds no
+// reservation; "" for any other instance.
+func (d *instanceData) SystemAccount() string {
+	det := d.Detail
+	if det.Name == "" || det.Product != "" || d.Live != nil || det.State == authority.InstanceRemoved {
+		return ""
+	}
+	_, name, _ := strings.Cut(det.Account, "/")
+	return name
+}
+
 // takenActions are the actions of the history that take a code of the
 // instance.
 var takenActions = map[string]string{"confirm": "confirmation", "return": "return", "usage": "usage report", "fork": "second history"}

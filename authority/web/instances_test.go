@@ -3,6 +3,7 @@ package web_test
 import (
 	"encoding/hex"
 	"fmt"
+	"html"
 	"net/http"
 	"net/url"
 	"regexp"
@@ -396,6 +397,9 @@ func TestSystemDescriptionIsReviewedRegisteredAndReserved(t *testing.T) {
 	}
 	im := b.post("/orgs/acme/systems", url.Values{"csrf": {tok}, "account": {"plant"}, "system": {text}})
 	im.want(t, 200, "System registered", dev.udi.String(), "Reserve and sign the authorization code")
+	// Left there, the system can be reserved from its instance page.
+	sysURL := "/orgs/acme/instances/" + url.PathEscape(dev.udi.String())
+	b.get(sysURL).want(t, 200, "Reserve the system's licenses", `name="account" value="plant"`, `name="name" value="`+html.EscapeString(sys.Name)+`"`)
 	r := b.post("/orgs/acme/systems/reserve", url.Values{"csrf": {tok}, "account": {"plant"}, "name": {sys.Name}})
 	r.want(t, 200, "Reserved for the system", "3 vms.camera.core", `id="typed"`, "Download the authorization file")
 	code, err := codes.DecodeKind([]byte(extractTyped(t, r.body)), codes.KindAuthorization)
@@ -403,6 +407,9 @@ func TestSystemDescriptionIsReviewedRegisteredAndReserved(t *testing.T) {
 	r.want(t, 200, hexHash(code))
 	if d.balance("acme/plant", camera) != [4]int64{25, 22, 3, 0} {
 		t.Fatalf("balance %v", d.balance("acme/plant", camera))
+	}
+	if strings.Contains(b.get(sysURL).body, "Reserve the system's licenses") {
+		t.Fatal("a reserved system is offered its first reservation again")
 	}
 }
 
