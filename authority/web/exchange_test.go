@@ -122,6 +122,13 @@ func TestExchangeActivationThroughTheReview(t *testing.T) {
 		t.Fatal("answering the same request again changed the ledger")
 	}
 	b.upload("/orgs/acme/activation/requests/review", url.Values{"csrf": {tok}}, req).want(t, http.StatusOK, "This request was answered")
+	// The history links the gateway's event to the gateways, not to an
+	// instance page that has none.
+	h := b.get("/orgs/acme/history")
+	h.want(t, http.StatusOK, `<a href="/orgs/acme/devices/gateways"><code>`)
+	if strings.Contains(h.body, `/instances/P%3AGW`) || strings.Contains(h.body, `/instances/P:GW`) {
+		t.Fatalf("the gateway's event links an instance page:\n%s", h.body)
+	}
 }
 
 // TestExchangeActivationPinsANewGateway: a new gateway that lists the

@@ -41,6 +41,15 @@ func init() {
 	funcs["instanceURL"] = func(org, udi string) string {
 		return "/orgs/" + url.PathEscape(org) + "/instances/" + url.PathEscape(udi)
 	}
+	// eventURL is the page of an event's instance: a gateway's events
+	// (its activation requests, its key retired) name the gateway, whose
+	// page is the gateways'.
+	funcs["eventURL"] = func(org string, e authority.Event) string {
+		if gatewayActions[e.Action] {
+			return "/orgs/" + url.PathEscape(org) + "/devices/gateways"
+		}
+		return "/orgs/" + url.PathEscape(org) + "/instances/" + url.PathEscape(e.Instance)
+	}
 	funcs["entitlements"] = formatEntitlements
 	funcs["taken"] = func(action string) string { return takenActions[action] }
 }
@@ -188,6 +197,10 @@ func (d *instanceData) SystemAccount() string {
 	_, name, _ := strings.Cut(det.Account, "/")
 	return name
 }
+
+// gatewayActions are the actions of the history whose instance is a
+// gateway of device fleets.
+var gatewayActions = map[string]bool{"activate": true, "gateway retire": true}
 
 // takenActions are the actions of the history that take a code of the
 // instance.
