@@ -292,7 +292,7 @@ func TestFleetAutoRenewSwitches(t *testing.T) {
 	if len(vs) != 1 || vs[0].AutoRenew || vs[0].WillRenew {
 		t.Fatalf("cam-002 after the switch: %+v", vs)
 	}
-	b.get("/orgs/acme/devices/PK-CAM/cam-002").want(t, 200, "Turn auto-renew on for cam-002", "<dt>Will renew</dt><dd>no;")
+	b.get("/orgs/acme/devices/PK-CAM/cam-002").want(t, 200, "Turn auto-renew on for cam-002", "<dt>Will renew</dt><dd>no: its auto-renew is off")
 	for _, hostile := range []string{"https://evil.example/", "//evil.example/orgs/acme/devices", "/orgs/globex/devices", "/orgs/acme/devices/../../globex", `/orgs/acme/devices\..\x`, "javascript:alert(1)", "/orgs/acme/devicesX"} {
 		r := b.post("/orgs/acme/devices/auto-renew", url.Values{"csrf": {tok}, "product": {"PK-CAM"}, "dk": {"cam-002"}, "on": {"on"}, "back": {hostile}})
 		r.wantRedirect(t, "/orgs/acme/devices")
@@ -790,7 +790,7 @@ func TestFleetDeviceBlocklistAndDelete(t *testing.T) {
 	b.post("/orgs/acme/devices/blocklist", url.Values{"csrf": {tok}, "product": {"PK-CAM"}, "dk": {"cam-003"}, "blocked": {"maybe"}}).want(t, 400, "on or off")
 	b.post("/orgs/acme/devices/blocklist", url.Values{"csrf": {tok}, "product": {"PK-CAM"}, "dk": {"<i>"}, "blocked": {"on"}}).want(t, 400, "&lt;i&gt;")
 	b.post("/orgs/acme/devices/blocklist", url.Values{"csrf": {tok}, "product": {"PK-CAM"}, "dk": {"cam-003"}, "blocked": {"on"}, "back": {here}}).wantRedirect(t, here)
-	b.get(here).want(t, 200, "<dt>On the blocklist</dt><dd>yes</dd>", "<dt>Will renew</dt><dd>no;", "Take cam-003 off the blocklist")
+	b.get(here).want(t, 200, "<dt>On the blocklist</dt><dd>yes</dd>", "<dt>Will renew</dt><dd>no: it is on the blocklist", "Take cam-003 off the blocklist")
 	b.post("/orgs/acme/devices/blocklist", url.Values{"csrf": {tok}, "product": {"PK-CAM"}, "dk": {"cam-003"}, "blocked": {"off"}, "back": {here}}).wantRedirect(t, here)
 	b.get(here).want(t, 200, "<dt>On the blocklist</dt><dd>no</dd>")
 
