@@ -34,7 +34,7 @@ func (s *server) fleetRoutes(m *http.ServeMux) {
 	m.HandleFunc("POST /orgs/{org}/activation/products/delete", s.inOrg(s.fleetDeleteProduct(false)))
 	m.HandleFunc("POST /orgs/{org}/activation/recipients", s.inOrg(s.fleetAlertRecipient))
 	m.HandleFunc("POST /orgs/{org}/activation/threshold", s.inOrg(s.fleetAlertThreshold))
-	m.HandleFunc("POST /orgs/{org}/activation/buy", s.inOrg(s.fleetBuyCodes))
+	m.HandleFunc("POST /orgs/{org}/activation/buy", s.inOrg(s.onceInOrg(s.fleetBuyCodes)))
 	// The devices and their gateways.
 	m.HandleFunc("GET /orgs/{org}/devices", s.inOrg(s.fleetDevices(false)))
 	m.HandleFunc("GET /orgs/{org}/devices/near-expiry", s.inOrg(s.fleetDevices(true)))
@@ -154,6 +154,13 @@ type fleetActivationData struct {
 	Alerts      []authority.Alert
 	Chart       template.HTML
 	ByWeek      bool
+	Done        string // what the change redirected here did
+}
+
+// fleetDone are the notes the activation page shows after a change
+// redirected to it (?done=NAME): no input is ever shown back.
+var fleetDone = map[string]string{
+	"bought": "The purchase was recorded: the codes are in the totals below.",
 }
 
 // fleetUsePeriods is how many periods the code-use chart shows.
@@ -171,7 +178,7 @@ func (s *server) fleetActivation(w http.ResponseWriter, r *http.Request, ss *ses
 		fail(err)
 		return
 	}
-	d := &fleetActivationData{Pools: pc, ByWeek: r.URL.Query().Get("by") == "week"}
+	d := &fleetActivationData{Pools: pc, ByWeek: r.URL.Query().Get("by") == "week", Done: fleetDone[r.URL.Query().Get("done")]}
 	for _, sp := range pc.SpecList {
 		d.Packages = append(d.Packages, fleetPackageRow{Name: sp.Name, Validity: sp.Validity.String(), Unallocated: pc.Unallocated[sp.ID]})
 	}
@@ -437,7 +444,7 @@ func (s *server) fleetBuyCodes(w http.ResponseWriter, r *http.Request, ss *sessi
 		s.failIn(w, r, ss, acc, fleetRefusal(err))
 		return
 	}
-	fleetBack(w, r, "/orgs/"+org+"/activation")
+	fleetBack(w, r, "/orgs/"+org+"/activation?done=bought")
 }
 
 // fleetAddProduct adds a fleet product to the organization, as

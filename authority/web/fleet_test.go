@@ -369,7 +369,11 @@ func TestFleetBuyIsTheVendors(t *testing.T) {
 		t.Fatal("a refused purchase changed the ledger")
 	}
 	form.Set("csrf", stok)
-	sb.post("/orgs/acme/activation/buy", form).wantRedirect(t, "/orgs/acme/activation")
+	sb.post("/orgs/acme/activation/buy", form).wantRedirect(t, "/orgs/acme/activation?done=bought")
+	sb.get("/orgs/acme/activation?done=bought").want(t, 200, "The purchase was recorded")
+	if strings.Contains(sb.get("/orgs/acme/activation?done=%3Cb%3E").body, "<b>") {
+		t.Fatal("the note shows its query back")
+	}
 	if pc := fleetPools(d, "acme"); pc.Total != 140 || pc.UnallocatedTotal() != 90 {
 		t.Fatalf("after the purchase: total %d, unallocated %d", pc.Total, pc.UnallocatedTotal())
 	}
