@@ -545,6 +545,18 @@ func (s *server) transferPage(w http.ResponseWriter, r *http.Request, ss *sessio
 		}
 		d.Accounts = append(d.Accounts, v)
 	}
+	// The form starts on two different accounts: the first holding
+	// licenses, and the first other one.
+	for _, v := range d.Accounts {
+		if d.From == "" && len(v.Balances) > 0 {
+			d.From = v.Name
+		}
+	}
+	for _, v := range d.Accounts {
+		if d.To == "" && v.Name != d.From {
+			d.To = v.Name
+		}
+	}
 	s.render(w, r, http.StatusOK, "transfer_form.html", ss.page(title, acc, d))
 }
 

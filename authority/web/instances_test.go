@@ -356,7 +356,7 @@ func TestTransferBetweenTheOrganizationsAccounts(t *testing.T) {
 	}
 	f.unchanged(t, "refused transfers", n)
 	page := b.get("/orgs/acme/transfer")
-	page.want(t, 200, `<select id="from" name="from"`, `<select id="to" name="to"`, `<select id="tag" name="tag"`, `id="count" name="count"`, ">Transfer</button>")
+	page.want(t, 200, `<select id="from" name="from"`, `<option value="plant" selected>plant</option>`, `<select id="to" name="to"`, `<option value="lab" selected>lab</option>`, `<select id="tag" name="tag"`, `id="count" name="count"`, ">Transfer</button>")
 	r := b.post("/orgs/acme/transfer", with(tok, "", ""))
 	r.want(t, 200, "Transferred", "5 vms.camera.core moved from acme/plant to acme/lab.")
 	if d.balance("acme/lab", camera) != [4]int64{5, 5, 0, 0} || d.balance("acme/plant", camera) != [4]int64{20, 10, 10, 0} {
