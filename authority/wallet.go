@@ -52,6 +52,7 @@ func (l *Ledger) AddProduct(ctx context.Context, org, name, software string) (*P
 			return err
 		}
 		e := l.event(p.CreatedAt, actionProductAdd, p.Ref())
+		e.Account = p.Ref() // as its later events: the organization's history shows it
 		e.Detail = fmt.Sprintf("product %q of software %q added", p.Ref(), software)
 		return c.add(e)
 	})

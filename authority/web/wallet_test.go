@@ -236,6 +236,7 @@ func walletSubsDesk(t *testing.T) (*desk, *browser, string) {
 func TestSubscriptionFlow(t *testing.T) {
 	d, b, tok := walletSubsDesk(t)
 	b.get("/orgs/acme/subscriptions").want(t, 200, "Product site-1", "trial", "Review the start", "Register a system to site-1")
+	b.get("/orgs/acme/history").want(t, 200, "<td>product add</td><td>acme/site-1</td>")
 
 	desc := d.walletSystem("plant", 10, "SN-1")
 	h := d.historyLen()
