@@ -73,6 +73,9 @@ if [ ! -e desk/ledger.db ]; then
 		echo "Upgrade notification for acme (Upgrades page):"
 		desk upgrade issue --from vms:vms.camera.core --to vms-pro:vmspro.camera --quantity 5 --org acme
 	} >codes.txt
+	echo "== a release of vms, for the Downloads page's manifest"
+	desk release add --name vms-server --version 4.2.0 --software vms --file-name vms-server-4.2.0-linux.tar.gz \
+		--sha256 9f2c6e0d1b7a4c3e8f5a2b9d0c1e4f7a6b3d8e2c5f9a0b1c4d7e2f5a8b0c3d6e --size 48213
 
 	echo "== device fleets: cameras on annual codes, locks on 20-day trial codes"
 	desk pool product add --org acme --pk PK-CAM --name cameras --auto-renew
