@@ -355,9 +355,9 @@ func (s *server) deskAddLot(w http.ResponseWriter, r *http.Request, ss *session)
 // deskLotAdded shows a lot of an account, as the library returns it.
 func (s *server) deskLotAdded(w http.ResponseWriter, r *http.Request, ss *session) {
 	ref := r.URL.Query().Get("account")
-	id, err := strconv.ParseInt(r.URL.Query().Get("lot"), 10, 64)
+	id, err := wholeNumber("Lot", r.URL.Query().Get("lot"), 1, anyHigh)
 	if err != nil {
-		s.fail(w, r, ss, badField("Lot", "not a lot number"))
+		s.fail(w, r, ss, err)
 		return
 	}
 	bs, err := ss.l.Licenses(r.Context(), ref)

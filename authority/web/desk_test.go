@@ -223,7 +223,7 @@ func TestDeskLotsAreReviewedThenAdded(t *testing.T) {
 	}
 	b.get("/desk/lots/added?account=acme/plant&lot=99").want(t, 404, "has no lot 99")
 	b.get("/desk/lots/added?account=globex/hq&lot=4").want(t, 404, "has no lot 4")
-	b.get("/desk/lots/added?account=acme/plant&lot=x").want(t, 400, "not a lot number")
+	b.get("/desk/lots/added?account=acme/plant&lot=x").want(t, 400, "Lot: &#34;x&#34; is not a whole number")
 	// A new tag in an empty account; markup in a tag is a tag, escaped.
 	r = b.post("/desk/lots/review", url.Values{"csrf": {tok}, "account": {"acme/lab"}, "tag": {"<i>x</i>"}, "count": {"2"}})
 	r.want(t, 200, "No licenses yet.", "&lt;i&gt;x&lt;/i&gt;")

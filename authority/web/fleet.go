@@ -522,10 +522,6 @@ var fleetPageSizes = []int{25, 50, 100, 200}
 
 const fleetPageSize = 50
 
-// fleetMaxPageNumber bounds the page number read from the address, far
-// above what authority.MaxDeviceOffset lets through.
-const fleetMaxPageNumber = 1 << 20
-
 // fleetExpiryWeeks is how many weeks the near-expiry chart shows.
 const fleetExpiryWeeks = 12
 
@@ -550,23 +546,9 @@ func fleetReadSearch(r *http.Request, org string, nearExpiry bool) (*fleetSearch
 	if nearExpiry {
 		sr.Deleted = false // near expiry lists live devices only
 	}
-	if v := get("size"); v != "" {
-		n, err := strconv.Atoi(v)
-		ok := false
-		for _, s := range fleetPageSizes {
-			ok = ok || (err == nil && n == s)
-		}
-		if !ok {
-			return nil, fleetBadField("page size %q: choose 25, 50, 100 or 200", shown(v))
-		}
-		sr.Size = n
-	}
-	if v := get("page"); v != "" {
-		n, err := strconv.Atoi(v)
-		if err != nil || n < 1 || n > fleetMaxPageNumber {
-			return nil, fleetBadField("page %q is not a page number", shown(v))
-		}
-		sr.Page = n
+	var err error
+	if sr.Page, sr.Size, err = pageOf(q, fleetPageSize); err != nil {
+		return nil, err
 	}
 	sr.query = authority.DeviceQuery{Org: org, Product: sr.Product, DK: sr.DK, NearExpiry: sr.NearExpiry, IncludeDeleted: sr.Deleted, Limit: sr.Size}
 	for _, f := range []struct {
@@ -581,7 +563,6 @@ func fleetReadSearch(r *http.Request, org string, nearExpiry bool) (*fleetSearch
 		if f.v == "" {
 			continue
 		}
-		var err error
 		if *f.to, err = dateOrTime(f.what, f.v); err != nil {
 			return nil, err
 		}

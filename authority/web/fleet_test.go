@@ -437,9 +437,9 @@ func TestFleetDeviceListSearchesAndPages(t *testing.T) {
 	for _, c := range []struct{ query, says string }{
 		{"expires_to=soon", "is not a date"},
 		{"activated_from=%3Cscript%3E", "&lt;script&gt;"},
-		{"size=7", "page size"},
-		{"page=0", "not a page number"},
-		{"page=99999999999999999999", "not a page number"},
+		{"size=7", "Page size: &#34;7&#34; is not one of 25, 50, 100 and 200"},
+		{"page=0", "Page: &#34;0&#34; is not a whole number from 1 to"},
+		{"page=99999999999999999999", "is not a whole number"},
 		{"page=100000", "narrow the search"},
 	} {
 		r := b.get("/orgs/acme/devices?" + c.query)

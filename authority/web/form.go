@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"math"
 	"net/http"
+	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -103,4 +105,31 @@ func formDay(r *http.Request, field, label string, optional bool) (int64, error)
 	}
 	t, err := date(label, v)
 	return t.Unix(), err
+}
+
+// pageSizes are the sizes a list offers for a page (?size=N).
+var pageSizes = []int{25, 50, 100, 200}
+
+// maxPageNumber bounds a page number read from the address.
+const maxPageNumber = 1 << 20
+
+// pageOf reads the page of a list the address asks for: ?page=N (from 1)
+// and ?size=N (one of pageSizes), def when not given.
+func pageOf(q url.Values, def int) (page, size int, err error) {
+	page, size = 1, def
+	if v := strings.TrimSpace(q.Get("size")); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || !slices.Contains(pageSizes, n) {
+			return 0, 0, badField("Page size", fmt.Sprintf("%q is not one of 25, 50, 100 and 200", shown(v)))
+		}
+		size = n
+	}
+	if v := strings.TrimSpace(q.Get("page")); v != "" {
+		n, err := wholeNumber("Page", v, 1, maxPageNumber)
+		if err != nil {
+			return 0, 0, err
+		}
+		page = int(n)
+	}
+	return page, size, nil
 }

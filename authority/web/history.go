@@ -1,7 +1,6 @@
 package web
 
 import (
-	"fmt"
 	"net/http"
 	"net/url"
 	"strconv"
@@ -56,8 +55,8 @@ func (s *server) history(w http.ResponseWriter, r *http.Request, ss *session, ac
 		}
 	}
 	if b := q.Get("before"); b != "" {
-		if hq.Before, err = strconv.ParseInt(b, 10, 64); err != nil || hq.Before < 1 {
-			s.failIn(w, r, ss, acc, fmt.Errorf("%w: before %q is not an event number", authority.ErrInvalid, clean(b)))
+		if hq.Before, err = wholeNumber("Older than event", b, 1, anyHigh); err != nil {
+			s.failIn(w, r, ss, acc, err)
 			return
 		}
 	}

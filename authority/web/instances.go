@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
-	"slices"
 	"strconv"
 	"strings"
 
@@ -78,32 +77,19 @@ type instancesData struct {
 	Prev, Next  string   // the addresses of the pages around, or ""
 }
 
-// instancesPageSizes are the sizes of a page of the list, ?size=N.
-var instancesPageSizes = []int64{25, 50, 100, 200}
-
 const instancesPageSize = 100
 
 // instances lists the organization's instances and their latest
 // reservations, as `airlock authority instances` does for every one, a
 // page at a time (?page=N, from 1; ?size=N).
 func (s *server) instances(w http.ResponseWriter, r *http.Request, ss *session, acc *authority.Access) {
-	q := r.URL.Query()
-	size, page := int64(instancesPageSize), int64(1)
-	var err error
-	if v := q.Get("size"); v != "" {
-		if size, err = wholeNumber("Page size", v, 1, authority.MaxInstancesPage); err == nil && !slices.Contains(instancesPageSizes, size) {
-			err = badField("Page size", fmt.Sprintf("%d is not one of 25, 50, 100 and 200", size))
-		}
-	}
-	if v := q.Get("page"); v != "" && err == nil {
-		page, err = wholeNumber("Page", v, 1, 1<<20)
-	}
+	page, size, err := pageOf(r.URL.Query(), instancesPageSize)
 	if err != nil {
 		s.failIn(w, r, ss, acc, err)
 		return
 	}
-	offset := int((page - 1) * size)
-	is, total, err := ss.l.OrgInstances(r.Context(), acc.Org.Name, offset, int(size))
+	offset := (page - 1) * size
+	is, total, err := ss.l.OrgInstances(r.Context(), acc.Org.Name, offset, size)
 	if err != nil {
 		s.failIn(w, r, ss, acc, err)
 		return
@@ -115,10 +101,10 @@ func (s *server) instances(w http.ResponseWriter, r *http.Request, ss *session, 
 		return
 	}
 	d := &instancesData{Instances: is, Total: total, First: offset + 1, Last: offset + len(is)}
-	at := func(n int64) string {
-		v := url.Values{"page": {strconv.FormatInt(n, 10)}}
+	at := func(n int) string {
+		v := url.Values{"page": {strconv.Itoa(n)}}
 		if size != instancesPageSize {
-			v.Set("size", strconv.FormatInt(size, 10))
+			v.Set("size", strconv.Itoa(size))
 		}
 		return "/orgs/" + acc.Org.Name + "/instances?" + v.Encode()
 	}

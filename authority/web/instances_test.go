@@ -455,7 +455,7 @@ func TestInstancesListComesInPages(t *testing.T) {
 		t.Error("the default page of 100 does not hold all 30")
 	}
 	b.get("/orgs/acme/instances?page=3&size=25").want(t, 404, "past the last")
-	b.get("/orgs/acme/instances?size=7").want(t, 400, "Page size: 7 is not one of")
+	b.get("/orgs/acme/instances?size=7").want(t, 400, "Page size: &#34;7&#34; is not one of")
 	b.get("/orgs/acme/instances?page=0").want(t, 400, "Page: &#34;0&#34; is not a whole number")
 	b.get("/orgs/acme/instances?page=%3Cb%3E").want(t, 400, "&lt;b&gt;")
 }

@@ -3,7 +3,6 @@ package web
 import (
 	"fmt"
 	"net/http"
-	"strconv"
 	"strings"
 
 	"github.com/airlock-dev/airlock/authority"
@@ -305,9 +304,9 @@ func (s *server) subsDownload(w http.ResponseWriter, r *http.Request, ss *sessio
 		return
 	}
 	product, udi := onlyValue(r, "product"), onlyValue(r, "udi")
-	serial, err := strconv.ParseUint(onlyValue(r, "serial"), 10, 64)
-	if err != nil || serial == 0 {
-		s.failIn(w, r, ss, acc, &pageError{status: http.StatusBadRequest, title: "Not a number", msg: "The serial of the code is not a number."})
+	serial, err := formNumber(r, "serial", "Serial of the code", 1, anyHigh)
+	if err != nil {
+		s.failIn(w, r, ss, acc, err)
 		return
 	}
 	st, err := ss.l.SubscriptionStatus(r.Context(), acc.Org.Name, product)
@@ -323,7 +322,7 @@ func (s *server) subsDownload(w http.ResponseWriter, r *http.Request, ss *sessio
 		s.failIn(w, r, ss, acc, fmt.Errorf("%w: %q has no system %q", authority.ErrNotRegistered, st.Product.Ref(), udi))
 		return
 	}
-	is, err := ss.l.CodeIn(r.Context(), acc.Org.Name, udi, serial)
+	is, err := ss.l.CodeIn(r.Context(), acc.Org.Name, udi, uint64(serial))
 	if err != nil {
 		s.failIn(w, r, ss, acc, err)
 		return

@@ -391,7 +391,7 @@ func TestSubscriptionRefusals(t *testing.T) {
 		{"/orgs/acme/subscriptions/register", url.Values{"product": {"site-1"}, "system": {"<script>"}}, 400, "Not a code"},
 		{"/orgs/acme/subscriptions/deliver", url.Values{"product": {"site-1"}, "system": {"<b>nobody</b>"}}, 404, "&lt;b&gt;nobody&lt;/b&gt;"},
 		{"/orgs/acme/subscriptions/start", url.Values{"product": {"site-1"}, "step": {"do"}}, 409, "started 2026-03-02"},
-		{"/orgs/acme/subscriptions/download", url.Values{"product": {"site-1"}, "udi": {"x"}, "serial": {"zero"}}, 400, "not a number"},
+		{"/orgs/acme/subscriptions/download", url.Values{"product": {"site-1"}, "udi": {"x"}, "serial": {"zero"}}, 400, "Serial of the code: &#34;zero&#34; is not a whole number"},
 		{"/orgs/acme/subscriptions/download", url.Values{"product": {"site-1"}, "udi": {"P:VMS,S:elsewhere"}, "serial": {"1"}}, 404, "has no system"},
 	} {
 		r := ab.post(tc.path, with(tc.form, atok))
