@@ -436,21 +436,8 @@ var errDeskPasswordsDiffer = &pageError{status: http.StatusBadRequest, title: "N
 // password` does: typed twice, checked, hashed with the default
 // parameters. The password is never shown again, nor put in a message.
 func (s *server) deskSetPassword(w http.ResponseWriter, r *http.Request, ss *session) {
-	email := strings.TrimSpace(r.PostFormValue("email"))
-	pw, again := r.PostFormValue("password"), r.PostFormValue("again")
-	if pw != again {
-		s.fail(w, r, ss, errDeskPasswordsDiffer)
-		return
-	}
-	if err := authority.CheckEmail(email); err != nil {
-		s.fail(w, r, ss, err)
-		return
-	}
-	if err := authority.CheckNewPassword(email, pw); err != nil {
-		s.fail(w, r, ss, err)
-		return
-	}
-	if err := ss.l.SetPassword(r.Context(), email, pw, authority.PasswordParams{}); err != nil {
+	email := strings.TrimSpace(onlyValue(r, "email"))
+	if err := setPasswordOf(r, ss, email); err != nil {
 		s.fail(w, r, ss, err)
 		return
 	}

@@ -79,27 +79,32 @@ func (s *server) passwordOwn(w http.ResponseWriter, r *http.Request, ss *session
 // administrators and viewers.
 func (s *server) passwordOther(w http.ResponseWriter, r *http.Request, ss *session) {
 	email := strings.TrimSpace(onlyValue(r, "email"))
-	pw, again := onlyValue(r, "password"), onlyValue(r, "again")
-	if pw != again {
-		s.fail(w, r, ss, errDeskPasswordsDiffer)
-		return
-	}
-	if err := authority.CheckEmail(email); err != nil {
-		s.fail(w, r, ss, err)
-		return
-	}
 	if strings.EqualFold(email, ss.person.Email) {
 		s.fail(w, r, ss, badField("E-mail address", "that is your own: change it in the form above, with your current password"))
 		return
 	}
-	if err := authority.CheckNewPassword(email, pw); err != nil {
-		s.fail(w, r, ss, err)
-		return
-	}
-	if err := ss.l.SetPassword(r.Context(), email, pw, authority.PasswordParams{}); err != nil {
+	if err := setPasswordOf(r, ss, email); err != nil {
 		s.fail(w, r, ss, err)
 		return
 	}
 	done := fmt.Sprintf("%s can sign in with the new password; their sessions ended. Give it to them by a way other than e-mail.", email)
 	s.render(w, r, http.StatusOK, "password.html", ss.page("Password set", nil, s.passwordData(ss, done)))
+}
+
+// setPasswordOf sets the password of email to the form's, typed twice
+// ("password", "again"), as the person signed in: the library decides
+// whether they may. The password is never shown again, nor put in a
+// message.
+func setPasswordOf(r *http.Request, ss *session, email string) error {
+	pw, again := onlyValue(r, "password"), onlyValue(r, "again")
+	if pw != again {
+		return errDeskPasswordsDiffer
+	}
+	if err := authority.CheckEmail(email); err != nil {
+		return err
+	}
+	if err := authority.CheckNewPassword(email, pw); err != nil {
+		return err
+	}
+	return ss.l.SetPassword(r.Context(), email, pw, authority.PasswordParams{})
 }
