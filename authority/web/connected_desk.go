@@ -123,7 +123,7 @@ func (s *server) tierDelete(w http.ResponseWriter, r *http.Request, ss *session)
 type satData struct {
 	Here       string
 	Satellites []authority.SatelliteInfo
-	Accounts   []string // every account, ORG/ACCOUNT, for the forms
+	Accounts   []string // the accounts no satellite holds, ORG/ACCOUNT, for the forms
 	Sat        *authority.SatelliteInfo
 	Done       string // a change done, in words
 
@@ -139,15 +139,28 @@ type satData struct {
 	Report  string // what the request reported, in words
 }
 
-// deskAccounts lists every account, for the satellite forms.
+// satAccounts lists the accounts no satellite holds, for the forms that
+// delegate them.
 func (s *server) satAccounts(r *http.Request, ss *session) ([]string, error) {
 	v, err := ss.l.Desk(r.Context())
 	if err != nil {
 		return nil, err
 	}
+	sats, err := ss.l.Satellites(r.Context())
+	if err != nil {
+		return nil, err
+	}
+	delegated := map[string]bool{}
+	for _, st := range sats {
+		for _, a := range st.Accounts {
+			delegated[a.Account] = true
+		}
+	}
 	var out []string
 	for _, a := range v.Accounts {
-		out = append(out, a.Ref())
+		if !delegated[a.Ref()] {
+			out = append(out, a.Ref())
+		}
 	}
 	return out, nil
 }

@@ -262,6 +262,13 @@ func TestDeskSatellites(t *testing.T) {
 	r := b.upload("/desk/satellites", url.Values{"csrf": {tok}, "name": {"ship-sat"}, "account": {"acme/lab"}}, site.trust)
 	r.want(t, http.StatusOK, "Satellite ship-sat registered; acme/lab delegated to it.", site.key.ID().String(), "Delegate the accounts")
 	b.get("/desk/satellites").want(t, http.StatusOK, "ship-sat", "acme/lab", "never")
+	// acme/lab is ship-sat's now: no form offers it again.
+	for _, page := range []string{"/desk/satellites", "/desk/satellites/show?name=ship-sat"} {
+		body := b.get(page).body
+		if strings.Contains(body, `<option value="acme/lab">`) || !strings.Contains(body, `<option value="acme/plant">`) {
+			t.Errorf("%s offers to delegate acme/lab again, or not acme/plant", page)
+		}
+	}
 
 	// A sync by files.
 	ex, err := site.l.ExportSync(ctx)
