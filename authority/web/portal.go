@@ -176,18 +176,31 @@ func (s *server) regSerials(w http.ResponseWriter, r *http.Request, ss *session,
 	var match map[string]string
 	if d.Filter != "" {
 		match = map[string]string{}
-		parts := strings.Fields(d.Filter)
-		if len(parts) > regMaxFilters {
-			s.portalFail(w, r, ss, acc, badField("Field filter", fmt.Sprintf("give at most %d name=value pairs", regMaxFilters)))
-			return
-		}
-		for _, p := range parts {
+		// name=value pairs; a word without '=' continues the value
+		// before it, so that "site=plant 4" matches "plant 4".
+		var pairs [][2]string
+		for _, p := range strings.Fields(d.Filter) {
 			name, value, ok := strings.Cut(p, "=")
-			if !ok || name == "" || value == "" {
+			switch {
+			case ok && name != "":
+				pairs = append(pairs, [2]string{name, value})
+			case len(pairs) > 0 && !ok:
+				pairs[len(pairs)-1][1] += " " + p
+			default:
 				s.portalFail(w, r, ss, acc, badField("Field filter", fmt.Sprintf("%.40q is not name=value, e.g. site=plant-4", p)))
 				return
 			}
-			match[name] = value
+		}
+		if len(pairs) > regMaxFilters {
+			s.portalFail(w, r, ss, acc, badField("Field filter", fmt.Sprintf("give at most %d name=value pairs", regMaxFilters)))
+			return
+		}
+		for _, p := range pairs {
+			if p[1] == "" {
+				s.portalFail(w, r, ss, acc, badField("Field filter", fmt.Sprintf("%.40q has no value, e.g. %s=plant-4", p[0]+"=", p[0])))
+				return
+			}
+			match[p[0]] = p[1]
 		}
 	}
 	ls, err := ss.l.OrgLicenses(r.Context(), acc.Org.Name, match)

@@ -126,6 +126,13 @@ func TestSerialsRegisterShowsTheKeyOnce(t *testing.T) {
 	r.wantRedirect(t, "/orgs/acme/serials?done=field")
 	b.get("/orgs/acme/serials?done=field").want(t, 200, "The field was set.", "site=&lt;b&gt;plant-4&lt;/b&gt;", id)
 	b.get("/orgs/acme/serials?field="+url.QueryEscape("site=<b>plant-4</b>")).want(t, 200, id)
+	// A value with spaces, set and filtered on.
+	b.post("/orgs/acme/serials/field", url.Values{"csrf": {tok}, "key": {id}, "name": {"room"}, "value": {"hall 4 east"}}).wantRedirect(t, "/orgs/acme/serials?done=field")
+	b.get("/orgs/acme/serials?field="+url.QueryEscape("room=hall 4 east site=<b>plant-4</b>")).want(t, 200, "<code>"+id)
+	if r := b.get("/orgs/acme/serials?field=" + url.QueryEscape("room=hall 4")); strings.Contains(r.body, "<code>"+id) {
+		t.Fatal("the filter matched part of a value")
+	}
+	b.get("/orgs/acme/serials?field="+url.QueryEscape("room= site=x")).want(t, 400, "has no value")
 	if r := b.get("/orgs/acme/serials?field=site%3Dnowhere"); strings.Contains(r.body, "<code>"+id) {
 		t.Fatal("the filter kept a license without the field")
 	} else {
