@@ -288,6 +288,15 @@ func (l *Ledger) Delegate(ctx context.Context, org, partner string, revoke bool)
 		case revoke:
 			d.RevokedAt, d.RevokedBy = now, actor
 		default:
+			// A partner is its people: a name none has is a typing
+			// error, which would hand the organization to whoever is
+			// later added under that name.
+			if ok, err := partnerKnown(tx, partner); err != nil || !ok {
+				if err == nil {
+					err = fmt.Errorf("%w: no person of partner %q is on this ledger: check the partner's name as the vendor gave it (the vendor adds a partner's people with 'airlock authority person add --role partner --partner NAME')", ErrNotFound, partner)
+				}
+				return err
+			}
 			d = &Delegation{OrgID: o.ID, Partner: partner, GrantedAt: now, GrantedBy: actor}
 		}
 		if err := tx.SetDelegation(d); err != nil {
@@ -755,3 +764,18 @@ const (
 	actionLicenseField = "license field"
 	actionLicenseShare = "license share"
 )
+
+// partnerKnown says whether a person of the partner named is on the
+// ledger.
+func partnerKnown(tx ReadTx, partner string) (bool, error) {
+	ps, err := tx.People(0)
+	if err != nil {
+		return false, err
+	}
+	for _, p := range ps {
+		if p.Role == RolePartner && p.Partner == partner {
+			return true, nil
+		}
+	}
+	return false, nil
+}

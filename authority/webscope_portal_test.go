@@ -142,6 +142,15 @@ func TestScopedLicenseChangesStayInTheirOrganization(t *testing.T) {
 		t.Fatalf("vic, manager of the license: %v, %v", did, err)
 	}
 
+	// A partner none of whose people is on the ledger is a typing error.
+	wantErr(t, ann.Delegate(ctx, "acme", "Contso", false), authority.ErrNotFound)
+	for _, p := range []authority.Person{
+		{Email: "pat@contoso.example", Name: "Pat", Role: authority.RolePartner, Partner: "Contoso"},
+		{Email: "fay@fabrikam.example", Name: "Fay", Role: authority.RolePartner, Partner: "Fabrikam"},
+	} {
+		_, err := vera.AddPerson(ctx, p)
+		e.must(err)
+	}
 	e.must(ann.Delegate(ctx, "acme", "Contoso", false))
 	e.must(ann.Delegate(ctx, "acme", "Contoso", true))
 	e.must(ann.Delegate(ctx, "acme", "Fabrikam", false))

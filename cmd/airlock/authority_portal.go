@@ -586,7 +586,10 @@ func orgDelegateCommands() []*cli.Command {
 			Description: `delegate lets the people of the partner --partner manage the organization
 --org, as its administrators do (but not delegate further), until
 'airlock authority org revoke'. Each of their acts is recorded with
-their name, the partner's and the organization's.
+their name, the partner's and the organization's. The partner must have
+people on the ledger ('airlock authority person add --role partner
+--partner NAME'): a name none of them has is refused, for it would hand
+the organization to whoever is later added under that name.
 
 Exit status: 0 when delegated; 1 when refused; 2 for a wrong command line.`,
 			Flags:        flags,
