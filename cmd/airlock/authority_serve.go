@@ -90,9 +90,15 @@ closes the ledger.
 
 With --portal the same listener serves the web portal at every path
 outside /v1/: people of the ledger (airlock authority person add) sign
-in with the password 'airlock authority person password' sets and see
-and reserve their organization's licenses, with the same role checks
-and history as the command line.
+in with the password 'airlock authority person password' sets (then
+change it under "Your password") and do the desk's runbooks in a
+browser: licenses and transfers, reserve, update, confirm, return and
+remove, history, wallet and subscriptions, activation codes and
+devices, serials, upgrades, vouchers, sharing, delegation, agreements,
+downloads, usage reports, activation and export requests, connected
+mode; vendor support also has the desk (/desk). The same library calls
+decide, with the same role checks and history as the command line. The
+README's runbook 21 maps each command to its page.
 
 Limits: each instance makes at most --rate requests a second after a
 burst of --burst (429 and Retry-After past them); each client address
