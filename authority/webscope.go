@@ -277,3 +277,47 @@ func (l *Ledger) orgHook(org, what string) codeHook {
 		return nil
 	}
 }
+
+// A Delegated is an account of an organization delegated to a satellite:
+// its licenses are reserved there, not at this desk.
+type Delegated struct {
+	Account   string // "ORG/ACCOUNT"
+	Satellite string
+	Since     int64 // Unix seconds, UTC
+}
+
+// OrgDelegated returns the accounts of the organization named that are
+// delegated to a satellite, by account, for an actor who may read it.
+func (l *Ledger) OrgDelegated(ctx context.Context, org string) ([]Delegated, error) {
+	var out []Delegated
+	err := l.view(ctx, func(tx ReadTx) error {
+		out = nil
+		accts, err := l.orgAccounts(tx, org)
+		if err != nil || len(accts) == 0 {
+			return err
+		}
+		var names map[int64]string
+		for _, a := range accts {
+			d, err := tx.DelegatedTo(a.ID)
+			if err != nil {
+				return err
+			}
+			if d == nil {
+				continue
+			}
+			if names == nil {
+				ss, err := tx.Satellites()
+				if err != nil {
+					return err
+				}
+				names = map[int64]string{}
+				for _, s := range ss {
+					names[s.ID] = s.Name
+				}
+			}
+			out = append(out, Delegated{Account: a.Ref(), Satellite: names[d.SatelliteID], Since: d.Since})
+		}
+		return nil
+	})
+	return out, err
+}

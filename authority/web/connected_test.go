@@ -262,6 +262,13 @@ func TestDeskSatellites(t *testing.T) {
 	r := b.upload("/desk/satellites", url.Values{"csrf": {tok}, "name": {"ship-sat"}, "account": {"acme/lab"}}, site.trust)
 	r.want(t, http.StatusOK, "Satellite ship-sat registered; acme/lab delegated to it.", site.key.ID().String(), "Delegate the accounts")
 	b.get("/desk/satellites").want(t, http.StatusOK, "ship-sat", "acme/lab", "never")
+	// acme's people see where acme/lab's licenses are reserved now.
+	ab, _ := d.signedIn(ann)
+	lp := ab.get("/orgs/acme/licenses")
+	lp.want(t, http.StatusOK, "Delegated to satellite ship-sat since")
+	if strings.Count(lp.body, "Delegated to satellite") != 1 {
+		t.Error("an account not delegated is said to be")
+	}
 	// acme/lab is ship-sat's now: no form offers it again.
 	for _, page := range []string{"/desk/satellites", "/desk/satellites/show?name=ship-sat"} {
 		body := b.get(page).body

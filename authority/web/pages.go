@@ -119,8 +119,9 @@ func (s *server) orgHome(w http.ResponseWriter, r *http.Request, ss *session, ac
 
 // An accountView is one virtual account and its balances.
 type accountView struct {
-	Name     string
-	Balances []authority.Balance
+	Name      string
+	Balances  []authority.Balance
+	Delegated *authority.Delegated // to a satellite, or nil
 }
 
 // licenses shows owned, available, reserved and in-transition licenses
@@ -132,12 +133,22 @@ func (s *server) licenses(w http.ResponseWriter, r *http.Request, ss *session, a
 		s.failIn(w, r, ss, acc, err)
 		return
 	}
+	dl, err := ss.l.OrgDelegated(r.Context(), acc.Org.Name)
+	if err != nil {
+		s.failIn(w, r, ss, acc, err)
+		return
+	}
 	var views []accountView
 	for _, a := range accts {
 		v := accountView{Name: a.Name}
 		for _, b := range bs {
 			if b.Account == a.Ref() {
 				v.Balances = append(v.Balances, b)
+			}
+		}
+		for i := range dl {
+			if dl[i].Account == a.Ref() {
+				v.Delegated = &dl[i]
 			}
 		}
 		views = append(views, v)
